@@ -1,0 +1,114 @@
+"""The one-call façade: ``dataworth.value(method, train, ...)`` returns a ValuationResult.
+
+Examples
+--------
+>>> from dataworth import value
+>>> from dataworth.datasets import load_dataset
+>>> train, valid = load_dataset("iris").split(0.3, random_state=0)
+>>> r = value("knn-shapley", train, valid, k=5)
+>>> len(r) == train.n_samples
+True
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+from dataworth.data import Dataset, is_categorical
+from dataworth.errors import DataworthError
+from dataworth.methods import get_method
+from dataworth.models import make_model
+from dataworth.result import ValuationResult
+from dataworth.utility.model import ModelUtility
+
+__all__ = ["default_model", "make_utility", "value"]
+
+
+def default_model(train: Dataset, random_state: int | None = None) -> Any:
+    """Logistic regression (max_iter=1000) for class labels, linear regression otherwise."""
+    if is_categorical(train.y):
+        return make_model("logistic-regression", random_state=random_state)
+    return make_model("linear-regression")
+
+
+def make_utility(
+    train: Dataset,
+    valid: Dataset,
+    *,
+    model: Any = None,
+    scoring: Any = None,
+    by_group: bool = False,
+    default_score: float = 0.0,
+    catch_errors: bool = False,
+) -> ModelUtility:
+    """A :class:`ModelUtility`, after checking that the model suits the target."""
+    model = default_model(train) if model is None else model
+    utility = ModelUtility(
+        model, train, valid, scoring=scoring, default_score=default_score,
+        catch_errors=catch_errors, by_group=by_group,
+    )
+    if utility.is_classifier:
+        if not is_categorical(train.y):
+            raise DataworthError(
+                f"target {train.target_name!r} has non-integer values but "
+                f"{type(model).__name__} is a classifier; use a regression model "
+                "(ridge, linear-regression) or class labels."
+            )
+        if len(utility.classes) < 2:  # type: ignore[arg-type]
+            raise DataworthError(
+                f"the training data has a single class ({utility.classes[0]!r}) in "  # type: ignore[index]
+                f"{train.target_name!r}; valuation needs at least two classes."
+            )
+    return utility
+
+
+def value(
+    method: str,
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    model: Any = None,
+    scoring: Any = None,
+    by_group: bool = False,
+    default_score: float = 0.0,
+    catch_errors: bool = False,
+    valid_fraction: float = 0.2,
+    random_state: int | None = None,
+    **params: Any,
+) -> ValuationResult:
+    """Value the rows (or groups) of ``train`` with a registered method.
+
+    Parameters
+    ----------
+    method : str
+        A name from ``dataworth.methods.METHODS`` (e.g. ``"tmc-shapley"``).
+    train, valid : Dataset
+        Training data and valuation data; without ``valid``, ``valid_fraction`` of ``train`` is
+        split off (stratified, with ``random_state``) and only the rest is valued.
+    model : estimator, optional
+        Defaults to logistic regression for class labels, linear regression otherwise.
+    scoring, by_group, default_score, catch_errors
+        See :class:`~dataworth.utility.model.ModelUtility`.
+    random_state : int, optional
+        Seed for the split and the method.
+    **params
+        The method's own parameters (e.g. ``budget``, ``k``, ``n_jobs``).
+    """
+    cls = get_method(method)
+    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise DataworthError(
+            f"{method} does not take parameter(s) {', '.join(unknown)}; it takes: "
+            f"{', '.join(sorted(accepted)) or 'none'}."
+        )
+    if valid is None:
+        train, valid = train.split(valid_fraction, random_state=random_state)
+    if "random_state" in accepted:
+        params["random_state"] = random_state
+    utility = make_utility(
+        train, valid, model=model, scoring=scoring, by_group=by_group,
+        default_score=default_score, catch_errors=catch_errors,
+    )
+    return cls(**params).fit(utility).result_

@@ -1,0 +1,165 @@
+"""The valuation contract: scikit-learn style estimators whose answer is ``result_``.
+
+``__init__`` stores parameters only; ``fit(utility)`` validates, computes and returns ``self``;
+the values are in ``result_`` (a :class:`~dataworth.result.ValuationResult`).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+from pathlib import Path
+from typing import Any, ClassVar
+
+import joblib
+import numpy as np
+
+from dataworth.engine.checkpoint import Checkpoint
+from dataworth.engine.moments import estimate
+from dataworth.engine.runner import MonteCarloJob, run_monte_carlo
+from dataworth.engine.stopping import MaxUpdates, Stopping
+from dataworth.errors import CheckpointError, DataworthError
+from dataworth.result import ValuationResult
+
+__all__ = ["MonteCarloValuation", "Valuation"]
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    return repr(value)
+
+
+class Valuation:
+    """Base class of valuation methods.
+
+    Subclasses set ``name``, ``summary`` and ``reference`` and implement ``_fit``.
+    """
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    reference: ClassVar[str] = ""
+    result_: ValuationResult
+
+    def fit(self, utility: Any) -> Valuation:
+        """Compute the values of the utility's players; the answer is ``self.result_``."""
+        self.result_ = self._fit(utility)
+        return self
+
+    def _fit(self, utility: Any) -> ValuationResult:
+        raise NotImplementedError
+
+    def get_params(self) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``get_params(deep=False)``."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def _result(self, utility: Any, **fields: Any) -> ValuationResult:
+        """Build a result with the common fields filled in."""
+        params = {
+            k: _jsonable(v) for k, v in self.get_params().items()
+            if k not in ("n_jobs", "progress", "checkpoint", "resume")
+        }
+        metadata = {"fingerprint": utility.fingerprint(), **fields.pop("metadata", {})}
+        if getattr(utility, "n_failures", 0) and "n_failures" not in metadata:
+            metadata["n_failures"] = int(utility.n_failures)
+        return ValuationResult(
+            labels=utility.player_names,
+            method=self.name,
+            params=params,
+            metadata=metadata,
+            kind="group" if getattr(utility, "by_group", False) else "row",
+            **fields,
+        )
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+class MonteCarloValuation(Valuation):
+    """Shared machinery of sampling methods: budget, stopping, seeds, jobs, checkpoints.
+
+    Subclasses implement ``_job(utility)`` returning a :class:`~dataworth.engine.runner.MonteCarloJob`
+    and may override ``_notes`` to record caveats (e.g. bias) in the metadata.
+
+    Parameters common to all of them
+    --------------------------------
+    budget : int or None
+        Maximum number of samples (permutations, subsets or bags).
+    stop : Stopping, optional
+        Extra stopping rule (e.g. ``StderrBelow(0.01) | MaxTime(60)``), combined with the budget
+        by ``|``.
+    random_state : int, optional
+        Seed; with the same seed the values are identical for any ``n_jobs``.
+    n_jobs : int, default=1
+        Parallel workers (joblib; ``-1`` for all cores).
+    progress : bool, default=False
+        Show a progress bar.
+    checkpoint : str or Path, optional
+        Write an atomic checkpoint after every round.
+    resume : bool, default=False
+        Continue from ``checkpoint`` if it exists.
+    """
+
+    def _job(self, utility: Any) -> MonteCarloJob:
+        raise NotImplementedError
+
+    def _notes(self) -> list[str]:
+        return []
+
+    def _stop(self) -> Stopping:
+        budget: int | None = getattr(self, "budget", None)
+        stop: Stopping | None = getattr(self, "stop", None)
+        if budget is None and stop is None:
+            raise DataworthError("give a budget or a stopping rule, or the run never ends.")
+        if stop is not None and not isinstance(stop, Stopping):
+            raise DataworthError(f"stop must be a Stopping rule; got {type(stop).__name__}.")
+        if budget is None:
+            assert stop is not None
+            return stop
+        cap = MaxUpdates(budget)
+        return cap if stop is None else stop | cap
+
+    def _fit(self, utility: Any) -> ValuationResult:
+        stop = self._stop()
+        job = self._job(utility)
+        checkpoint = None
+        path: str | Path | None = getattr(self, "checkpoint", None)
+        resume = bool(getattr(self, "resume", False))
+        if resume and path is None:
+            raise CheckpointError("resume=True needs a checkpoint path.")
+        if path is not None:
+            identity = dict(utility.fingerprint_parts())
+            params = {k: v for k, v in self.get_params().items()
+                      if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")}
+            identity["method"] = str(joblib.hash((self.name, repr(sorted(params.items())))))
+            checkpoint = Checkpoint(path, identity)
+            if resume and not checkpoint.exists():
+                warnings.warn(f"no checkpoint at {path} yet; starting from the beginning.",
+                              stacklevel=3)
+        out = run_monte_carlo(
+            job, utility, utility.n_players, stop=stop,
+            random_state=getattr(self, "random_state", None),
+            n_jobs=getattr(self, "n_jobs", 1), checkpoint=checkpoint, resume=resume,
+            progress=bool(getattr(self, "progress", False)), desc=self.name,
+        )
+        metadata: dict[str, Any] = {
+            "n_updates": out.n_updates, "seconds": round(out.seconds, 3),
+            "n_failures": out.n_failures, "stopped_by": repr(stop),
+        }
+        if out.resumed_from:
+            metadata["resumed_from"] = out.resumed_from
+        if notes := self._notes():
+            metadata["notes"] = notes
+        values, stderr, counts = estimate(job.estimator, out.state)
+        return self._result(
+            utility, values=values, stderr=stderr, counts=counts, state=out.state,
+            estimator=job.estimator, metadata=metadata,
+        )

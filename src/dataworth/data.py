@@ -1,0 +1,394 @@
+"""Datasets: immutable features, target, optional groups and row labels.
+
+A :class:`Dataset` is what every other part of dataworth consumes. It is built from numpy arrays,
+a pandas DataFrame, or a CSV/Parquet file, and validated at the boundary: missing values,
+infinite values and non-numeric features are refused with a message that names the column.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from dataworth.errors import DataworthError
+
+__all__ = ["Dataset", "read_table"]
+
+
+def _as_label_array(values: ArrayLike) -> NDArray[Any]:
+    """Return labels as a numeric array when every entry is numeric, else as strings."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "biuf":
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            return arr.astype(np.int64) if arr.size else arr
+        return arr
+    try:
+        as_float = np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError):
+        return arr.astype(str)
+    return _as_label_array(as_float)
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Features ``X``, target ``y`` and optional ``groups``, with names and row labels.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        Finite numeric features (converted to float64).
+    y : ndarray of shape (n_samples,)
+        Target: class labels (numbers or strings) or real values.
+    feature_names : tuple of str, optional
+        Defaults to ``x0, x1, ...``.
+    target_name : str, default="y"
+    groups : ndarray of shape (n_samples,), optional
+        Data source of each row, for valuing groups instead of rows.
+    row_labels : ndarray of shape (n_samples,), optional
+        Labels kept through to results; defaults to the row positions ``0..n-1``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ds = Dataset.from_arrays(np.eye(3), [0, 1, 1])
+    >>> ds.n_samples, ds.n_features
+    (3, 3)
+    >>> ds.take([2, 0]).row_labels.tolist()
+    [2, 0]
+    """
+
+    X: NDArray[np.float64]
+    y: NDArray[Any]
+    feature_names: tuple[str, ...] = ()
+    target_name: str = "y"
+    groups: NDArray[Any] | None = None
+    row_labels: NDArray[Any] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        X = np.asarray(self.X)
+        if X.ndim == 1:
+            X = X.reshape(-1, 1)
+        if X.ndim != 2:
+            raise DataworthError(f"X must be a 2-D array of features; got {X.ndim} dimensions.")
+        try:
+            X = np.ascontiguousarray(X, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise DataworthError(
+                "X must contain numbers only; encode categorical features first."
+            ) from exc
+        n = X.shape[0]
+        y = np.asarray(self.y)
+        if y.ndim != 1 or y.shape[0] != n:
+            raise DataworthError(
+                f"y must be a 1-D array with one entry per row of X ({n}); got shape {y.shape}."
+            )
+        names = tuple(str(c) for c in self.feature_names) or tuple(
+            f"x{j}" for j in range(X.shape[1])
+        )
+        if len(names) != X.shape[1]:
+            raise DataworthError(
+                f"feature_names has {len(names)} names for {X.shape[1]} feature columns."
+            )
+        bad = ~np.isfinite(X)
+        if bad.any():
+            col = int(np.flatnonzero(bad.any(axis=0))[0])
+            rows = np.flatnonzero(bad[:, col])
+            kind = "missing (NaN)" if np.isnan(X[rows[0], col]) else "infinite"
+            raise DataworthError(
+                f"feature {names[col]!r} has {rows.size} {kind} value(s) (first at row "
+                f"{int(rows[0])}); fill or drop those rows before valuing."
+            )
+        if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+            rows = np.flatnonzero(~np.isfinite(y))
+            raise DataworthError(
+                f"target {self.target_name!r} has {rows.size} missing or infinite value(s) "
+                f"(first at row {int(rows[0])}); drop those rows before valuing."
+            )
+        groups = None if self.groups is None else np.asarray(self.groups)
+        if groups is not None and groups.shape != (n,):
+            raise DataworthError(f"groups must have one entry per row ({n}); got {groups.shape}.")
+        labels = np.asarray(self.row_labels)
+        if labels.size == 0:
+            labels = np.arange(n)
+        if labels.shape != (n,):
+            raise DataworthError(f"row_labels must have one entry per row ({n}).")
+        X.setflags(write=False)
+        y = y.copy()
+        y.setflags(write=False)
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+        object.__setattr__(self, "feature_names", names)
+        object.__setattr__(self, "groups", groups)
+        object.__setattr__(self, "row_labels", labels)
+
+    # ------------------------------------------------------------------ constructors
+    @classmethod
+    def from_arrays(
+        cls,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        groups: ArrayLike | None = None,
+        feature_names: Sequence[str] | None = None,
+        target_name: str = "y",
+        row_labels: ArrayLike | None = None,
+    ) -> Dataset:
+        """Build a dataset from array-likes."""
+        return cls(
+            X=np.asarray(X),
+            y=np.asarray(y),
+            feature_names=tuple(feature_names or ()),
+            target_name=target_name,
+            groups=None if groups is None else np.asarray(groups),
+            row_labels=np.empty(0) if row_labels is None else np.asarray(row_labels),
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        columns: dict[str, NDArray[Any]],
+        target: str,
+        *,
+        group: str | None = None,
+        row_labels: ArrayLike | None = None,
+        source: str = "the data",
+    ) -> Dataset:
+        """Build a dataset from named columns; every column but target and group is a feature."""
+        if not columns:
+            raise DataworthError(f"{source} has no columns.")
+        for name, what in ((target, "target"), (group, "group")):
+            if name is not None and name not in columns:
+                raise DataworthError(
+                    f"{what} column {name!r} not found in {source}; "
+                    f"available columns: {', '.join(map(repr, columns))}."
+                )
+        feature_cols = [c for c in columns if c not in (target, group)]
+        if not feature_cols:
+            raise DataworthError(f"{source} has no feature columns besides the target.")
+        n = len(columns[target])
+        if n == 0:
+            raise DataworthError(f"{source} has no rows.")
+        feats = []
+        for name in feature_cols:
+            col = np.asarray(columns[name])
+            if col.dtype.kind not in "biuf":
+                try:
+                    col = _parse_numbers(col)
+                except ValueError as exc:
+                    raise DataworthError(
+                        f"feature column {name!r} in {source} is not numeric ({exc}); "
+                        "encode it as numbers or drop it."
+                    ) from None
+            feats.append(col.astype(np.float64))
+        y_raw = np.asarray(columns[target])
+        if y_raw.dtype.kind not in "biuf":
+            missing = np.array([_is_missing(v) for v in y_raw.tolist()], dtype=bool)
+            if missing.any():
+                raise DataworthError(
+                    f"target {target!r} in {source} has {int(missing.sum())} missing value(s) "
+                    f"(first at row {int(np.flatnonzero(missing)[0])}); drop those rows."
+                )
+        return cls(
+            X=np.column_stack(feats),
+            y=_as_label_array(y_raw),
+            feature_names=tuple(feature_cols),
+            target_name=target,
+            groups=None if group is None else np.asarray(columns[group]),
+            row_labels=np.empty(0) if row_labels is None else np.asarray(row_labels),
+        )
+
+    @classmethod
+    def from_frame(cls, frame: Any, target: str, *, group: str | None = None) -> Dataset:
+        """Build a dataset from a pandas DataFrame; the frame's index becomes the row labels."""
+        columns = {str(c): frame[c].to_numpy() for c in frame.columns}
+        if len(columns) != len(frame.columns):
+            raise DataworthError("the DataFrame has duplicate column names; rename them.")
+        return cls.from_columns(
+            columns, target, group=group, row_labels=frame.index.to_numpy(), source="the frame"
+        )
+
+    @classmethod
+    def from_file(cls, path: str | Path, target: str, *, group: str | None = None) -> Dataset:
+        """Read a CSV or Parquet file (by extension); row labels are 0-based row positions."""
+        columns = read_table(path)
+        return cls.from_columns(columns, target, group=group, source=str(path))
+
+    # ------------------------------------------------------------------ views
+    @property
+    def n_samples(self) -> int:
+        """Number of rows."""
+        return int(self.X.shape[0])
+
+    @property
+    def n_features(self) -> int:
+        """Number of feature columns."""
+        return int(self.X.shape[1])
+
+    def __len__(self) -> int:
+        return self.n_samples
+
+    def take(self, rows: ArrayLike) -> Dataset:
+        """Return the dataset restricted to ``rows`` (positions), keeping names and labels."""
+        idx = np.asarray(rows, dtype=np.intp)
+        return Dataset(
+            X=self.X[idx],
+            y=self.y[idx],
+            feature_names=self.feature_names,
+            target_name=self.target_name,
+            groups=None if self.groups is None else self.groups[idx],
+            row_labels=self.row_labels[idx],
+        )
+
+    def replace(self, **changes: Any) -> Dataset:
+        """Return a copy with some fields replaced (e.g. corrupted labels)."""
+        fields = {
+            "X": self.X,
+            "y": self.y,
+            "feature_names": self.feature_names,
+            "target_name": self.target_name,
+            "groups": self.groups,
+            "row_labels": self.row_labels,
+        }
+        fields.update(changes)
+        return Dataset(**fields)
+
+    def split(
+        self, valid_fraction: float = 0.2, *, random_state: int | None = 0, stratify: bool = True
+    ) -> tuple[Dataset, Dataset]:
+        """Split into (train, valid), stratified by class when the target looks categorical.
+
+        Each part keeps its original order (sorted row positions), so values come back in
+        input order.
+        """
+        if not 0.0 < valid_fraction < 1.0:
+            raise DataworthError(
+                f"valid_fraction must be strictly between 0 and 1; got {valid_fraction}."
+            )
+        n = self.n_samples
+        n_valid = int(math.ceil(valid_fraction * n))
+        if n_valid < 1 or n - n_valid < 1:
+            raise DataworthError(
+                f"cannot split {n} row(s) into training and valuation parts; "
+                "provide more rows or a separate valuation file."
+            )
+        from sklearn.model_selection import train_test_split
+
+        idx = np.arange(n)
+        strat = self.y if stratify and is_categorical(self.y) else None
+        if strat is not None:
+            _, counts = np.unique(strat, return_counts=True)
+            if counts.min() < 2 or n_valid < counts.size or n - n_valid < counts.size:
+                strat = None
+        train_idx, valid_idx = train_test_split(
+            idx, test_size=n_valid, random_state=random_state, stratify=strat
+        )
+        return self.take(np.sort(train_idx)), self.take(np.sort(valid_idx))
+
+
+def is_categorical(y: NDArray[Any]) -> bool:
+    """True when labels are strings, booleans or integers."""
+    return np.asarray(y).dtype.kind in "USObiu"
+
+
+def _is_missing(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float):
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _parse_numbers(col: NDArray[Any]) -> NDArray[np.float64]:
+    """Parse a column of strings/objects as floats; empty cells become NaN."""
+    out = np.empty(col.shape[0], dtype=np.float64)
+    for i, v in enumerate(col.tolist()):
+        if _is_missing(v):
+            out[i] = np.nan
+            continue
+        try:
+            out[i] = float(v)
+        except (TypeError, ValueError):
+            raise ValueError(f"row {i} holds {str(v)[:40]!r}") from None
+    return out
+
+
+def read_table(path: str | Path) -> dict[str, NDArray[Any]]:
+    """Read a CSV or Parquet file into named columns (numeric where every cell parses).
+
+    Raises
+    ------
+    DataworthError
+        For a missing, empty or malformed file, or duplicate column names.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataworthError(f"file not found: {path}")
+    if path.is_dir():
+        raise DataworthError(f"{path} is a directory; pass a CSV or Parquet file.")
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        return _read_parquet(path)
+    return _read_csv(path)
+
+
+def _read_parquet(path: Path) -> dict[str, NDArray[Any]]:
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise DataworthError(
+            'reading Parquet needs pyarrow: pip install "dataworth[parquet]"'
+        ) from None
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise DataworthError(f"cannot read {path} as Parquet: {exc}") from None
+    names = [str(n) for n in table.column_names]
+    _check_names(names, path)
+    return {n: table.column(i).to_numpy(zero_copy_only=False) for i, n in enumerate(names)}
+
+
+def _check_names(names: list[str], path: Path) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise DataworthError(f"{path} has the column name {name!r} twice; rename one.")
+        seen.add(name)
+
+
+def _read_csv(path: Path) -> dict[str, NDArray[Any]]:
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.reader(fh))
+    except UnicodeDecodeError:
+        raise DataworthError(f"{path} is not UTF-8 text; save it as a UTF-8 CSV.") from None
+    except csv.Error as exc:
+        raise DataworthError(f"{path} is not a valid CSV file: {exc}") from None
+    rows = [r for r in rows if r]
+    if not rows:
+        raise DataworthError(f"{path} is empty; it needs a header row and data rows.")
+    header = [h.strip() for h in rows[0]]
+    _check_names(header, path)
+    if any(h == "" for h in header):
+        raise DataworthError(f"{path} has an empty column name in its header; name every column.")
+    body = rows[1:]
+    if not body:
+        raise DataworthError(f"{path} has a header but no data rows.")
+    for i, row in enumerate(body):
+        if len(row) != len(header):
+            raise DataworthError(
+                f"{path}: data row {i} has {len(row)} fields but the header has {len(header)}."
+            )
+    columns: dict[str, NDArray[Any]] = {}
+    for j, name in enumerate(header):
+        raw = np.array([row[j].strip() for row in body], dtype=object)
+        try:
+            columns[name] = _parse_numbers(raw)
+        except ValueError:
+            columns[name] = raw.astype(str)
+    return columns

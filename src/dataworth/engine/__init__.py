@@ -1,0 +1,1 @@
+"""The round loop that turns sampled work into mergeable statistics."""

@@ -1,0 +1,221 @@
+"""Stopping criteria, composable with ``|`` (either) and ``&`` (both).
+
+Each criterion sees a :class:`Status` after every round, says whether to stop, reports its
+completion in [0, 1] for the progress bar, and may cap how many more samples to draw (so a
+budget is met exactly, independently of the round size).
+
+Examples
+--------
+>>> stop = MaxUpdates(500) | StderrBelow(0.01)
+>>> stop
+MaxUpdates(500) | StderrBelow(0.01)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import spearmanr
+
+from dataworth.errors import DataworthError
+
+__all__ = ["MaxTime", "MaxUpdates", "RankStable", "Status", "StderrBelow", "Stopping"]
+
+
+@dataclass
+class Status:
+    """What the runner knows after a round."""
+
+    n_updates: int
+    values: NDArray[np.float64]
+    stderr: NDArray[np.float64]
+    counts: NDArray[np.int64]
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        """Seconds since the run (or this resumed part of it) started."""
+        return time.monotonic() - self.started
+
+
+class Stopping:
+    """Base class: subclasses implement :meth:`check` and :meth:`completion`."""
+
+    def reset(self) -> None:
+        """Forget state from an earlier run."""
+
+    def check(self, status: Status) -> bool:
+        raise NotImplementedError
+
+    def completion(self, status: Status) -> float:
+        raise NotImplementedError
+
+    def max_remaining(self, status: Status) -> int | None:
+        """How many more samples may be drawn, or None for no cap."""
+        return None
+
+    def __call__(self, status: Status) -> bool:
+        return self.check(status)
+
+    def __or__(self, other: Stopping) -> Stopping:
+        return _Or(self, other)
+
+    def __and__(self, other: Stopping) -> Stopping:
+        return _And(self, other)
+
+
+@dataclass(repr=False)
+class _Or(Stopping):
+    a: Stopping
+    b: Stopping
+
+    def reset(self) -> None:
+        self.a.reset()
+        self.b.reset()
+
+    def check(self, status: Status) -> bool:
+        # evaluate both so stateful criteria see every round
+        ra, rb = self.a.check(status), self.b.check(status)
+        return ra or rb
+
+    def completion(self, status: Status) -> float:
+        return max(self.a.completion(status), self.b.completion(status))
+
+    def max_remaining(self, status: Status) -> int | None:
+        caps = [c for c in (self.a.max_remaining(status), self.b.max_remaining(status)) if c is not None]
+        return min(caps) if caps else None
+
+    def __repr__(self) -> str:
+        return f"{self.a!r} | {self.b!r}"
+
+
+@dataclass(repr=False)
+class _And(Stopping):
+    a: Stopping
+    b: Stopping
+
+    def reset(self) -> None:
+        self.a.reset()
+        self.b.reset()
+
+    def check(self, status: Status) -> bool:
+        ra, rb = self.a.check(status), self.b.check(status)
+        return ra and rb
+
+    def completion(self, status: Status) -> float:
+        return min(self.a.completion(status), self.b.completion(status))
+
+    def max_remaining(self, status: Status) -> int | None:
+        ca, cb = self.a.max_remaining(status), self.b.max_remaining(status)
+        return None if ca is None or cb is None else max(ca, cb)
+
+    def __repr__(self) -> str:
+        return f"({self.a!r}) & ({self.b!r})"
+
+
+class MaxUpdates(Stopping):
+    """Stop after ``n`` samples (permutations, subsets or bags, depending on the method)."""
+
+    def __init__(self, n: int) -> None:
+        if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or n < 1:
+            raise DataworthError(f"the budget must be a positive whole number; got {n!r}.")
+        self.n = int(n)
+
+    def check(self, status: Status) -> bool:
+        return status.n_updates >= self.n
+
+    def completion(self, status: Status) -> float:
+        return min(1.0, status.n_updates / self.n)
+
+    def max_remaining(self, status: Status) -> int | None:
+        return max(0, self.n - status.n_updates)
+
+    def __repr__(self) -> str:
+        return f"MaxUpdates({self.n})"
+
+
+class MaxTime(Stopping):
+    """Stop after ``seconds`` of wall time (checked between rounds, so one round may overrun).
+
+    A time limit makes the number of samples, and so the values, depend on machine speed.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        if not (isinstance(seconds, (int, float)) and seconds > 0 and math.isfinite(seconds)):
+            raise DataworthError(f"the time limit must be a positive number of seconds; got {seconds!r}.")
+        self.seconds = float(seconds)
+
+    def check(self, status: Status) -> bool:
+        return status.elapsed >= self.seconds
+
+    def completion(self, status: Status) -> float:
+        return min(1.0, status.elapsed / self.seconds)
+
+    def __repr__(self) -> str:
+        return f"MaxTime({self.seconds:g})"
+
+
+class StderrBelow(Stopping):
+    """Stop when every player's standard error is below ``threshold``.
+
+    Players need at least ``min_count`` samples each before their error is trusted.
+    """
+
+    def __init__(self, threshold: float, min_count: int = 5) -> None:
+        if not (isinstance(threshold, (int, float)) and threshold > 0):
+            raise DataworthError(f"the stderr threshold must be a positive number; got {threshold!r}.")
+        self.threshold = float(threshold)
+        self.min_count = int(min_count)
+
+    def _worst(self, status: Status) -> float:
+        if status.counts.size == 0 or status.counts.min() < self.min_count:
+            return math.inf
+        se = status.stderr[np.isfinite(status.stderr)]
+        return float(se.max()) if se.size else math.inf
+
+    def check(self, status: Status) -> bool:
+        return self._worst(status) < self.threshold
+
+    def completion(self, status: Status) -> float:
+        worst = self._worst(status)
+        return 0.0 if not math.isfinite(worst) else min(1.0, (self.threshold / worst) ** 2)
+
+    def __repr__(self) -> str:
+        return f"StderrBelow({self.threshold:g})"
+
+
+class RankStable(Stopping):
+    """Stop when the Spearman correlation of values between consecutive rounds stays at or
+    above ``min_correlation`` for ``patience`` rounds in a row."""
+
+    def __init__(self, min_correlation: float = 0.999, patience: int = 3) -> None:
+        if not 0.0 < min_correlation <= 1.0:
+            raise DataworthError(f"min_correlation must be in (0, 1]; got {min_correlation!r}.")
+        self.min_correlation = float(min_correlation)
+        self.patience = int(patience)
+        self.reset()
+
+    def reset(self) -> None:
+        self._previous: NDArray[np.float64] | None = None
+        self._streak = 0
+
+    def check(self, status: Status) -> bool:
+        current = np.nan_to_num(status.values, nan=0.0)
+        if self._previous is not None and current.size > 1:
+            if np.ptp(current) == 0 or np.ptp(self._previous) == 0:
+                corr = 1.0 if np.array_equal(current, self._previous) else 0.0
+            else:
+                corr = float(spearmanr(current, self._previous)[0])
+            self._streak = self._streak + 1 if corr >= self.min_correlation else 0
+        self._previous = current.copy()
+        return self._streak >= self.patience
+
+    def completion(self, status: Status) -> float:
+        return self._streak / self.patience
+
+    def __repr__(self) -> str:
+        return f"RankStable({self.min_correlation:g}, patience={self.patience})"

@@ -1,0 +1,243 @@
+"""Semivalues estimated from permutations: Shapley, truncated Monte Carlo Shapley, Beta Shapley.
+
+One sample is a uniform permutation; all its prefixes are evaluated in one call to the utility's
+``evaluate_prefixes`` (batched utilities make that one batched fit), and the marginal of the
+player at position k is weighted by ``w(k) n C(n-1, k)`` (1 for Shapley), which makes the mean
+over permutations an unbiased estimate of any semivalue (see ALGORITHMS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from dataworth.base import MonteCarloValuation
+from dataworth.engine.moments import Moments, State
+from dataworth.engine.stopping import Stopping
+from dataworth.errors import DataworthError
+from dataworth.methods.weights import beta_log_weights, permutation_importance
+from dataworth.samplers import draw_antithetic_permutations, draw_permutations
+
+__all__ = ["BetaShapley", "PermutationJob", "PermutationShapley", "TMCShapley"]
+
+
+@dataclass
+class PermutationJob:
+    """Weighted marginals along uniform permutations.
+
+    Parameters
+    ----------
+    importance : ndarray or None
+        Weight of the marginal at each position (None: all 1, i.e. Shapley).
+    truncate_below : float or None
+        TMC: stop scanning a permutation once ``|total - u(prefix)| < truncate_below``.
+    total : float or None
+        u(N), needed for truncation.
+    antithetic : bool
+        Draw permutations in antithetic pairs.
+    """
+
+    importance: NDArray[np.float64] | None = None
+    truncate_below: float | None = None
+    total: float | None = None
+    antithetic: bool = False
+    estimator: str = "mean"
+    state_keys: tuple[str, ...] = ("marginal",)
+    round_size: int = 8
+    chunk_size: int = 1
+
+    def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
+        sampler = draw_antithetic_permutations if self.antithetic else draw_permutations
+        return list(sampler(rng, size, n_players))
+
+    def process(self, utility: Any, samples: Sequence[Any]) -> State:
+        n = utility.n_players
+        marginals = np.empty((len(samples), n))
+        for row, order in enumerate(samples):
+            u = utility.evaluate_prefixes(
+                order, truncate_below=self.truncate_below, total=self.total
+            )
+            step = np.diff(u)
+            if self.importance is not None:
+                step = step * self.importance
+            marginals[row, order] = step
+        return {"marginal": Moments.from_samples(marginals)}
+
+
+def _check_budget(budget: int | None) -> None:
+    if budget is not None and (
+        not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1
+    ):
+        raise DataworthError(f"budget must be a positive whole number; got {budget!r}.")
+
+
+class PermutationShapley(MonteCarloValuation):
+    """Data Shapley by permutation sampling (Castro et al. 2009; Ghorbani & Zou 2019).
+
+    Parameters
+    ----------
+    budget : int or None, default=100
+        Number of permutations (each costs n + 1 utility evaluations).
+    antithetic : bool, default=False
+        Sample permutations in antithetic pairs (a permutation and its reverse).
+    stop, random_state, n_jobs, progress, checkpoint, resume
+        See :class:`~dataworth.base.MonteCarloValuation`.
+
+    Examples
+    --------
+    >>> from dataworth.testing.games import AdditiveGame
+    >>> game = AdditiveGame([1.0, 2.0, 3.0])
+    >>> PermutationShapley(budget=5, random_state=0).fit(game).result_.values.round(6).tolist()
+    [1.0, 2.0, 3.0]
+    """
+
+    name = "permutation-shapley"
+    summary = "Shapley values by Monte Carlo permutation sampling."
+    reference = "Castro et al. 2009; Ghorbani & Zou 2019, Data Shapley"
+
+    def __init__(
+        self,
+        budget: int | None = 100,
+        *,
+        antithetic: bool = False,
+        stop: Stopping | None = None,
+        random_state: int | None = None,
+        n_jobs: int | None = 1,
+        progress: bool = False,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.budget = budget
+        self.antithetic = antithetic
+        self.stop = stop
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
+
+    def _job(self, utility: Any) -> PermutationJob:
+        _check_budget(self.budget)
+        return PermutationJob(antithetic=self.antithetic)
+
+
+class TMCShapley(MonteCarloValuation):
+    """Truncated Monte Carlo Shapley (Ghorbani & Zou 2019).
+
+    While scanning a permutation, once ``|u(N) - u(prefix)| < tolerance * |u(N)|`` the remaining
+    marginals are set to 0 without evaluating them. This saves fits but biases values towards 0
+    for points late in permutations; the bias is recorded in the result's notes.
+
+    Parameters
+    ----------
+    budget : int or None, default=100
+        Number of permutations.
+    tolerance : float, default=0.01
+        Relative truncation tolerance.
+    stop, random_state, n_jobs, progress, checkpoint, resume
+        See :class:`~dataworth.base.MonteCarloValuation`.
+
+    Examples
+    --------
+    >>> from dataworth.testing.games import AdditiveGame
+    >>> r = TMCShapley(budget=4, random_state=0).fit(AdditiveGame([1.0, 1.0])).result_
+    >>> r.values.tolist()
+    [1.0, 1.0]
+    """
+
+    name = "tmc-shapley"
+    summary = "Truncated Monte Carlo Shapley: permutations cut short once the score saturates."
+    reference = "Ghorbani & Zou 2019, Data Shapley: equitable valuation of data for machine learning"
+
+    def __init__(
+        self,
+        budget: int | None = 100,
+        *,
+        tolerance: float = 0.01,
+        stop: Stopping | None = None,
+        random_state: int | None = None,
+        n_jobs: int | None = 1,
+        progress: bool = False,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.budget = budget
+        self.tolerance = tolerance
+        self.stop = stop
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
+
+    def _job(self, utility: Any) -> PermutationJob:
+        _check_budget(self.budget)
+        if not (isinstance(self.tolerance, (int, float)) and self.tolerance >= 0):
+            raise DataworthError(f"tolerance must be a non-negative number; got {self.tolerance!r}.")
+        total = float(utility(np.ones(utility.n_players, dtype=bool)))
+        return PermutationJob(truncate_below=self.tolerance * abs(total), total=total)
+
+    def _notes(self) -> list[str]:
+        return ["truncation biases values towards 0 for points scanned after the score saturates"]
+
+
+class BetaShapley(MonteCarloValuation):
+    """Beta Shapley (Kwon & Zou 2022) from importance-weighted permutation marginals.
+
+    Weights follow ALGORITHMS.md: ``w(k) = B(k + beta, n - 1 - k + alpha) / B(alpha, beta)``;
+    the default Beta(16, 1) emphasises small coalitions, Beta(1, 1) is Shapley.
+
+    Parameters
+    ----------
+    budget : int or None, default=100
+        Number of permutations.
+    alpha, beta : float, default=16, 1
+    stop, random_state, n_jobs, progress, checkpoint, resume
+        See :class:`~dataworth.base.MonteCarloValuation`.
+
+    Examples
+    --------
+    >>> from dataworth.testing.games import AdditiveGame
+    >>> r = BetaShapley(budget=3, random_state=0).fit(AdditiveGame([2.0, 2.0])).result_
+    >>> r.values.round(6).tolist()
+    [2.0, 2.0]
+    """
+
+    name = "beta-shapley"
+    summary = "Beta(alpha, beta) Shapley: a semivalue weighting small coalitions more (default 16, 1)."
+    reference = "Kwon & Zou 2022, Beta Shapley: a unified and noise-reduced data valuation framework"
+
+    def __init__(
+        self,
+        budget: int | None = 100,
+        *,
+        alpha: float = 16.0,
+        beta: float = 1.0,
+        stop: Stopping | None = None,
+        random_state: int | None = None,
+        n_jobs: int | None = 1,
+        progress: bool = False,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.budget = budget
+        self.alpha = alpha
+        self.beta = beta
+        self.stop = stop
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
+
+    def _job(self, utility: Any) -> PermutationJob:
+        _check_budget(self.budget)
+        importance = permutation_importance(
+            beta_log_weights(utility.n_players, float(self.alpha), float(self.beta))
+        )
+        return PermutationJob(importance=importance)

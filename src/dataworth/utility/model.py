@@ -1,0 +1,243 @@
+"""The utility of a subset: score on the valuation set of a model trained on that subset.
+
+Conventions (see ``ALGORITHMS.md``):
+
+* the empty subset scores ``default_score`` (0.0 unless set);
+* for a classifier, a subset whose rows all carry one label ``c`` is scored by the constant
+  predictor of ``c`` (for accuracy: the share of valuation rows labelled ``c``); no fit happens;
+* any other fit or scoring error raises :class:`~dataworth.errors.UtilityError`, unless
+  ``catch_errors=True``, in which case it scores ``default_score`` and is counted in
+  ``n_failures`` (and in the result's metadata).
+
+Players are rows, or groups (data sources) when ``by_group=True``; a subset of players is given
+as an array of player indices or as a boolean mask over players.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import joblib
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
+from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import get_scorer, get_scorer_names
+
+from dataworth.data import Dataset
+from dataworth.errors import DataworthError, UtilityError
+from dataworth.utility.base import UtilityBase
+
+__all__ = ["ModelUtility"]
+
+Scorer = Callable[[Any, NDArray[Any], NDArray[Any]], float]
+
+
+class _AllClasses(ClassifierMixin, BaseEstimator):
+    """A fitted classifier seen through the full class list, for probability scorers."""
+
+    def __init__(self, fitted: Any = None, classes: NDArray[Any] | None = None) -> None:
+        self.fitted = fitted
+        self.classes = classes
+
+    @property
+    def classes_(self) -> NDArray[Any]:
+        assert self.classes is not None
+        return self.classes
+
+    def predict(self, X: NDArray[Any]) -> NDArray[Any]:
+        return np.asarray(self.fitted.predict(X))
+
+    def _expand(self, part: NDArray[np.float64], fill: float) -> NDArray[np.float64]:
+        assert self.classes is not None
+        out = np.full((part.shape[0], self.classes.size), fill)
+        out[:, np.searchsorted(self.classes, self.fitted.classes_)] = part
+        return out
+
+    def predict_proba(self, X: NDArray[Any]) -> NDArray[np.float64]:
+        return self._expand(self.fitted.predict_proba(X), 0.0)
+
+    def decision_function(self, X: NDArray[Any]) -> NDArray[np.float64]:
+        scores = np.asarray(self.fitted.decision_function(X))
+        if scores.ndim == 1:
+            scores = np.column_stack([-scores, scores])
+        return self._expand(scores, -np.inf)
+
+
+def _resolve_scorer(scoring: str | Scorer | None, classifier: bool) -> tuple[str, Scorer | None]:
+    """Return (name, scorer); scorer None means the fast accuracy path."""
+    if scoring is None:
+        scoring = "accuracy" if classifier else "r2"
+    if callable(scoring):
+        return getattr(scoring, "__name__", "callable"), scoring
+    if scoring == "accuracy":
+        return "accuracy", None
+    if scoring not in get_scorer_names():
+        raise DataworthError(
+            f"unknown scoring {scoring!r}; use a scikit-learn scorer name such as 'accuracy', "
+            "'neg_log_loss', 'f1_macro', 'r2' or 'neg_mean_squared_error', or a callable "
+            "scorer(estimator, X, y)."
+        )
+    return scoring, get_scorer(scoring)
+
+
+class ModelUtility(UtilityBase):
+    """Score on a valuation set of ``model`` trained on a subset of the training players.
+
+    Parameters
+    ----------
+    model : estimator
+        Any scikit-learn-compatible estimator (cloned for each fit).
+    train, valid : Dataset
+        Training data (whose rows or groups are valued) and valuation data.
+    scoring : str or callable, optional
+        A scikit-learn scorer name or ``scorer(estimator, X, y)``; defaults to accuracy for
+        classifiers and r2 for regressors.
+    default_score : float, default=0.0
+        Score of the empty subset (and of failed fits when ``catch_errors``).
+    catch_errors : bool, default=False
+        Score failed fits ``default_score`` and count them instead of raising.
+    by_group : bool, default=False
+        Players are the distinct values of ``train.groups`` instead of rows.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from dataworth.datasets import load_dataset
+    >>> train, valid = load_dataset("iris").split(0.3, random_state=0)
+    >>> u = ModelUtility(LogisticRegression(max_iter=500), train, valid)
+    >>> u([]) == 0.0 and 0.8 < u(range(u.n_players)) <= 1.0
+    True
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        train: Dataset,
+        valid: Dataset,
+        *,
+        scoring: str | Scorer | None = None,
+        default_score: float = 0.0,
+        catch_errors: bool = False,
+        by_group: bool = False,
+    ) -> None:
+        if not (hasattr(model, "fit") and hasattr(model, "predict")):
+            raise DataworthError(
+                f"model must be an estimator with fit and predict; got {type(model).__name__}."
+            )
+        if train.n_features != valid.n_features:
+            raise DataworthError(
+                f"training data has {train.n_features} features but valuation data has "
+                f"{valid.n_features}; they must have the same columns."
+            )
+        if not np.isfinite(default_score):
+            raise DataworthError(f"default_score must be a finite number; got {default_score}.")
+        self.model = model
+        self.train = train
+        self.valid = valid
+        self.default_score = float(default_score)
+        self.catch_errors = bool(catch_errors)
+        self.by_group = bool(by_group)
+        self.is_classifier = bool(is_classifier(model))
+        self.scoring_name, self._scorer = _resolve_scorer(scoring, self.is_classifier)
+        self.n_failures = 0
+        if by_group:
+            if train.groups is None:
+                raise DataworthError("by_group=True needs a dataset with groups (a group column).")
+            self.player_names, self.player_of_row = np.unique(train.groups, return_inverse=True)
+        else:
+            self.player_names = train.row_labels
+            self.player_of_row = np.arange(train.n_samples)
+        self.n_players = int(self.player_names.shape[0])
+        self.classes = np.unique(train.y) if self.is_classifier else None
+        if self.is_classifier:
+            assert self.classes is not None
+            if valid.y.dtype.kind != train.y.dtype.kind and not (
+                valid.y.dtype.kind in "iuf" and train.y.dtype.kind in "iuf"
+            ):
+                raise DataworthError(
+                    "training and valuation targets have different types "
+                    f"({train.y.dtype} vs {valid.y.dtype}); use the same label encoding."
+                )
+        self._constant_scores: dict[Any, float] = {}
+
+    # ------------------------------------------------------------------ subsets
+    def rows_of(self, subset: ArrayLike) -> NDArray[np.intp]:
+        """Training row positions covered by a subset of players."""
+        return np.flatnonzero(self.mask_of(subset)[self.player_of_row])
+
+    # ------------------------------------------------------------------ evaluation
+    def __call__(self, subset: ArrayLike) -> float:
+        """Utility of one subset of players."""
+        return self.score_rows(self.rows_of(subset))
+
+    def score_rows(self, rows: NDArray[np.intp]) -> float:
+        """Utility of the model trained on the given training rows."""
+        if rows.size == 0:
+            return self.default_score
+        y = self.train.y[rows]
+        if self.is_classifier and (y == y[0]).all():
+            return self._constant_score(y[0])
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fitted = clone(self.model).fit(self.train.X[rows], y)
+                return self._score(fitted)
+        except Exception as exc:
+            if self.catch_errors:
+                self.n_failures += 1
+                return self.default_score
+            raise UtilityError(
+                f"{type(self.model).__name__} failed on a subset of {rows.size} rows: "
+                f"{type(exc).__name__}: {exc}. Fix the model settings, or opt in to scoring "
+                "failures as default_score (catch_errors=True, --catch-errors)."
+            ) from exc
+
+    def _score(self, fitted: Any) -> float:
+        Xv, yv = self.valid.X, self.valid.y
+        if self._scorer is None:
+            return float(np.mean(fitted.predict(Xv) == yv))
+        if self.is_classifier and not np.array_equal(fitted.classes_, self.classes):
+            fitted = _AllClasses(fitted, self.classes)
+        return float(self._scorer(fitted, Xv, yv))
+
+    def _constant_score(self, label: Any) -> float:
+        if label not in self._constant_scores:
+            if self._scorer is None:
+                score = float(np.mean(self.valid.y == label))
+            else:
+                assert self.classes is not None
+                k = self.classes.size
+                dummy = DummyClassifier(strategy="constant", constant=label)
+                dummy.fit(np.zeros((k, self.train.n_features)), self.classes)
+                score = float(self._scorer(dummy, self.valid.X, self.valid.y))
+            self._constant_scores[label] = score
+        return self._constant_scores[label]
+
+    # ------------------------------------------------------------------ identity
+    def fingerprint_parts(self) -> dict[str, str]:
+        """Content hashes of the data, the model and the scoring settings."""
+        model_id: Any
+        try:
+            model_id = (type(self.model).__qualname__, self.model.get_params(deep=True))
+        except Exception:
+            model_id = self.model
+        return {
+            "data": str(joblib.hash((
+                self.train.X, self.train.y, self.train.groups, self.valid.X, self.valid.y,
+            ))),
+            "model": str(joblib.hash(model_id)),
+            "utility": str(joblib.hash((
+                self.scoring_name, self.default_score, self.catch_errors, self.by_group,
+            ))),
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"ModelUtility({type(self.model).__name__}, n_players={self.n_players}, "
+            f"scoring={self.scoring_name!r})"
+        )
+
