@@ -12,12 +12,11 @@ True
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.methods import get_method, parameters_of
 from dataworth.models import make_model
 from dataworth.result import ValuationResult
 from dataworth.utility.model import ModelUtility
@@ -45,8 +44,13 @@ def make_utility(
     """A :class:`ModelUtility`, after checking that the model suits the target."""
     model = default_model(train) if model is None else model
     utility = ModelUtility(
-        model, train, valid, scoring=scoring, default_score=default_score,
-        catch_errors=catch_errors, by_group=by_group,
+        model,
+        train,
+        valid,
+        scoring=scoring,
+        default_score=default_score,
+        catch_errors=catch_errors,
+        by_group=by_group,
     )
     if utility.is_classifier:
         if not is_categorical(train.y):
@@ -96,7 +100,7 @@ def value(
         The method's own parameters (e.g. ``budget``, ``k``, ``n_jobs``).
     """
     cls = get_method(method)
-    accepted = set(inspect.signature(cls.__init__).parameters) - {"self"}
+    accepted = parameters_of(cls)
     unknown = sorted(set(params) - accepted)
     if unknown:
         raise DataworthError(
@@ -108,7 +112,12 @@ def value(
     if "random_state" in accepted:
         params["random_state"] = random_state
     utility = make_utility(
-        train, valid, model=model, scoring=scoring, by_group=by_group,
-        default_score=default_score, catch_errors=catch_errors,
+        train,
+        valid,
+        model=model,
+        scoring=scoring,
+        by_group=by_group,
+        default_score=default_score,
+        catch_errors=catch_errors,
     )
     return cls(**params).fit(utility).result_

@@ -63,12 +63,11 @@ class Valuation:
     def _result(self, utility: Any, **fields: Any) -> ValuationResult:
         """Build a result with the common fields filled in."""
         params = {
-            k: _jsonable(v) for k, v in self.get_params().items()
+            k: _jsonable(v)
+            for k, v in self.get_params().items()
             if k not in ("n_jobs", "progress", "checkpoint", "resume")
         }
         metadata = {"fingerprint": utility.fingerprint(), **fields.pop("metadata", {})}
-        if getattr(utility, "n_failures", 0) and "n_failures" not in metadata:
-            metadata["n_failures"] = int(utility.n_failures)
         return ValuationResult(
             labels=utility.player_names,
             method=self.name,
@@ -86,8 +85,9 @@ class Valuation:
 class MonteCarloValuation(Valuation):
     """Shared machinery of sampling methods: budget, stopping, seeds, jobs, checkpoints.
 
-    Subclasses implement ``_job(utility)`` returning a :class:`~dataworth.engine.runner.MonteCarloJob`
-    and may override ``_notes`` to record caveats (e.g. bias) in the metadata.
+    Subclasses implement ``_job(utility)`` returning a
+    :class:`~dataworth.engine.runner.MonteCarloJob` and may override ``_notes`` to record
+    caveats (e.g. bias) in the metadata.
 
     Parameters common to all of them
     --------------------------------
@@ -137,22 +137,34 @@ class MonteCarloValuation(Valuation):
             raise CheckpointError("resume=True needs a checkpoint path.")
         if path is not None:
             identity = dict(utility.fingerprint_parts())
-            params = {k: v for k, v in self.get_params().items()
-                      if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")}
+            params = {
+                k: v
+                for k, v in self.get_params().items()
+                if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
+            }
             identity["method"] = str(joblib.hash((self.name, repr(sorted(params.items())))))
             checkpoint = Checkpoint(path, identity)
             if resume and not checkpoint.exists():
-                warnings.warn(f"no checkpoint at {path} yet; starting from the beginning.",
-                              stacklevel=3)
+                warnings.warn(
+                    f"no checkpoint at {path} yet; starting from the beginning.", stacklevel=3
+                )
         out = run_monte_carlo(
-            job, utility, utility.n_players, stop=stop,
+            job,
+            utility,
+            utility.n_players,
+            stop=stop,
             random_state=getattr(self, "random_state", None),
-            n_jobs=getattr(self, "n_jobs", 1), checkpoint=checkpoint, resume=resume,
-            progress=bool(getattr(self, "progress", False)), desc=self.name,
+            n_jobs=getattr(self, "n_jobs", 1),
+            checkpoint=checkpoint,
+            resume=resume,
+            progress=bool(getattr(self, "progress", False)),
+            desc=self.name,
         )
         metadata: dict[str, Any] = {
-            "n_updates": out.n_updates, "seconds": round(out.seconds, 3),
-            "n_failures": out.n_failures, "stopped_by": repr(stop),
+            "n_updates": out.n_updates,
+            "seconds": round(out.seconds, 3),
+            "n_failures": out.n_failures,
+            "stopped_by": repr(stop),
         }
         if out.resumed_from:
             metadata["resumed_from"] = out.resumed_from
@@ -160,6 +172,11 @@ class MonteCarloValuation(Valuation):
             metadata["notes"] = notes
         values, stderr, counts = estimate(job.estimator, out.state)
         return self._result(
-            utility, values=values, stderr=stderr, counts=counts, state=out.state,
-            estimator=job.estimator, metadata=metadata,
+            utility,
+            values=values,
+            stderr=stderr,
+            counts=counts,
+            state=out.state,
+            estimator=job.estimator,
+            metadata=metadata,
         )

@@ -26,7 +26,12 @@ def _as_label_array(values: ArrayLike) -> NDArray[Any]:
     """Return labels as a numeric array when every entry is numeric, else as strings."""
     arr = np.asarray(values)
     if arr.dtype.kind in "biuf":
-        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+        if (
+            arr.dtype.kind == "f"
+            and np.all(np.isfinite(arr))
+            and np.all(arr == np.round(arr))
+            and np.all(np.abs(arr) <= 2**53)
+        ):
             return arr.astype(np.int64) if arr.size else arr
         return arr
     try:
@@ -248,7 +253,7 @@ class Dataset:
 
     def replace(self, **changes: Any) -> Dataset:
         """Return a copy with some fields replaced (e.g. corrupted labels)."""
-        fields = {
+        fields: dict[str, Any] = {
             "X": self.X,
             "y": self.y,
             "feature_names": self.feature_names,
@@ -370,6 +375,8 @@ def _read_csv(path: Path) -> dict[str, NDArray[Any]]:
     except csv.Error as exc:
         raise DataworthError(f"{path} is not a valid CSV file: {exc}") from None
     rows = [r for r in rows if r]
+    if any("\x00" in cell for row in rows for cell in row):
+        raise DataworthError(f"{path} contains NUL bytes; it is not a text CSV file.")
     if not rows:
         raise DataworthError(f"{path} is empty; it needs a header row and data rows.")
     header = [h.strip() for h in rows[0]]

@@ -116,8 +116,10 @@ def duplicate_rows(
     idx = _pick(ds.n_samples, fraction, rng)
     n = ds.n_samples
     groups = None if ds.groups is None else np.concatenate([ds.groups, ds.groups[idx]])
-    labels = np.arange(n + idx.size) if ds.row_labels.dtype.kind in "iu" else np.concatenate(
-        [ds.row_labels.astype(str), np.array([f"dup{i}" for i in idx])]
+    labels = (
+        np.arange(n + idx.size)
+        if ds.row_labels.dtype.kind in "iu"
+        else np.concatenate([ds.row_labels.astype(str), np.array([f"dup{i}" for i in idx])])
     )
     out = ds.replace(
         X=np.vstack([ds.X, ds.X[idx]]),

@@ -10,7 +10,6 @@ Examples
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from importlib import import_module
 from typing import Any
@@ -75,12 +74,11 @@ def make_model(
         raise DataworthError(f"invalid parameters for model {name!r}: {exc}") from None
     if not (hasattr(model, "fit") and hasattr(model, "predict")):
         raise DataworthError(f"{name!r} is not an estimator with fit and predict.")
-    if random_state is not None and "random_state" not in params and hasattr(model, "get_params"):
-        if "random_state" in model.get_params(deep=False):
-            model.set_params(random_state=random_state)
+    if (
+        random_state is not None
+        and "random_state" not in params
+        and "random_state" in getattr(model, "get_params", dict)()
+    ):
+        model.set_params(random_state=random_state)
     return model
 
-
-def accepts(cls: type, name: str) -> bool:
-    """Whether ``cls.__init__`` takes a parameter called ``name``."""
-    return name in inspect.signature(cls.__init__).parameters

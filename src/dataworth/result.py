@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -100,7 +101,9 @@ class ValuationResult:
     def from_state(cls, state: State, estimator: str, **fields: Any) -> ValuationResult:
         """Build a result from Monte Carlo statistics."""
         values, stderr, counts = estimate(estimator, state)
-        return cls(values=values, stderr=stderr, counts=counts, state=state, estimator=estimator, **fields)
+        return cls(
+            values=values, stderr=stderr, counts=counts, state=state, estimator=estimator, **fields
+        )
 
     # ------------------------------------------------------------------ queries
     def __len__(self) -> int:
@@ -137,7 +140,12 @@ class ValuationResult:
         except ImportError:
             raise DataworthError('to_frame needs pandas: pip install "dataworth[pandas]"') from None
         return pd.DataFrame(
-            {"label": self.labels, "value": self.values, "stderr": self.stderr, "count": self.counts}
+            {
+                "label": self.labels,
+                "value": self.values,
+                "stderr": self.stderr,
+                "count": self.counts,
+            }
         )
 
     # ------------------------------------------------------------------ merging
@@ -163,7 +171,9 @@ class ValuationResult:
         for key in ("n_updates", "n_failures"):
             if key in self.metadata or key in other.metadata:
                 metadata[key] = self.metadata.get(key, 0) + other.metadata.get(key, 0)
-        return replace(self, values=values, stderr=stderr, counts=counts, state=state, metadata=metadata)
+        return replace(
+            self, values=values, stderr=stderr, counts=counts, state=state, metadata=metadata
+        )
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path) -> Path:
@@ -222,10 +232,13 @@ class ValuationResult:
                     state=state,
                     estimator=header["estimator"],
                 )
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, DataworthError):
                 raise
-            raise DataworthError(f"cannot read a result from {path}: {exc}") from None
+            raise DataworthError(
+                f"cannot read a result from {path}: damaged or not a dataworth result file "
+                f"({type(exc).__name__})."
+            ) from None
 
     def __repr__(self) -> str:
         return f"ValuationResult(method={self.method!r}, n={len(self)}, kind={self.kind!r})"
@@ -245,7 +258,7 @@ def atomic_savez(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

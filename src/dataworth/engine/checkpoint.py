@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -106,17 +107,25 @@ class Checkpoint:
                     k: Moments(data[f"{k}.count"], data[f"{k}.mean"], data[f"{k}.m2"])
                     for k in header["state_keys"]
                 }
+                theirs = header["identity"]
+                saved = Saved(
+                    state, header["rng_state"], int(header["n_updates"]), int(header["n_failures"])
+                )
         except FileNotFoundError:
             raise CheckpointError(f"no checkpoint at {self.path} to resume from.") from None
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             if isinstance(exc, CheckpointError):
                 raise
-            raise CheckpointError(f"cannot read checkpoint {self.path}: {exc}") from None
-        theirs = header["identity"]
-        differ = sorted(k for k in set(theirs) | set(self.identity) if theirs.get(k) != self.identity.get(k))
+            raise CheckpointError(
+                f"cannot read checkpoint {self.path}: damaged or not a dataworth checkpoint "
+                f"({type(exc).__name__}); delete it to start afresh."
+            ) from None
+        differ = sorted(
+            k for k in set(theirs) | set(self.identity) if theirs.get(k) != self.identity.get(k)
+        )
         if differ:
             raise CheckpointError(
                 f"checkpoint {self.path} belongs to a different run: its {', '.join(differ)} "
                 "differ(s) from this one. Resume with the same settings, or start a new checkpoint."
             )
-        return Saved(state, header["rng_state"], int(header["n_updates"]), int(header["n_failures"]))
+        return saved

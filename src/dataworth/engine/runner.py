@@ -23,7 +23,7 @@ from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Moments, State, estimate, merge_states
 from dataworth.engine.stopping import Status, Stopping
 
-__all__ = ["MonteCarloJob", "RunOutput", "run_monte_carlo", "run_tasks"]
+__all__ = ["MonteCarloJob", "RunOutput", "counting_failures", "run_monte_carlo", "run_tasks"]
 
 
 class MonteCarloJob(Protocol):
@@ -61,13 +61,35 @@ def _process_chunk(job: MonteCarloJob, utility: Any, samples: Sequence[Any]) -> 
     return state, getattr(utility, "n_failures", 0) - before
 
 
+def counting_failures(fn: Any) -> Any:
+    """Wrap ``fn(utility, *args)`` to return ``(result, failed fits during the call)``.
+
+    Workers get copies of the utility, so failures must travel back with the results.
+    """
+
+    def wrapped(utility: Any, *args: Any) -> tuple[Any, int]:
+        before = getattr(utility, "n_failures", 0)
+        out = fn(utility, *args)
+        return out, getattr(utility, "n_failures", 0) - before
+
+    wrapped.__name__ = getattr(fn, "__name__", "task")
+    return wrapped
+
+
 def _call_limited(fn: Any, *args: Any) -> Any:
     with threadpool_limits(limits=1):
         return fn(*args)
 
 
-def run_tasks(fn: Any, chunks: Sequence[Any], *, n_jobs: int | None, progress: bool, desc: str,
-              extra: tuple[Any, ...] = ()) -> list[Any]:
+def run_tasks(
+    fn: Any,
+    chunks: Sequence[Any],
+    *,
+    n_jobs: int | None,
+    progress: bool,
+    desc: str,
+    extra: tuple[Any, ...] = (),
+) -> list[Any]:
     """Run ``fn(*extra, chunk)`` for each chunk through joblib, results in submission order."""
     out: list[Any] = []
     bar = tqdm(total=len(chunks), desc=desc, disable=not progress, leave=False)
@@ -105,8 +127,13 @@ def run_monte_carlo(
     resumed_from = n_updates
     stop.reset()
     started = time.monotonic()
-    bar = tqdm(total=100, desc=desc, disable=not progress, unit="%", bar_format=(
-        "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}"))
+    bar = tqdm(
+        total=100,
+        desc=desc,
+        disable=not progress,
+        unit="%",
+        bar_format=("{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}"),
+    )
 
     def status() -> Status:
         values, stderr, counts = estimate(job.estimator, state)
@@ -120,14 +147,16 @@ def run_monte_carlo(
             if size <= 0:
                 break
             samples = job.draw(rng, size, n_players)
-            chunks = [samples[i : i + job.chunk_size] for i in range(0, len(samples), job.chunk_size)]
+            chunks = [
+                samples[i : i + job.chunk_size] for i in range(0, len(samples), job.chunk_size)
+            ]
             parts = parallel(delayed(_process_chunk)(job, utility, c) for c in chunks)
             for part, failed in parts:
                 state = merge_states(state, part)
                 n_failures += failed
             n_updates += size
             if checkpoint is not None:
-                checkpoint.save(Saved(state, rng.bit_generator.state, n_updates, n_failures))
+                checkpoint.save(Saved(state, dict(rng.bit_generator.state), n_updates, n_failures))
             current = status()
             bar.n = round(100 * stop.completion(current))
             bar.set_postfix_str(f"{n_updates} samples")

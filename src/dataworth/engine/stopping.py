@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
+from numbers import Real
 
 import numpy as np
 from numpy.typing import NDArray
@@ -86,7 +87,9 @@ class _Or(Stopping):
         return max(self.a.completion(status), self.b.completion(status))
 
     def max_remaining(self, status: Status) -> int | None:
-        caps = [c for c in (self.a.max_remaining(status), self.b.max_remaining(status)) if c is not None]
+        caps = [
+            c for c in (self.a.max_remaining(status), self.b.max_remaining(status)) if c is not None
+        ]
         return min(caps) if caps else None
 
     def __repr__(self) -> str:
@@ -144,9 +147,13 @@ class MaxTime(Stopping):
     A time limit makes the number of samples, and so the values, depend on machine speed.
     """
 
+    seconds: float
+
     def __init__(self, seconds: float) -> None:
-        if not (isinstance(seconds, (int, float)) and seconds > 0 and math.isfinite(seconds)):
-            raise DataworthError(f"the time limit must be a positive number of seconds; got {seconds!r}.")
+        if not (isinstance(seconds, Real) and seconds > 0 and math.isfinite(seconds)):
+            raise DataworthError(
+                f"the time limit must be a positive number of seconds; got {seconds!r}."
+            )
         self.seconds = float(seconds)
 
     def check(self, status: Status) -> bool:
@@ -165,9 +172,14 @@ class StderrBelow(Stopping):
     Players need at least ``min_count`` samples each before their error is trusted.
     """
 
+    threshold: float
+    min_count: int
+
     def __init__(self, threshold: float, min_count: int = 5) -> None:
-        if not (isinstance(threshold, (int, float)) and threshold > 0):
-            raise DataworthError(f"the stderr threshold must be a positive number; got {threshold!r}.")
+        if not (isinstance(threshold, Real) and threshold > 0 and math.isfinite(threshold)):
+            raise DataworthError(
+                f"the stderr threshold must be a positive number; got {threshold!r}."
+            )
         self.threshold = float(threshold)
         self.min_count = int(min_count)
 
@@ -195,6 +207,14 @@ class RankStable(Stopping):
     def __init__(self, min_correlation: float = 0.999, patience: int = 3) -> None:
         if not 0.0 < min_correlation <= 1.0:
             raise DataworthError(f"min_correlation must be in (0, 1]; got {min_correlation!r}.")
+        if (
+            not isinstance(patience, (int, np.integer))
+            or isinstance(patience, bool)
+            or patience < 1
+        ):
+            raise DataworthError(
+                f"patience must be a whole number of rounds >= 1; got {patience!r}."
+            )
         self.min_correlation = float(min_correlation)
         self.patience = int(patience)
         self.reset()

@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import inspect
 from importlib import import_module
 from typing import TYPE_CHECKING
 
@@ -20,7 +21,7 @@ from dataworth.errors import DataworthError
 if TYPE_CHECKING:
     from dataworth.base import Valuation
 
-__all__ = ["METHODS", "get_method"]
+__all__ = ["METHODS", "get_method", "parameters_of"]
 
 #: method name -> "module:Class" under dataworth.methods
 METHODS: dict[str, str] = {
@@ -45,4 +46,9 @@ def get_method(name: str) -> type[Valuation]:
             "(run `dataworth methods` for descriptions)."
         )
     module, cls = METHODS[name].split(":")
-    return getattr(import_module(f"dataworth.methods.{module}"), cls)  # type: ignore[no-any-return]
+    return getattr(import_module(f"dataworth.methods.{module}"), cls)
+
+
+def parameters_of(cls: type) -> set[str]:
+    """Names of the constructor parameters of a valuation class."""
+    return set(inspect.signature(cls).parameters)

@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.base import Valuation
-from dataworth.engine.runner import run_tasks
+from dataworth.engine.runner import counting_failures, run_tasks
 from dataworth.errors import DataworthError
 from dataworth.methods.weights import shapley_log_weights
 from dataworth.result import ValuationResult
@@ -27,8 +27,11 @@ def _evaluate_codes(utility: Any, codes: NDArray[np.int64]) -> NDArray[np.float6
 
 def all_subset_utilities(
     utility: Any, *, n_jobs: int | None = 1, progress: bool = False, chunk_size: int = 256
-) -> NDArray[np.float64]:
-    """u(S) for every subset S, indexed by the bit code of S (bit i set = player i in S)."""
+) -> tuple[NDArray[np.float64], int]:
+    """u(S) for every subset S, indexed by the bit code of S (bit i set = player i in S).
+
+    Returns the utilities and the number of failed fits (scored ``default_score``).
+    """
     n = utility.n_players
     if n > MAX_PLAYERS:
         raise DataworthError(
@@ -38,12 +41,20 @@ def all_subset_utilities(
         )
     codes = np.arange(2**n, dtype=np.int64)
     chunks = [codes[s : s + chunk_size] for s in range(0, codes.size, chunk_size)]
-    parts = run_tasks(_evaluate_codes, chunks, n_jobs=n_jobs, progress=progress,
-                      desc="all subsets", extra=(utility,))
-    return np.concatenate(parts)
+    parts = run_tasks(
+        counting_failures(_evaluate_codes),
+        chunks,
+        n_jobs=n_jobs,
+        progress=progress,
+        desc="all subsets",
+        extra=(utility,),
+    )
+    return np.concatenate([p[0] for p in parts]), sum(p[1] for p in parts)
 
 
-def exact_semivalue(u: NDArray[np.float64], log_weights: NDArray[np.float64]) -> NDArray[np.float64]:
+def exact_semivalue(
+    u: NDArray[np.float64], log_weights: NDArray[np.float64]
+) -> NDArray[np.float64]:
     """phi_i = sum_{S not containing i} w(|S|) (u(S + i) - u(S)) from all subset utilities.
 
     ``u`` is indexed by subset bit code (length 2^n); ``log_weights[k]`` is log w(k).
@@ -87,11 +98,13 @@ class ExactShapley(Valuation):
         self.progress = progress
 
     def _fit(self, utility: Any) -> ValuationResult:
-        u = all_subset_utilities(utility, n_jobs=self.n_jobs, progress=self.progress)
+        u, n_failures = all_subset_utilities(utility, n_jobs=self.n_jobs, progress=self.progress)
         n = utility.n_players
         values = exact_semivalue(u, shapley_log_weights(n))
         return self._result(
-            utility, values=values, stderr=np.zeros(n),
+            utility,
+            values=values,
+            stderr=np.zeros(n),
             counts=np.full(n, 2 ** (n - 1), dtype=np.int64),
-            metadata={"n_evaluations": int(u.size)},
+            metadata={"n_evaluations": int(u.size), "n_failures": n_failures},
         )

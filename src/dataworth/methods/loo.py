@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.base import Valuation
-from dataworth.engine.runner import run_tasks
+from dataworth.engine.runner import counting_failures, run_tasks
 from dataworth.result import ValuationResult
 
 __all__ = ["LeaveOneOut"]
@@ -54,10 +54,19 @@ class LeaveOneOut(Valuation):
         n = utility.n_players
         total = float(utility(np.ones(n, dtype=bool)))
         chunks = [np.arange(s, min(s + self.chunk_size, n)) for s in range(0, n, self.chunk_size)]
-        parts = run_tasks(_without, chunks, n_jobs=self.n_jobs, progress=self.progress,
-                          desc=self.name, extra=(utility,))
-        without = np.concatenate(parts) if parts else np.empty(0)
+        parts = run_tasks(
+            counting_failures(_without),
+            chunks,
+            n_jobs=self.n_jobs,
+            progress=self.progress,
+            desc=self.name,
+            extra=(utility,),
+        )
+        without = np.concatenate([p[0] for p in parts])
         return self._result(
-            utility, values=total - without, stderr=np.zeros(n), counts=np.ones(n, dtype=np.int64),
-            metadata={"total_utility": total},
+            utility,
+            values=total - without,
+            stderr=np.zeros(n),
+            counts=np.ones(n, dtype=np.int64),
+            metadata={"total_utility": total, "n_failures": sum(p[1] for p in parts)},
         )

@@ -152,7 +152,9 @@ class TMCShapley(MonteCarloValuation):
 
     name = "tmc-shapley"
     summary = "Truncated Monte Carlo Shapley: permutations cut short once the score saturates."
-    reference = "Ghorbani & Zou 2019, Data Shapley: equitable valuation of data for machine learning"
+    reference = (
+        "Ghorbani & Zou 2019, Data Shapley: equitable valuation of data for machine learning"
+    )
 
     def __init__(
         self,
@@ -178,7 +180,9 @@ class TMCShapley(MonteCarloValuation):
     def _job(self, utility: Any) -> PermutationJob:
         _check_budget(self.budget)
         if not (isinstance(self.tolerance, (int, float)) and self.tolerance >= 0):
-            raise DataworthError(f"tolerance must be a non-negative number; got {self.tolerance!r}.")
+            raise DataworthError(
+                f"tolerance must be a non-negative number; got {self.tolerance!r}."
+            )
         total = float(utility(np.ones(utility.n_players, dtype=bool)))
         return PermutationJob(truncate_below=self.tolerance * abs(total), total=total)
 
@@ -209,8 +213,12 @@ class BetaShapley(MonteCarloValuation):
     """
 
     name = "beta-shapley"
-    summary = "Beta(alpha, beta) Shapley: a semivalue weighting small coalitions more (default 16, 1)."
-    reference = "Kwon & Zou 2022, Beta Shapley: a unified and noise-reduced data valuation framework"
+    summary = (
+        "Beta(alpha, beta) Shapley: a semivalue weighting small coalitions more (default 16, 1)."
+    )
+    reference = (
+        "Kwon & Zou 2022, Beta Shapley: a unified and noise-reduced data valuation framework"
+    )
 
     def __init__(
         self,

@@ -54,7 +54,10 @@ class UtilityBase:
         return np.array([self(s) for s in subsets], dtype=np.float64)
 
     def evaluate_prefixes(
-        self, order: NDArray[np.intp], *, truncate_below: float | None = None,
+        self,
+        order: NDArray[np.intp],
+        *,
+        truncate_below: float | None = None,
         total: float | None = None,
     ) -> NDArray[np.float64]:
         """Utilities of the prefixes ``order[:k]`` for ``k = 0..len(order)``.
@@ -68,7 +71,11 @@ class UtilityBase:
         for k, player in enumerate(order, start=1):
             mask[player] = True
             out[k] = self(mask)
-            if truncate_below is not None and total is not None and abs(total - out[k]) < truncate_below:
+            if (
+                truncate_below is not None
+                and total is not None
+                and abs(total - out[k]) < truncate_below
+            ):
                 out[k + 1 :] = out[k]
                 break
         return out

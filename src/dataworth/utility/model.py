@@ -200,7 +200,7 @@ class ModelUtility(UtilityBase):
         Xv, yv = self.valid.X, self.valid.y
         if self._scorer is None:
             return float(np.mean(fitted.predict(Xv) == yv))
-        if self.is_classifier and not np.array_equal(fitted.classes_, self.classes):
+        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
             fitted = _AllClasses(fitted, self.classes)
         return float(self._scorer(fitted, Xv, yv))
 
@@ -226,13 +226,28 @@ class ModelUtility(UtilityBase):
         except Exception:
             model_id = self.model
         return {
-            "data": str(joblib.hash((
-                self.train.X, self.train.y, self.train.groups, self.valid.X, self.valid.y,
-            ))),
+            "data": str(
+                joblib.hash(
+                    (
+                        self.train.X,
+                        self.train.y,
+                        self.train.groups,
+                        self.valid.X,
+                        self.valid.y,
+                    )
+                )
+            ),
             "model": str(joblib.hash(model_id)),
-            "utility": str(joblib.hash((
-                self.scoring_name, self.default_score, self.catch_errors, self.by_group,
-            ))),
+            "utility": str(
+                joblib.hash(
+                    (
+                        self.scoring_name,
+                        self.default_score,
+                        self.catch_errors,
+                        self.by_group,
+                    )
+                )
+            ),
         }
 
     def __repr__(self) -> str:
@@ -240,4 +255,3 @@ class ModelUtility(UtilityBase):
             f"ModelUtility({type(self.model).__name__}, n_players={self.n_players}, "
             f"scoring={self.scoring_name!r})"
         )
-

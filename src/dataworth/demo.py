@@ -1,0 +1,123 @@
+"""The demo: find flipped labels in breast-cancer data with several fast methods.
+
+Ten percent of the training labels are flipped; each method values the training rows, and we
+report how many flipped rows land among the lowest-valued 10%, the detection AUROC, and the
+accuracy on a held-out test split (never the valuation set) after dropping the lowest-valued 10%
+compared with dropping a random 10%.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from dataworth.api import make_utility
+from dataworth.data import Dataset
+from dataworth.datasets import flip_labels, load_dataset
+from dataworth.methods import get_method, parameters_of
+from dataworth.result import ValuationResult
+
+__all__ = ["DEMO_METHODS", "detection_auroc", "run_demo"]
+
+#: (method, parameters) run by the demo; all finish in seconds on 2 cores.
+DEMO_METHODS: list[tuple[str, dict[str, Any]]] = [
+    ("knn-shapley", {"k": 10}),
+    ("data-oob", {"budget": 200}),
+    ("tmc-shapley", {"budget": 30}),
+    ("banzhaf", {"budget": 1000}),
+    ("loo", {}),
+]
+
+
+def detection_auroc(values: NDArray[np.float64], flagged: NDArray[np.intp]) -> float:
+    """AUROC of low values as a detector of the ``flagged`` positions (NaN values rank middle)."""
+    is_bad = np.zeros(values.size, dtype=bool)
+    is_bad[flagged] = True
+    score = -np.where(np.isnan(values), np.nanmedian(values), values)
+    return float(roc_auc_score(is_bad, score))
+
+
+def _accuracy_without(model: Any, train: Dataset, test: Dataset, drop: NDArray[np.intp]) -> float:
+    keep = np.setdiff1d(np.arange(train.n_samples), drop)
+    fitted = clone(model).fit(train.X[keep], train.y[keep])
+    return float(np.mean(fitted.predict(test.X) == test.y))
+
+
+def run_demo(
+    *,
+    seed: int = 0,
+    n_jobs: int = 2,
+    out_dir: Path | None = None,
+    echo: Callable[[str], None] = print,
+) -> dict[str, dict[str, float]]:
+    """Run the demo and print a table; returns the figures per method."""
+    data = load_dataset("breast_cancer")
+    rest, test = data.split(0.3, random_state=seed)
+    train, valid = rest.split(0.25, random_state=seed)
+    mean, std = train.X.mean(axis=0), train.X.std(axis=0)
+    train, valid, test = (d.replace(X=(d.X - mean) / std) for d in (train, valid, test))
+    noisy, flipped = flip_labels(train, 0.1, random_state=seed)
+    model = LogisticRegression(max_iter=1000)
+    utility = make_utility(noisy, valid, model=model)
+    n = noisy.n_samples
+    n_low = int(round(0.1 * n))
+    rng = np.random.default_rng(seed)
+    base = _accuracy_without(model, noisy, test, np.empty(0, dtype=np.intp))
+    random_acc = float(
+        np.mean(
+            [
+                _accuracy_without(model, noisy, test, rng.choice(n, n_low, replace=False))
+                for _ in range(10)
+            ]
+        )
+    )
+    echo(
+        f"breast_cancer: {n} training rows ({flipped.size} labels flipped), "
+        f"{valid.n_samples} valuation rows, {test.n_samples} held-out test rows; "
+        "features standardised; model: logistic regression."
+    )
+    echo(
+        f"held-out accuracy with all training rows: {base:.3f}; "
+        f"after dropping a random 10%: {random_acc:.3f} (mean of 10 draws)"
+    )
+    echo("")
+    header = f"{'method':<14} {'flipped in lowest 10%':>22} {'AUROC':>6} "
+    header += f"{'acc. drop lowest 10%':>21} {'acc. drop random 10%':>21} {'seconds':>8}"
+    echo(header)
+    echo("-" * len(header))
+    figures: dict[str, dict[str, float]] = {}
+    for name, params in DEMO_METHODS:
+        cls = get_method(name)
+        kwargs = dict(params)
+        accepted = parameters_of(cls)
+        kwargs.update(
+            {k: v for k, v in (("random_state", seed), ("n_jobs", n_jobs)) if k in accepted}
+        )
+        started = time.monotonic()
+        result: ValuationResult = cls(**kwargs).fit(utility).result_
+        seconds = time.monotonic() - started
+        lowest = result.bottom(n_low)
+        found = int(np.isin(lowest, flipped).sum())
+        auroc = detection_auroc(result.values, flipped)
+        acc = _accuracy_without(model, noisy, test, lowest)
+        figures[name] = {"found": found, "auroc": auroc, "accuracy": acc, "seconds": seconds}
+        echo(
+            f"{name:<14} {f'{found}/{flipped.size}':>22} {auroc:>6.3f} {acc:>21.3f} "
+            f"{random_acc:>21.3f} {seconds:>8.1f}"
+        )
+        if out_dir is not None:
+            from dataworth.cli import write_values
+
+            out_dir.mkdir(parents=True, exist_ok=True)
+            write_values(str(out_dir / f"{name}.csv"), result)
+    if out_dir is not None:
+        echo(f"\nvalues written to {out_dir}/<method>.csv")
+    return figures

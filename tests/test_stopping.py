@@ -1,0 +1,216 @@
+"""Stopping rules: checks, completion, caps on remaining samples and composition."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from dataworth.engine.stopping import (
+    MaxTime,
+    MaxUpdates,
+    RankStable,
+    Status,
+    StderrBelow,
+    Stopping,
+)
+from dataworth.errors import DataworthError
+
+
+def status(n_updates: int = 0, *, values=None, stderr=None, counts=None,
+           elapsed: float = 0.0) -> Status:
+    n = 4
+    return Status(
+        n_updates=n_updates,
+        values=np.zeros(n) if values is None else np.asarray(values, dtype=float),
+        stderr=np.full(n, np.nan) if stderr is None else np.asarray(stderr, dtype=float),
+        counts=np.full(n, n_updates) if counts is None else np.asarray(counts),
+        started=time.monotonic() - elapsed,
+    )
+
+
+# --------------------------------------------------------------------------- single rules
+def test_max_updates() -> None:
+    stop = MaxUpdates(10)
+    assert not stop(status(0))
+    assert not stop.check(status(9))
+    assert stop.check(status(10))
+    assert stop.check(status(12))
+    assert stop.completion(status(5)) == 0.5
+    assert stop.completion(status(15)) == 1.0
+    assert stop.max_remaining(status(3)) == 7
+    assert stop.max_remaining(status(12)) == 0
+    assert repr(stop) == "MaxUpdates(10)"
+    assert MaxUpdates(np.int64(3)).n == 3
+
+
+def test_max_time() -> None:
+    stop = MaxTime(2)
+    assert not stop.check(status(elapsed=0.0))
+    assert stop.check(status(elapsed=5.0))
+    assert stop.completion(status(elapsed=1.0)) == pytest.approx(0.5, abs=0.01)
+    assert stop.completion(status(elapsed=10.0)) == 1.0
+    assert stop.max_remaining(status(elapsed=1.0)) is None
+    assert repr(stop) == "MaxTime(2)"
+
+
+def test_status_elapsed() -> None:
+    s = status(elapsed=3.0)
+    assert 3.0 <= s.elapsed < 4.0
+
+
+def test_stderr_below() -> None:
+    stop = StderrBelow(0.1, min_count=5)
+    # too few samples: not trusted, whatever the stderr says
+    few = status(4, stderr=[0.01] * 4)
+    assert not stop.check(few)
+    assert stop.completion(few) == 0.0
+    assert stop.check(status(5, stderr=[0.05, 0.01, 0.09, 0.0]))
+    assert not stop.check(status(5, stderr=[0.05, 0.01, 0.2, 0.0]))
+    assert stop.completion(status(5, stderr=[0.05, 0.2, 0.0, 0.0])) == pytest.approx(0.25)
+    assert stop.completion(status(5, stderr=[0.01] * 4)) == 1.0
+    # one player below min_count keeps it going
+    assert not stop.check(status(9, stderr=[0.01] * 4, counts=[9, 9, 9, 4]))
+    # no finite stderr at all: never done
+    nan = status(9, stderr=[np.nan] * 4)
+    assert not stop.check(nan)
+    assert stop.completion(nan) == 0.0
+    assert stop.max_remaining(nan) is None
+    assert repr(stop) == "StderrBelow(0.1)"
+
+
+def test_rank_stable() -> None:
+    stop = RankStable(0.99, patience=2)
+    a = status(1, values=[1.0, 2.0, 3.0, 4.0])
+    b = status(2, values=[1.1, 2.1, 3.1, 4.1])  # same ranking
+    c = status(3, values=[4.0, 3.0, 2.0, 1.0])  # reversed
+    assert not stop.check(a)  # nothing to compare with yet
+    assert stop.completion(a) == 0.0
+    assert not stop.check(b)
+    assert stop.completion(b) == 0.5
+    assert stop.check(b)
+    assert stop.completion(b) == 1.0
+    assert not stop.check(c)  # streak broken
+    assert stop.completion(c) == 0.0
+    stop.reset()
+    assert not stop.check(a) and not stop.check(a)
+    assert stop.check(a)
+    assert stop.max_remaining(a) is None
+    assert repr(stop) == "RankStable(0.99, patience=2)"
+
+
+def test_rank_stable_constant_and_nan_values() -> None:
+    stop = RankStable(patience=1)
+    flat = status(values=[0.0, 0.0, 0.0, 0.0])
+    assert not stop.check(flat)
+    assert stop.check(flat)  # identical constant vectors are stable
+    stop.reset()
+    with_nan = status(values=[np.nan, 1.0, 2.0, 3.0])
+    assert not stop.check(with_nan)
+    assert stop.check(with_nan)
+    stop.reset()
+    assert not stop.check(flat)
+    assert not stop.check(status(values=[0.0, 1.0, 2.0, 3.0]))  # constant -> varying: unstable
+
+
+def test_base_class_is_abstract() -> None:
+    with pytest.raises(NotImplementedError):
+        Stopping().check(status())
+    with pytest.raises(NotImplementedError):
+        Stopping().completion(status())
+    assert Stopping().max_remaining(status()) is None
+
+
+# --------------------------------------------------------------------------- composition
+def test_or() -> None:
+    stop = MaxUpdates(10) | MaxUpdates(4)
+    assert not stop.check(status(3))
+    assert stop.check(status(4))
+    assert stop.completion(status(2)) == 0.5
+    assert stop.max_remaining(status(1)) == 3
+    assert repr(stop) == "MaxUpdates(10) | MaxUpdates(4)"
+    with_time = MaxUpdates(10) | MaxTime(100)
+    assert with_time.max_remaining(status(4)) == 6
+    assert with_time.check(status(3, elapsed=200.0))
+    assert with_time.completion(status(5, elapsed=90.0)) == pytest.approx(0.9, abs=0.01)
+    assert (MaxTime(5) | StderrBelow(0.1)).max_remaining(status(1)) is None
+
+
+def test_and() -> None:
+    stop = MaxUpdates(10) & MaxUpdates(4)
+    assert not stop.check(status(4))
+    assert stop.check(status(10))
+    assert stop.completion(status(2)) == 0.2
+    assert stop.max_remaining(status(1)) == 9
+    assert repr(stop) == "(MaxUpdates(10)) & (MaxUpdates(4))"
+    # a rule without a cap lifts the cap: the run may have to go past MaxUpdates
+    assert (MaxUpdates(10) & MaxTime(100)).max_remaining(status(4)) is None
+    assert not (MaxUpdates(10) & MaxTime(100)).check(status(20, elapsed=1.0))
+
+
+def test_nested_composition() -> None:
+    stop = (MaxUpdates(100) & StderrBelow(0.1, min_count=1)) | MaxUpdates(1000)
+    # the & has no cap (StderrBelow has none), so only the outer MaxUpdates(1000) caps
+    assert stop.max_remaining(status(50)) == 950
+    assert not stop.check(status(150, stderr=[0.5] * 4))
+    assert stop.check(status(150, stderr=[0.05] * 4))
+    assert stop.check(status(1000, stderr=[0.5] * 4))
+    capped = (MaxUpdates(100) & MaxUpdates(300)) | MaxUpdates(200)
+    assert capped.max_remaining(status(0)) == 200
+    assert capped.completion(status(100)) == pytest.approx(0.5)
+
+
+def test_or_checks_both_sides_every_round() -> None:
+    rank = RankStable(0.99, patience=2)
+    stop = MaxUpdates(1) | rank
+    s = status(5, values=[1.0, 2.0, 3.0, 4.0])
+    assert stop.check(s)  # MaxUpdates already says stop...
+    assert stop.check(s)
+    assert rank.completion(s) == 0.5  # ...but RankStable still saw both rounds
+    stop.reset()
+    assert rank.completion(s) == 0.0
+
+
+def test_and_checks_both_sides_every_round() -> None:
+    rank = RankStable(0.99, patience=1)
+    stop = MaxUpdates(100) & rank
+    s = status(5, values=[1.0, 2.0, 3.0, 4.0])
+    assert not stop.check(s)
+    assert not stop.check(s)
+    assert rank.completion(s) == 1.0
+
+
+# --------------------------------------------------------------------------- bad arguments
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: MaxUpdates(0),
+        lambda: MaxUpdates(-5),
+        lambda: MaxUpdates(2.5),
+        lambda: MaxUpdates(True),
+        lambda: MaxUpdates("10"),
+        lambda: MaxTime(0),
+        lambda: MaxTime(-1.0),
+        lambda: MaxTime(math.inf),
+        lambda: MaxTime(math.nan),
+        lambda: MaxTime("60"),
+        lambda: StderrBelow(0),
+        lambda: StderrBelow(-0.1),
+        lambda: StderrBelow(math.nan),
+        lambda: StderrBelow("0.1"),
+        lambda: RankStable(0.0),
+        lambda: RankStable(1.5),
+        lambda: RankStable(math.nan),
+    ],
+)
+def test_bad_arguments(make) -> None:
+    with pytest.raises(DataworthError):
+        make()
+
+
+@pytest.mark.parametrize("patience", [0, -1])
+def test_rank_stable_bad_patience(patience) -> None:
+    with pytest.raises(DataworthError):
+        RankStable(0.99, patience=patience)
