@@ -9,7 +9,7 @@ from __future__ import annotations
 import inspect
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
 import joblib
 import numpy as np
@@ -47,7 +47,7 @@ class Valuation:
     reference: ClassVar[str] = ""
     result_: ValuationResult
 
-    def fit(self, utility: Any) -> Valuation:
+    def fit(self, utility: Any) -> Self:
         """Compute the values of the utility's players; the answer is ``self.result_``."""
         self.result_ = self._fit(utility)
         return self

@@ -9,7 +9,7 @@ linear program
 The coalitions are the non-empty proper subsets ``S`` (the empty set only bounds ``e`` from below
 by ``u(empty)``, and ``S = N`` by the equality, so neither is a coalition constraint). Exact least
 core enumerates all ``2^n - 2`` of them; Monte Carlo least core keeps only the coalitions of a
-sample of uniformly random subsets. The optimal ``x`` is rarely unique, so a second, strictly
+sample of uniformly random subsets. The optimal ``x`` need not be unique, so a second, strictly
 convex program picks the optimal allocation of least Euclidean norm.
 
 Examples
@@ -195,7 +195,7 @@ def _least_norm(
         if x is None or not np.all(np.isfinite(x)):
             return False
         feasible = float(np.min(A @ x - bound)) >= -tol
-        return feasible and float(x @ x) <= float(x_lp @ x_lp) + tol
+        return feasible and float(x @ x) <= float(x_lp @ x_lp) * (1 + 1e-9) + tol
 
     if acceptable(plane.x0):  # the equal split is stable: nothing to optimise
         return plane.x0, "equal-split", None
@@ -260,7 +260,7 @@ class LeastCore(Valuation):
     -----
     * ``result_.metadata["subsidy"]`` is the least subsidy ``e*`` (negative when the core is
       non-empty with room to spare), as needed by the returned allocation: every constraint
-      holds for it, and it is within ``1e-9 * max(1, max |u|)`` of the LP optimum.
+      holds for it, and it is within ``2e-9 * max(1, max |u|)`` of the LP optimum.
       ``metadata["n_constraints"]`` counts the coalition constraints plus the efficiency
       equality; ``metadata["least_norm_solver"]`` says which solver gave the values.
     * ``stderr`` is 0 for the exact least core and NaN for the Monte Carlo one (the solution of a
@@ -273,7 +273,9 @@ class LeastCore(Valuation):
     summary: ClassVar[str] = (
         "Least core: the stable allocation needing the least subsidy (exact or Monte Carlo)."
     )
-    reference: ClassVar[str] = "Yan & Procaccia 2021, If you like Shapley then you will love the core"
+    reference: ClassVar[str] = (
+        "Yan & Procaccia 2021, If you like Shapley then you will love the core"
+    )
 
     def __init__(self, budget: int | None = None, *, random_state: int | None = None,
                  n_jobs: int | None = 1, progress: bool = False) -> None:
@@ -309,11 +311,11 @@ class LeastCore(Valuation):
         self._check(n)
         started = time.monotonic()
         exact = self.budget is None
-        if exact:
+        if self.budget is None:
             masks = _all_masks(n)
         else:
             rng = np.random.default_rng(self.random_state)
-            masks = _sampled_masks(n, int(self.budget), rng)  # type: ignore[arg-type]
+            masks = _sampled_masks(n, int(self.budget), rng)
         if masks.shape[0] == 0:
             raise DataworthError(
                 f"no coalition was sampled (budget={self.budget} gave only empty or full "

@@ -82,7 +82,11 @@ class UtilityBase:
 
     def fingerprint_parts(self) -> dict[str, str]:
         """Content hashes naming what the utility is made of."""
-        return {"utility": str(joblib.hash(self.__dict__))}
+        try:
+            return {"utility": str(joblib.hash(self.__dict__))}
+        except Exception:  # unpicklable attributes (lambdas): fall back to their text
+            state = sorted((k, repr(v)) for k, v in self.__dict__.items())
+            return {"utility": str(joblib.hash((type(self).__qualname__, state)))}
 
     def fingerprint(self) -> str:
         """A stable content hash of the utility."""
