@@ -159,6 +159,7 @@ def run_monte_carlo(
                 checkpoint.save(Saved(state, dict(rng.bit_generator.state), n_updates, n_failures))
             current = status()
             bar.n = round(100 * stop.completion(current))
-            bar.set_postfix_str(f"{n_updates} samples")
+            bar.set_postfix_str(f"{n_updates} samples", refresh=False)
+            bar.refresh()
     bar.close()
     return RunOutput(state, n_updates, n_failures, time.monotonic() - started, resumed_from)
