@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
@@ -59,9 +61,10 @@ def make_utility(
                 f"{type(model).__name__} is a classifier; use a regression model "
                 "(ridge, linear-regression) or class labels."
             )
-        if len(utility.classes) < 2:  # type: ignore[arg-type]
+        classes = np.asarray(utility.classes)
+        if classes.size < 2:
             raise DataworthError(
-                f"the training data has a single class ({utility.classes[0]!r}) in "  # type: ignore[index]
+                f"the training data has a single class ({classes[0].item()!r}) in "
                 f"{train.target_name!r}; valuation needs at least two classes."
             )
     return utility

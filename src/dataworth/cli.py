@@ -27,8 +27,14 @@ from dataworth.result import ValuationResult
 __all__ = ["cli", "main"]
 
 
-def _note(message: str) -> None:
-    click.echo(f"note: {message}", err=True)
+class _Notes(list[str]):
+    """Notes collected during a command and printed once it has succeeded, so that a failing
+    command prints exactly one line."""
+
+    def flush(self) -> None:
+        for message in self:
+            click.echo(f"note: {message}", err=True)
+        self.clear()
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,6 +45,7 @@ def cli() -> None:
 
 # ---------------------------------------------------------------------------------------- value
 def _load_pair(
+    notes: _Notes,
     train_path: str,
     valid_path: str | None,
     target: str,
@@ -49,7 +56,7 @@ def _load_pair(
     data = Dataset.from_file(train_path, target, group=group)
     if valid_path is None:
         train, valid = data.split(valid_fraction, random_state=seed)
-        _note(
+        notes.append(
             f"valuation set: {valid.n_samples} rows ({valid_fraction:g}) split off {train_path} "
             f"with seed {seed}; {train.n_samples} rows are valued."
         )
@@ -71,15 +78,17 @@ def _load_pair(
     return data, valid
 
 
-def _standardize(train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
+def _standardize(notes: _Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
     mean = train.X.mean(axis=0)
     std = train.X.std(axis=0)
     std = np.where(std > 0, std, 1.0)
-    _note("features standardised with the training rows' mean and standard deviation.")
+    notes.append("features standardised with the training rows' mean and standard deviation.")
     return train.replace(X=(train.X - mean) / std), valid.replace(X=(valid.X - mean) / std)
 
 
-def _method_params(cls: type, given: dict[str, Any], stop: Stopping | None) -> dict[str, Any]:
+def _method_params(
+    notes: _Notes, cls: type, given: dict[str, Any], stop: Stopping | None
+) -> dict[str, Any]:
     accepted = parameters_of(cls)
     params: dict[str, Any] = {}
     for name, (value, flag) in given.items():
@@ -88,12 +97,12 @@ def _method_params(cls: type, given: dict[str, Any], stop: Stopping | None) -> d
         if name in accepted:
             params[name] = value
         else:
-            _note(f"{flag} does not apply to {cls.name} and is ignored.")  # type: ignore[attr-defined]
+            notes.append(f"{flag} does not apply to {cls.name} and is ignored.")  # type: ignore[attr-defined]
     if stop is not None:
         if "stop" in accepted:
             params["stop"] = stop
         else:
-            _note(f"--stderr-below/--time-limit do not apply to {cls.name} and are ignored.")  # type: ignore[attr-defined]
+            notes.append(f"--stderr-below/--time-limit do not apply to {cls.name} and are ignored.")  # type: ignore[attr-defined]
     return params
 
 
@@ -254,9 +263,10 @@ def value(
         stop = StderrBelow(stderr_below)
     if time_limit is not None:
         stop = MaxTime(time_limit) if stop is None else stop | MaxTime(time_limit)
-    tr, va = _load_pair(train, valid_path, target, group, valid_fraction, seed)
+    notes = _Notes()
+    tr, va = _load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     if standardize:
-        tr, va = _standardize(tr, va)
+        tr, va = _standardize(notes, tr, va)
     if model_name is None:
         model_name = "logistic-regression" if is_categorical(tr.y) else "linear-regression"
     model = make_model(model_name, params_json, random_state=seed)
@@ -280,7 +290,7 @@ def value(
         "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
         "resume": (True if resume else None, "--resume"),
     }
-    params = _method_params(cls, given, stop)
+    params = _method_params(notes, cls, given, stop)
     accepted = parameters_of(cls)
     for name, val in (("random_state", seed), ("n_jobs", n_jobs), ("progress", progress)):
         if name in accepted:
@@ -291,10 +301,13 @@ def value(
         result = cls(**params).fit(utility).result_
     for w in caught:
         if issubclass(w.category, UserWarning):
-            _note(str(w.message))
+            notes.append(str(w.message))
     write_values(out, result)
     if save_result:
-        result.save(save_result)
+        try:
+            result.save(save_result)
+        except OSError as exc:
+            raise DataworthError(f"cannot write {save_result}: {exc.strerror or exc}") from None
     what = f"{len(result)} {'groups' if result.kind == 'group' else 'rows'}"
     extra = ""
     if "n_updates" in result.metadata:
@@ -307,8 +320,8 @@ def value(
         + (f" -> {out}" if out else ""),
         err=True,
     )
-    for note in result.metadata.get("notes", []):
-        _note(note)
+    notes.extend(result.metadata.get("notes", []))
+    notes.flush()
 
 
 # -------------------------------------------------------------------------------------- methods
@@ -357,7 +370,7 @@ def main(argv: list[str] | None = None) -> None:
         message = exc.format_message().replace("\n", " ")
         click.echo(f"error: {message} (see `dataworth --help`)", err=True)
         sys.exit(2)
-    except (DataworthError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+    except (DataworthError, OSError) as exc:
         click.echo(f"error: {_one_line(exc)}", err=True)
         sys.exit(2)
     except KeyboardInterrupt:

@@ -203,8 +203,8 @@ class ClasswiseShapley(MonteCarloValuation):
             )
         if getattr(utility, "by_group", False):
             raise DataworthError(
-                "class-wise Shapley values rows, not groups: a group can mix classes. Use a "
-                "utility with by_group=False, or another method for groups."
+                "class-wise Shapley values rows, not groups: a group can mix classes. Value "
+                "rows (drop --group, or by_group=False), or use another method for groups."
             )
         if not utility.is_classifier:
             raise DataworthError(

@@ -302,8 +302,8 @@ class LeastCore(Valuation):
         if budget is None and n > MAX_EXACT_PLAYERS:
             raise DataworthError(
                 f"exact least core enumerates all 2^n subsets and is limited to "
-                f"{MAX_EXACT_PLAYERS} players; got {n}. Pass a budget (e.g. "
-                "LeastCore(budget=5000)) for Monte Carlo least core."
+                f"{MAX_EXACT_PLAYERS} players; got {n}. For Monte Carlo least core pass a budget "
+                "of sampled subsets (--budget 5000, or budget=5000 in Python)."
             )
 
     def _fit(self, utility: Any) -> ValuationResult:

@@ -192,8 +192,9 @@ class ModelUtility(UtilityBase):
                 return self.default_score
             raise UtilityError(
                 f"{type(self.model).__name__} failed on a subset of {rows.size} rows: "
-                f"{type(exc).__name__}: {exc}. Fix the model settings, or opt in to scoring "
-                "failures as default_score (catch_errors=True, --catch-errors)."
+                f"{type(exc).__name__}: {str(exc).rstrip('.')}. Fix the model settings, "
+                "or opt in to scoring failures as default_score "
+                "(catch_errors=True, --catch-errors)."
             ) from exc
 
     def _score(self, fitted: Any) -> float:
