@@ -204,11 +204,13 @@ def test_invalid_budget(budget: Any) -> None:
         LeastCore(budget=budget).fit(weighted_game(4))
 
 
-def test_exact_refuses_many_players() -> None:
+def test_many_players_without_budget_sample_coalitions() -> None:
     game = weighted_game(17)
-    with pytest.raises(DataworthError, match="budget"):
-        LeastCore().fit(game)
-    assert game.seen == []  # refused before evaluating anything
+    result = LeastCore(random_state=0).fit(game).result_
+    assert result.metadata["exact"] is False
+    assert "sampled 1000 coalitions" in result.metadata["notes"][0]
+    assert len(game.seen) <= 1001  # sampled, not 2^17 evaluations
+    np.testing.assert_allclose(result.values.sum(), game(np.arange(17)), atol=1e-9)
 
 
 def test_single_player_refused() -> None:

@@ -43,8 +43,13 @@ from dataworth.result import ValuationResult
 
 __all__ = ["LeastCore"]
 
-#: Exact least core enumerates 2^n subsets; beyond this many players, sample (pass a budget).
+#: Exact least core enumerates 2^n subsets; beyond this many players it samples coalitions.
 MAX_EXACT_PLAYERS = 16
+
+
+def default_budget(n: int) -> int:
+    """Sampled coalitions used when no budget is given for more than 16 players: max(1000, 10 n)."""
+    return max(1000, 10 * n)
 #: Subsets per parallel task; fixed, so the work split never depends on ``n_jobs``.
 CHUNK_SIZE = 128
 #: Largest dense constraint matrix (entries) the least-norm step builds.
@@ -245,10 +250,12 @@ class LeastCore(Valuation):
     Parameters
     ----------
     budget : int, optional
-        ``None`` (default): exact least core over all ``2^n - 2`` coalitions (at most 16
-        players). An integer: Monte Carlo least core over the coalitions of ``budget`` uniformly
-        random subsets (each player in with probability 1/2; empty, full and repeated subsets
-        are dropped, so there may be fewer constraints than ``budget``).
+        ``None`` (default): exact least core over all ``2^n - 2`` coalitions for at most 16
+        players, and Monte Carlo least core with :func:`default_budget` coalitions beyond
+        (said in ``metadata["notes"]``). An integer: Monte Carlo least core over the coalitions
+        of ``budget`` uniformly random subsets (each player in with probability 1/2; empty,
+        full and repeated subsets are dropped, so there may be fewer constraints than
+        ``budget``).
     random_state : int, optional
         Seed of the subset sampler (Monte Carlo only).
     n_jobs : int, default=1
@@ -299,23 +306,24 @@ class LeastCore(Valuation):
                 f"least core needs at least two players; got {n} (a single player's value is "
                 "just u(N))."
             )
-        if budget is None and n > MAX_EXACT_PLAYERS:
-            raise DataworthError(
-                f"exact least core enumerates all 2^n subsets and is limited to "
-                f"{MAX_EXACT_PLAYERS} players; got {n}. For Monte Carlo least core pass a budget "
-                "of sampled subsets (--budget 5000, or budget=5000 in Python)."
-            )
 
     def _fit(self, utility: Any) -> ValuationResult:
         n = int(utility.n_players)
         self._check(n)
         started = time.monotonic()
-        exact = self.budget is None
-        if self.budget is None:
+        exact = self.budget is None and n <= MAX_EXACT_PLAYERS
+        notes: list[str] = []
+        if exact:
             masks = _all_masks(n)
         else:
+            budget = default_budget(n) if self.budget is None else int(self.budget)
+            if self.budget is None:
+                notes.append(
+                    f"{n} players are too many for the exact least core (at most "
+                    f"{MAX_EXACT_PLAYERS}); sampled {budget} coalitions (set --budget / budget=)."
+                )
             rng = np.random.default_rng(self.random_state)
-            masks = _sampled_masks(n, int(self.budget), rng)
+            masks = _sampled_masks(n, budget, rng)
         if masks.shape[0] == 0:
             raise DataworthError(
                 f"no coalition was sampled (budget={self.budget} gave only empty or full "
@@ -353,6 +361,8 @@ class LeastCore(Valuation):
         }
         if warning is not None:
             metadata["warnings"] = [warning]
+        if notes:
+            metadata["notes"] = notes
         counts = np.asarray(masks.sum(axis=0), dtype=np.int64) + 1
         stderr = np.zeros(n) if exact else np.full(n, np.nan)
         return self._result(utility, values=x, stderr=stderr, counts=counts, metadata=metadata)
