@@ -15,12 +15,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from sklearn.base import is_classifier
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
 from dataworth.models import make_model
 from dataworth.result import ValuationResult
+from dataworth.utility.batched import BatchedUtility, Unsupported
 from dataworth.utility.model import ModelUtility
 
 __all__ = ["default_model", "make_utility", "value"]
@@ -33,6 +35,24 @@ def default_model(train: Dataset, random_state: int | None = None) -> Any:
     return make_model("linear-regression")
 
 
+def _check_target(model: Any, train: Dataset) -> None:
+    """Refuse a classifier on real-valued targets, or on a single class."""
+    if not is_classifier(model):
+        return
+    if not is_categorical(train.y):
+        raise DataworthError(
+            f"target {train.target_name!r} has non-integer values but "
+            f"{type(model).__name__} is a classifier; use a regression model "
+            "(ridge, linear-regression) or class labels."
+        )
+    classes = np.unique(train.y)
+    if classes.size < 2:
+        raise DataworthError(
+            f"the training data has a single class ({classes[0].item()!r}) in "
+            f"{train.target_name!r}; valuation needs at least two classes."
+        )
+
+
 def make_utility(
     train: Dataset,
     valid: Dataset,
@@ -42,31 +62,38 @@ def make_utility(
     by_group: bool = False,
     default_score: float = 0.0,
     catch_errors: bool = False,
+    batched: bool | None = None,
 ) -> ModelUtility:
-    """A :class:`ModelUtility`, after checking that the model suits the target."""
+    """A utility for ``model`` on ``train``/``valid``, after checking the model suits the target.
+
+    Parameters
+    ----------
+    batched : bool or None, default=None
+        ``None``: train many subsets at once (:class:`BatchedUtility`) when the model and scoring
+        allow it (logistic regression, ridge, linear regression, Gaussian naive Bayes), else one
+        scikit-learn fit at a time. ``False``: always one fit at a time. ``True``: batched, or a
+        :class:`DataworthError` saying why it is not possible.
+    """
     model = default_model(train) if model is None else model
-    utility = ModelUtility(
-        model,
-        train,
-        valid,
-        scoring=scoring,
-        default_score=default_score,
-        catch_errors=catch_errors,
-        by_group=by_group,
-    )
-    if utility.is_classifier:
-        if not is_categorical(train.y):
-            raise DataworthError(
-                f"target {train.target_name!r} has non-integer values but "
-                f"{type(model).__name__} is a classifier; use a regression model "
-                "(ridge, linear-regression) or class labels."
-            )
-        classes = np.asarray(utility.classes)
-        if classes.size < 2:
-            raise DataworthError(
-                f"the training data has a single class ({classes[0].item()!r}) in "
-                f"{train.target_name!r}; valuation needs at least two classes."
-            )
+    _check_target(model, train)
+    kwargs: dict[str, Any] = {
+        "scoring": scoring,
+        "default_score": default_score,
+        "catch_errors": catch_errors,
+        "by_group": by_group,
+    }
+    utility: ModelUtility | None = None
+    if batched is not False:
+        try:
+            utility = BatchedUtility(model, train, valid, **kwargs)
+        except Unsupported as exc:
+            if batched:
+                raise DataworthError(
+                    f"batched training is not available: {exc}; "
+                    "use one fit at a time (batched=False, --no-batch)."
+                ) from None
+    if utility is None:
+        utility = ModelUtility(model, train, valid, **kwargs)
     return utility
 
 
@@ -80,6 +107,7 @@ def value(
     by_group: bool = False,
     default_score: float = 0.0,
     catch_errors: bool = False,
+    batched: bool | None = None,
     valid_fraction: float = 0.2,
     random_state: int | None = None,
     **params: Any,
@@ -97,6 +125,8 @@ def value(
         Defaults to logistic regression for class labels, linear regression otherwise.
     scoring, by_group, default_score, catch_errors
         See :class:`~dataworth.utility.model.ModelUtility`.
+    batched : bool or None
+        See :func:`make_utility`.
     random_state : int, optional
         Seed for the split and the method.
     **params
@@ -122,5 +152,6 @@ def value(
         by_group=by_group,
         default_score=default_score,
         catch_errors=catch_errors,
+        batched=(False if cls.exact_fits else None) if batched is None else batched,
     )
     return cls(**params).fit(utility).result_

@@ -45,6 +45,11 @@ class Valuation:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     reference: ClassVar[str] = ""
+    #: Exact methods are compared with scikit-learn's own fits to high precision, so by default
+    #: they fit one model at a time (batched training converges to the optimum more tightly
+    #: than scikit-learn's default tolerance, which can flip a prediction at a decision
+    #: boundary). Monte Carlo methods train in batches by default.
+    exact_fits: ClassVar[bool] = False
     result_: ValuationResult
 
     def fit(self, utility: Any) -> Self:

@@ -191,6 +191,13 @@ def write_values(path: str | None, result: ValuationResult) -> None:
     is_flag=True,
     help="Score failed fits as --default-score (counted) instead of stopping.",
 )
+@click.option(
+    "--batch/--no-batch",
+    default=None,
+    help="Train many subsets at once (logistic regression, ridge, linear regression, Gaussian "
+    "naive Bayes), or one scikit-learn fit at a time. Default: batched for Monte Carlo methods, "
+    "one at a time for exact ones (loo, exact-shapley, least-core).",
+)
 @click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
 @click.option("--alpha", type=float, default=None, help="beta-shapley alpha (default 16).")
 @click.option("--beta", type=float, default=None, help="beta-shapley beta (default 1).")
@@ -231,6 +238,7 @@ def value(
     group: str | None,
     default_score: float,
     catch_errors: bool,
+    batch: bool | None,
     standardize: bool,
     alpha: float | None,
     beta: float | None,
@@ -278,6 +286,7 @@ def value(
         by_group=group is not None,
         default_score=default_score,
         catch_errors=catch_errors,
+        batched=(False if cls.exact_fits else None) if batch is None else batch,
     )
     if progress is None:
         progress = sys.stderr.isatty()

@@ -51,8 +51,8 @@ class OOBJob:
 
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    round_size: int = 32
-    chunk_size: int = 4
+    round_size: int = 64
+    chunk_size: int = 16
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
         """``size`` bootstrap bags of ``n_players`` player ids drawn with replacement."""
@@ -61,21 +61,50 @@ class OOBJob:
     def process(self, utility: Any, samples: Sequence[Any]) -> State:
         """Fit one model per bag, score its out-of-bag players, return their moments."""
         n_players = int(utility.n_players)
-        T = np.zeros((len(samples), n_players))
-        oob = np.zeros((len(samples), n_players), dtype=bool)
-        for b, bag in enumerate(samples):
-            scores = _oob_scores(utility, np.asarray(bag, dtype=np.intp))
+        bags = [np.asarray(bag, dtype=np.intp) for bag in samples]
+        T = np.zeros((len(bags), n_players))
+        oob = np.zeros((len(bags), n_players), dtype=bool)
+        fitted = _batched_predictions(utility, bags) if hasattr(utility, "trainer") else None
+        for b, bag in enumerate(bags):
+            scores = _oob_scores(utility, bag, None if fitted is None else fitted[b])
             if scores is not None:
                 T[b], oob[b] = scores
         return {"marginal": Moments.from_samples(T, mask=oob)}
 
 
+def _batched_predictions(utility: Any, bags: list[NDArray[np.intp]]) -> NDArray[Any]:
+    """Predictions on every training row of the models of all bags, trained in one batch.
+
+    Used with a :class:`~dataworth.utility.batched.BatchedUtility`: bootstrap multiplicities are
+    sample weights, which equals fitting on the repeated rows. Bags with a single class are
+    left to the constant predictor (their rows here are placeholders).
+    """
+    player_of_row = np.asarray(utility.player_of_row)
+    counts = np.stack([np.bincount(bag, minlength=utility.n_players) for bag in bags])
+    weights = counts[:, player_of_row].astype(np.float64)
+    y = utility.train.y
+    pred = np.zeros((len(bags), player_of_row.shape[0]), dtype=np.float64)
+    if utility.is_classifier:
+        codes = np.searchsorted(utility.classes, y)
+        present = (weights @ np.eye(utility.classes.size)[codes]) > 0
+        todo = present.sum(axis=1) > 1
+        pred = np.empty((len(bags), y.shape[0]), dtype=y.dtype)
+        pred[:] = y[0]
+    else:
+        todo = np.ones(len(bags), dtype=bool)
+    if todo.any():
+        out = utility.trainer.fit_predict(weights[todo], utility.train.X)
+        pred[todo] = utility.classes[out] if utility.is_classifier else out
+    return pred
+
+
 def _oob_scores(
-    utility: Any, bag: NDArray[np.intp]
+    utility: Any, bag: NDArray[np.intp], fitted: NDArray[Any] | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """Per-player out-of-bag score of the model fitted on one bag, and the out-of-bag mask.
 
-    Returns None when the fit failed and the utility opted in to counting failures.
+    ``fitted`` holds that model's predictions on all training rows when they were computed in
+    a batch. Returns None when the fit failed and the utility opted in to counting failures.
     """
     n_players = int(utility.n_players)
     train = utility.train
@@ -89,6 +118,8 @@ def _oob_scores(
     X_oob, y_oob = train.X[oob_rows], train.y[oob_rows]
     if utility.is_classifier and (y_bag == y_bag[0]).all():
         pred = np.full(oob_rows.shape[0], y_bag[0])  # constant predictor, as in the utility
+    elif fitted is not None:
+        pred = fitted[oob_rows]
     else:
         try:
             with warnings.catch_warnings():

@@ -90,6 +90,7 @@ class ExactShapley(Valuation):
     """
 
     name = "exact-shapley"
+    exact_fits = True
     summary = "Exact Shapley values by enumerating all subsets (at most 20 points or groups)."
     reference = "Shapley 1953; Ghorbani & Zou 2019, Data Shapley"
 

@@ -277,6 +277,7 @@ class LeastCore(Valuation):
     """
 
     name: ClassVar[str] = "least-core"
+    exact_fits: ClassVar[bool] = True
     summary: ClassVar[str] = (
         "Least core: the stable allocation needing the least subsidy (exact or Monte Carlo)."
     )

@@ -41,6 +41,7 @@ class LeaveOneOut(Valuation):
     """
 
     name = "loo"
+    exact_fits = True
     summary = "Leave-one-out: the drop in score when a single point is removed (exact)."
     reference = "Cook 1977; Koh & Liang 2017 (as the baseline influence is compared with)"
 

@@ -242,6 +242,7 @@ class ModelUtility(UtilityBase):
             "utility": str(
                 joblib.hash(
                     (
+                        type(self).__name__,
                         self.scoring_name,
                         self.default_score,
                         self.catch_errors,
