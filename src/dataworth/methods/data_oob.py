@@ -124,8 +124,8 @@ def _oob_scores(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fitted = clone(utility.model).fit(train.X[rows], y_bag)
-                pred = np.asarray(fitted.predict(X_oob))
+                model = clone(utility.model).fit(train.X[rows], y_bag)
+                pred = np.asarray(model.predict(X_oob))
         except Exception as exc:
             if getattr(utility, "catch_errors", False):
                 utility.n_failures += 1
