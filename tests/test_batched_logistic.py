@@ -362,12 +362,16 @@ def test_supported_settings_share_one_optimum(params: dict[str, object]) -> None
 
 # ---------------------------------------------------------------------------------- end to end
 @pytest.mark.parametrize(
-    ("name", "solver"), [("breast_cancer", "lbfgs"), ("wine", "newton-cholesky")]
+    ("name", "solver"),
+    [("breast_cancer", "newton-cholesky"), ("wine", "newton-cholesky"), ("iris", "lbfgs")],
 )
 def test_batched_utility_scores_as_model_utility(name: str, solver: str) -> None:
-    """Same masks, same scores, but where scikit-learn's decision is within 1e-6 of a tie."""
+    """Same masks, same scores, but where scikit-learn's decision is within 1e-6 of a tie.
+
+    (lbfgs at ``tol=1e-10`` is slow on breast_cancer; its coefficients are compared above.)
+    """
     train, valid = load_dataset(name).split(0.3, random_state=0)
-    train = train.take(np.arange(min(150, train.n_samples)))
+    train = train.take(np.arange(min(120, train.n_samples)))
     mean, std = train.X.mean(axis=0), train.X.std(axis=0)
     train = train.replace(X=(train.X - mean) / std)
     valid = valid.replace(X=(valid.X - mean) / std)
@@ -375,7 +379,7 @@ def test_batched_utility_scores_as_model_utility(name: str, solver: str) -> None
     batched = BatchedUtility(model, train, valid)
     single = ModelUtility(model, train, valid)
     rng = np.random.default_rng(6)
-    masks = rng.random((120, train.n_samples)) < rng.uniform(0.02, 0.9, size=(120, 1))
+    masks = rng.random((100, train.n_samples)) < rng.uniform(0.02, 0.9, size=(100, 1))
     masks[0] = False
     masks[1] = True
     a = batched.evaluate_many(masks)

@@ -31,8 +31,9 @@ __all__ = ["DEMO_METHODS", "detection_auroc", "run_demo"]
 DEMO_METHODS: list[tuple[str, dict[str, Any]]] = [
     ("knn-shapley", {"k": 10}),
     ("data-oob", {"budget": 200}),
-    ("tmc-shapley", {"budget": 30}),
-    ("banzhaf", {"budget": 1000}),
+    ("tmc-shapley", {"budget": 300}),
+    ("beta-shapley", {"budget": 100}),
+    ("banzhaf", {"budget": 5000}),
     ("loo", {}),
 ]
 

@@ -3,9 +3,13 @@
 For scikit-learn ``LogisticRegression`` (L2), ``Ridge``, ``LinearRegression`` and ``GaussianNB``
 the fits of a whole batch of subsets are computed together (vectorized Newton steps, normal
 equations or closed-form moments), and scored with vectorized metrics, instead of one
-scikit-learn fit at a time. The answers are those of scikit-learn's own fit, up to the solver
-tolerance (tested). Anything unsupported falls back to :class:`ModelUtility`, never to a different
-model.
+scikit-learn fit at a time. Ridge, linear regression and naive Bayes give scikit-learn's answers
+to rounding. Logistic regression is solved to its optimum (gradient ~1e-12), which scikit-learn's
+tightly converging solvers (newton-cholesky, or any solver with a small ``tol``) also reach; its
+default lbfgs stops at ``tol=1e-4`` and, on unscaled features, can stop far from the optimum, so
+a few subset scores differ from one-fit-at-a-time (standardise features, or use
+``batched=False`` / ``--no-batch`` for bit-compatibility). Anything unsupported falls back to
+:class:`ModelUtility`, never to a different model.
 
 Examples
 --------
@@ -151,6 +155,7 @@ class BatchedUtility(ModelUtility):
             pos = np.searchsorted(self.classes, valid.y).clip(0, self.classes.size - 1)
             self._y_valid: NDArray[Any] = np.where(self.classes[pos] == valid.y, pos, -1)
             n_classes = int(self.classes.size)
+            self._one_hot = np.eye(n_classes)[self._y_train]
         else:
             self._y_train = np.asarray(train.y, dtype=np.float64)
             self._y_valid = np.asarray(valid.y, dtype=np.float64)
@@ -164,10 +169,14 @@ class BatchedUtility(ModelUtility):
     def evaluate_many(self, subsets: Iterable[ArrayLike]) -> NDArray[np.float64]:
         """Utilities of many subsets, trained ``batch_size`` at a time."""
         if isinstance(subsets, np.ndarray) and subsets.dtype == bool and subsets.ndim == 2:
+            if subsets.shape[1] != self.n_players:
+                raise DataworthError(
+                    f"subset masks must have {self.n_players} columns; got {subsets.shape[1]}."
+                )
             masks = subsets
         else:
             masks = np.array([self.mask_of(s) for s in subsets], dtype=bool)
-        masks = masks.reshape(-1, self.n_players)
+            masks = masks.reshape(-1, self.n_players)
         out = np.empty(masks.shape[0])
         for start in range(0, masks.shape[0], self.batch_size):
             block = masks[start : start + self.batch_size]
@@ -180,7 +189,7 @@ class BatchedUtility(ModelUtility):
         sizes = weights.sum(axis=1)
         todo = sizes > 0
         if self.classes is not None:
-            present = (weights @ np.eye(self.classes.size)[self._y_train]) > 0
+            present = (weights @ self._one_hot) > 0
             single = todo & (present.sum(axis=1) == 1)
             for b in np.flatnonzero(single):
                 scores[b] = self._constant_score(self.classes[np.argmax(present[b])])

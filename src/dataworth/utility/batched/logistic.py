@@ -5,7 +5,7 @@ L2 penalty) minimises, for sample weights ``w``,
 
     0.5 * ||W||^2 + C * sum_i w_i * loss_i(W, b)
 
-(``W`` the coefficients, never the intercept ``b``; scikit-learn >= 1.2 minimises this divided by
+(``W`` the coefficients, never the intercept ``b``; recent versions minimise this divided by
 ``C * sum(w)``, which has the same minimiser). The loss is the logistic loss for two classes and
 the multinomial (softmax) loss for three or more. Each subset is fitted on the classes *present*
 in it (positive weight): two present classes give a binary model whose positive class is the
@@ -21,9 +21,10 @@ product against precomputed products of feature pairs, and the stacked systems a
 ``numpy.linalg.solve``. Each subset starts from the best (lowest objective) of the fit on all
 training rows of its classes (computed once), the intercept-only model and a blend of the two,
 and stops when its gradient is below ``tol`` relative to the smaller of ``C * sum(w)``
-(scikit-learn's scaling) and the size of its coefficients, a precision scikit-learn's own solvers
-rarely reach; so where scikit-learn stops early (its default ``tol=1e-4``, unscaled features), a
-few predictions near the decision boundary can differ from a one-at-a-time fit.
+(scikit-learn's scaling) and the size of its coefficients. That is the exact optimum, which
+scikit-learn's default lbfgs (``tol=1e-4``) only approaches: predictions then differ from a
+one-at-a-time fit for a few subsets on standardised features, and for many on unscaled ones (where
+lbfgs stops far from the optimum); with a tight ``tol`` they agree but for exact ties.
 
 Examples
 --------
