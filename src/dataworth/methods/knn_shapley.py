@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.spatial.distance import cdist
 
 from dataworth.base import Valuation
 from dataworth.engine.runner import run_tasks
@@ -36,27 +37,18 @@ def _is_whole(value: Any) -> bool:
 
 
 def _squared_distances(
-    A: NDArray[np.float64],
-    BT: NDArray[np.float64],
-    out: NDArray[np.float64],
-    tmp: NDArray[np.float64],
+    A: NDArray[np.float64], B: NDArray[np.float64], out: NDArray[np.float64]
 ) -> NDArray[np.float64]:
-    """Squared Euclidean distances between the rows of ``A`` and the columns of ``BT``.
+    """Squared Euclidean distances between the rows of ``A`` and the rows of ``B``.
 
-    Accumulated one feature at a time as ``sum_f (a_f - b_f)**2`` with element-wise IEEE
-    arithmetic: every entry is computed by the same sequence of correctly rounded operations,
-    whatever the shapes, the chunking or the BLAS library. Identical training rows therefore get
+    ``scipy.spatial.distance.cdist`` sums ``(a_f - b_f)**2`` feature by feature for each pair:
+    every entry is computed by the same sequence of correctly rounded operations, whatever the
+    shapes, the chunking or the BLAS library. Identical training rows therefore get
     bit-identical distances (so they tie exactly and are ordered by index), values do not depend
     on ``chunk_size``, and there is none of the cancellation of the ``|a|^2 + |b|^2 - 2ab``
-    expansion for points far from the origin. ``BT`` is the transposed training matrix, so that
-    each feature is a contiguous row.
+    expansion for points far from the origin.
     """
-    out.fill(0.0)
-    for f in range(A.shape[1]):
-        np.subtract(A[:, f, None], BT[f], out=tmp)
-        np.multiply(tmp, tmp, out=tmp)
-        out += tmp
-    return out
+    return cdist(A, B, "sqeuclidean", out=out)
 
 
 def _stable_argsort(dist: NDArray[np.float64]) -> NDArray[np.intp]:
@@ -74,7 +66,7 @@ def _stable_argsort(dist: NDArray[np.float64]) -> NDArray[np.intp]:
 
 
 def _chunk_values(
-    XT_train: NDArray[np.float64],
+    X_train: NDArray[np.float64],
     codes_train: NDArray[np.intp],
     X_valid: NDArray[np.float64],
     codes_valid: NDArray[np.intp],
@@ -83,10 +75,9 @@ def _chunk_values(
 ) -> NDArray[np.float64]:
     """Sum over the valuation points ``bounds[0]:bounds[1]`` of their KNN-Shapley values."""
     lo, hi = bounds
-    c, n = hi - lo, XT_train.shape[1]
+    c, n = hi - lo, X_train.shape[0]
     dist = np.empty((c, n))
-    work = np.empty((c, n))
-    _squared_distances(X_valid[lo:hi], XT_train, dist, work)
+    _squared_distances(X_valid[lo:hi], X_train, dist)
     order = _stable_argsort(dist)  # nearest first, ties by training index
     del dist
     match = (codes_train[order] == codes_valid[lo:hi, None]).astype(np.int8)
@@ -96,7 +87,7 @@ def _chunk_values(
     # position adds (m_j - m_{j+1}) * coef_j, so a cumulative sum runs the recursion exactly.
     m_rev = match[:, ::-1]
     coef_rev = coef[::-1]
-    s_rev = work
+    s_rev = np.empty((c, n))
     s_rev[:, 0] = m_rev[:, 0] * coef_rev[0]
     s_rev[:, 1:] = np.diff(m_rev, axis=1) * coef_rev[1:]
     np.cumsum(s_rev, axis=1, out=s_rev)
@@ -197,14 +188,14 @@ class KNNShapley(Valuation):
         codes_train, codes_valid = codes[:n_train], codes[n_train:]
         k, size = int(self.k), int(self.chunk_size)
         bounds = [(lo, min(lo + size, n_valid)) for lo in range(0, n_valid, size)]
-        XT_train = np.ascontiguousarray(train.X.T)  # one contiguous row per feature
+        X_train = np.ascontiguousarray(train.X)
         parts = run_tasks(
             _chunk_values,
             bounds,
             n_jobs=self.n_jobs,
             progress=bool(self.progress),
             desc=self.name,
-            extra=(XT_train, codes_train, valid.X, codes_valid, k),
+            extra=(X_train, codes_train, valid.X, codes_valid, k),
         )
         total = np.zeros(n_train)
         for part in parts:  # in chunk order: identical for any n_jobs
