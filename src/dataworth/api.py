@@ -63,6 +63,7 @@ def make_utility(
     default_score: float = 0.0,
     catch_errors: bool = False,
     batched: bool | None = None,
+    device: str = "auto",
 ) -> ModelUtility:
     """A utility for ``model`` on ``train``/``valid``, after checking the model suits the target.
 
@@ -73,6 +74,10 @@ def make_utility(
         allow it (logistic regression, ridge, linear regression, Gaussian naive Bayes), else one
         scikit-learn fit at a time. ``False``: always one fit at a time. ``True``: batched, or a
         :class:`DataworthError` saying why it is not possible.
+    device : str, default="auto"
+        Where batched logistic regression trains: ``"auto"`` (a GPU through PyTorch when one is
+        available, else numpy), ``"numpy"``, ``"torch"`` (CPU) or ``"cuda[:N]"``; see
+        :class:`~dataworth.utility.batched.BatchedUtility`.
     """
     model = default_model(train) if model is None else model
     _check_target(model, train)
@@ -85,7 +90,7 @@ def make_utility(
     utility: ModelUtility | None = None
     if batched is not False:
         try:
-            utility = BatchedUtility(model, train, valid, **kwargs)
+            utility = BatchedUtility(model, train, valid, device=device, **kwargs)
         except Unsupported as exc:
             if batched:
                 raise DataworthError(
@@ -108,6 +113,7 @@ def value(
     default_score: float = 0.0,
     catch_errors: bool = False,
     batched: bool | None = None,
+    device: str = "auto",
     valid_fraction: float = 0.2,
     random_state: int | None = None,
     **params: Any,
@@ -125,7 +131,7 @@ def value(
         Defaults to logistic regression for class labels, linear regression otherwise.
     scoring, by_group, default_score, catch_errors
         See :class:`~dataworth.utility.model.ModelUtility`.
-    batched : bool or None
+    batched, device
         See :func:`make_utility`.
     random_state : int, optional
         Seed for the split and the method.
@@ -153,5 +159,6 @@ def value(
         default_score=default_score,
         catch_errors=catch_errors,
         batched=(False if cls.exact_fits else None) if batched is None else batched,
+        device=device,
     )
     return cls(**params).fit(utility).result_

@@ -198,6 +198,13 @@ def write_values(path: str | None, result: ValuationResult) -> None:
     "naive Bayes), or one scikit-learn fit at a time. Default: batched for Monte Carlo methods, "
     "one at a time for exact ones (loo, exact-shapley, least-core).",
 )
+@click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Batched logistic regression on: auto (a GPU via PyTorch when present, else numpy), "
+    "numpy, torch (CPU) or cuda[:N].",
+)
 @click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
 @click.option("--alpha", type=float, default=None, help="beta-shapley alpha (default 16).")
 @click.option("--beta", type=float, default=None, help="beta-shapley beta (default 1).")
@@ -239,6 +246,7 @@ def value(
     default_score: float,
     catch_errors: bool,
     batch: bool | None,
+    device: str,
     standardize: bool,
     alpha: float | None,
     beta: float | None,
@@ -287,6 +295,7 @@ def value(
         default_score=default_score,
         catch_errors=catch_errors,
         batched=(False if cls.exact_fits else None) if batch is None else batch,
+        device=device,
     )
     if progress is None:
         progress = sys.stderr.isatty()

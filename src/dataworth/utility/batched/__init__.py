@@ -11,6 +11,10 @@ a few subset scores differ from one-fit-at-a-time (standardise features, or use
 ``batched=False`` / ``--no-batch`` for bit-compatibility). Anything unsupported falls back to
 :class:`ModelUtility`, never to a different model.
 
+Logistic regression can also be fitted with PyTorch (``pip install "dataworth[torch]"``), on a GPU
+when one is available (``device="auto"``, the default) or on demand (``device="torch"`` for the
+CPU, ``"cuda"``/``"cuda:N"``); torch is imported only then, never by ``import dataworth``.
+
 Examples
 --------
 >>> from sklearn.linear_model import LogisticRegression
@@ -24,8 +28,12 @@ Examples
 
 from __future__ import annotations
 
+import os
+import re
+import sys
 from collections.abc import Callable, Iterable
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any, Protocol
 
 import numpy as np
@@ -36,7 +44,14 @@ from dataworth.data import Dataset
 from dataworth.errors import DataworthError, UtilityError
 from dataworth.utility.model import ModelUtility, Scorer
 
-__all__ = ["BatchedUtility", "Trainer", "Unsupported", "batched_reason", "make_trainer"]
+__all__ = [
+    "BatchedUtility",
+    "Trainer",
+    "Unsupported",
+    "batched_reason",
+    "make_trainer",
+    "resolve_device",
+]
 
 
 class Unsupported(Exception):
@@ -73,6 +88,86 @@ def make_trainer(model: Any, X: NDArray[np.float64], y: NDArray[Any], n_classes:
     module, factory = _TRAINERS[name].split(":")
     make: Any = getattr(import_module(f"dataworth.utility.batched.{module}"), factory)
     return make(model, X, y, n_classes)
+
+
+#: Models with a torch trainer: scikit-learn class name -> "module:factory", as _TRAINERS
+_TORCH_TRAINERS: dict[str, str] = {"LogisticRegression": "torch_logistic:make_torch_trainer"}
+
+_TORCH_HINT = 'pip install "dataworth[torch]"'
+
+
+def _import_torch() -> Any:
+    """The torch module, or None when it is not installed or fails to import."""
+    try:
+        return None if find_spec("torch") is None else import_module("torch")
+    except Exception:  # a broken install (missing CUDA libraries, ...) counts as absent
+        return None
+
+
+def _gpu_visible() -> bool:
+    """Whether an NVIDIA GPU may be present, checked without importing torch (which costs a
+    second or two and ~180 MiB): torch already imported, or the NVIDIA driver's device files."""
+    if "torch" in sys.modules:
+        return True
+    return any(os.path.exists(p) for p in ("/proc/driver/nvidia/version", "/dev/nvidia0"))
+
+
+def resolve_device(device: str, model: Any) -> str:
+    """The back end ``device`` selects for ``model``: ``"numpy"``, ``"torch"`` or ``"cuda:N"``.
+
+    ``"auto"``: ``"cuda:N"`` (the current GPU) when ``model`` has a torch trainer, torch imports
+    and ``torch.cuda.is_available()``, else ``"numpy"``; ``"numpy"`` or ``"cpu"``: numpy;
+    ``"torch"``: torch on the CPU; ``"cuda"``, ``"cuda:N"``: torch on that GPU. An explicit torch
+    device for a model without a torch trainer, without torch, or without CUDA is a
+    :class:`DataworthError`.
+    """
+    key = device.strip().lower() if isinstance(device, str) else ""
+    if key in ("numpy", "cpu"):
+        return "numpy"
+    module = type(model).__module__.split(".")[0]
+    has_torch_trainer = type(model).__name__ in _TORCH_TRAINERS and module == "sklearn"
+    if key == "auto":
+        if not has_torch_trainer or not _gpu_visible():
+            return "numpy"
+        torch = _import_torch()
+        if torch is None or not torch.cuda.is_available():
+            return "numpy"
+        return f"cuda:{torch.cuda.current_device()}"
+    if key != "torch" and not re.fullmatch(r"cuda(:\d+)?", key):
+        raise DataworthError(
+            f"device must be 'auto', 'numpy' (or 'cpu'), 'torch' or 'cuda[:N]'; got {device!r}."
+        )
+    if not has_torch_trainer:
+        raise DataworthError(
+            f"device={device!r}: only {', '.join(_TORCH_TRAINERS)} has a torch trainer; "
+            f"{type(model).__name__} is batched with numpy (device='auto' or 'numpy')."
+        )
+    torch = _import_torch()
+    if torch is None:
+        raise DataworthError(f"device={device!r} needs PyTorch: {_TORCH_HINT}.")
+    if key == "torch":
+        return "torch"
+    if not torch.cuda.is_available():
+        raise DataworthError(
+            f"device={device!r}: CUDA is not available to PyTorch {torch.__version__} (no GPU, "
+            f"or a CPU-only build; on a machine with an NVIDIA GPU, {_TORCH_HINT}); use "
+            "device='torch' (CPU) or 'numpy'."
+        )
+    index = int(key[5:]) if ":" in key else int(torch.cuda.current_device())
+    if index >= torch.cuda.device_count():
+        raise DataworthError(
+            f"device={device!r}: there are {torch.cuda.device_count()} CUDA device(s)."
+        )
+    return f"cuda:{index}"
+
+
+def _make_torch_trainer(
+    model: Any, X: NDArray[np.float64], y: NDArray[Any], n_classes: int, device: str
+) -> Trainer:
+    """A torch trainer for ``model`` on a resolved ``device`` ("torch" is the CPU)."""
+    module, factory = _TORCH_TRAINERS[type(model).__name__].split(":")
+    make: Any = getattr(import_module(f"dataworth.utility.batched.{module}"), factory)
+    return make(model, X, y, n_classes, "cpu" if device == "torch" else device)
 
 
 def _r2(pred: NDArray[Any], y: NDArray[Any]) -> NDArray[np.float64]:
@@ -120,11 +215,26 @@ class BatchedUtility(ModelUtility):
         ``default_score`` for each of its subsets (counted).
     batch_size : int, default=256
         Subsets trained together (memory grows with it).
+    device : str, default="auto"
+        Where logistic regression is trained: ``"auto"`` (PyTorch on the GPU when torch is
+        installed and CUDA is available, else numpy), ``"numpy"`` (or ``"cpu"``), ``"torch"``
+        (PyTorch on the CPU), ``"cuda"`` or ``"cuda:N"`` (PyTorch on that GPU). The values are
+        the same to rounding on every device (so the fingerprint does not depend on it). Other
+        models are always trained with numpy: ``"auto"`` chooses numpy for them, and an explicit
+        torch device is refused.
+
+    Attributes
+    ----------
+    device : str
+        The back end in use: ``"numpy"``, ``"torch"`` (CPU) or ``"cuda:N"``.
 
     Raises
     ------
     Unsupported
         When the model, its settings or the scoring have no batched implementation.
+    DataworthError
+        For an unknown ``device``, or a torch device that is unavailable (torch or CUDA missing)
+        or not applicable (a model without a torch trainer).
     """
 
     def __init__(
@@ -138,6 +248,7 @@ class BatchedUtility(ModelUtility):
         catch_errors: bool = False,
         by_group: bool = False,
         batch_size: int = 256,
+        device: str = "auto",
     ) -> None:
         reason = batched_reason(model, scoring)
         if reason is not None:
@@ -160,7 +271,13 @@ class BatchedUtility(ModelUtility):
             self._y_train = np.asarray(train.y, dtype=np.float64)
             self._y_valid = np.asarray(valid.y, dtype=np.float64)
             n_classes = 0
-        self.trainer = make_trainer(model, train.X, self._y_train, n_classes)
+        self.device = resolve_device(device, model)
+        if self.device == "numpy":
+            self.trainer = make_trainer(model, train.X, self._y_train, n_classes)
+        else:
+            self.trainer = _make_torch_trainer(
+                model, train.X, self._y_train, n_classes, self.device
+            )
 
     # ------------------------------------------------------------------ evaluation
     def __call__(self, subset: ArrayLike) -> float:

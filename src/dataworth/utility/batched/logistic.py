@@ -116,6 +116,13 @@ def make_trainer(
     ...
     dataworth.utility.batched.Unsupported: class_weight='balanced' is not batched (only None)
     """
+    X = np.ascontiguousarray(X, dtype=np.float64)
+    return LogisticTrainer(X, y, n_classes, **_settings(model, X.shape[1], n_classes))
+
+
+def _settings(model: Any, n_features: int, n_classes: int) -> dict[str, Any]:
+    """``C``, ``fit_intercept`` and ``binary_c_factor`` for ``model``, or Unsupported (see
+    :func:`make_trainer`); shared with the torch back end."""
     params = model.get_params(deep=False)
     C = params.get("C", 1.0)
     try:
@@ -154,16 +161,13 @@ def make_trainer(
         raise Unsupported(f"multi_class={multi_class!r} is not batched")
     if solver == "newton-cholesky" and n_classes >= 3 and _sklearn_version() < (1, 6):
         raise Unsupported("solver='newton-cholesky' fits one-vs-rest before scikit-learn 1.6")
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    n_params = (X.shape[1] + int(fit_intercept)) * (n_classes if n_classes >= 3 else 1)
+    n_params = (n_features + int(fit_intercept)) * (n_classes if n_classes >= 3 else 1)
     if n_params > MAX_PARAMS:
         raise Unsupported(
             f"{n_params} parameters per fit (more than {MAX_PARAMS}): full Newton steps "
             "would be slower than scikit-learn"
         )
-    return LogisticTrainer(
-        X, y, n_classes, C=C, fit_intercept=bool(fit_intercept), binary_c_factor=binary_c_factor
-    )
+    return {"C": C, "fit_intercept": bool(fit_intercept), "binary_c_factor": binary_c_factor}
 
 
 # ---------------------------------------------------------------------------------- results
