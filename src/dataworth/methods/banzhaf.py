@@ -29,8 +29,8 @@ class MSRJob:
 
     estimator: str = "difference"
     state_keys: tuple[str, ...] = ("in", "out")
-    round_size: int = 512
-    chunk_size: int = 128
+    round_size: int = 128
+    chunk_size: int = 32
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
         return list(draw_uniform_subsets(rng, size, n_players))
