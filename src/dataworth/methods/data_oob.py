@@ -65,8 +65,13 @@ class OOBJob:
         T = np.zeros((len(bags), n_players))
         oob = np.zeros((len(bags), n_players), dtype=bool)
         fitted = _batched_predictions(utility, bags) if hasattr(utility, "trainer") else None
+        # one clone per chunk, refitted on each bag (a fit starts afresh unless warm_start)
+        reusable = not getattr(utility.model, "warm_start", False)
+        estimator = clone(utility.model) if reusable else None
         for b, bag in enumerate(bags):
-            scores = _oob_scores(utility, bag, None if fitted is None else fitted[b])
+            scores = _oob_scores(
+                utility, bag, None if fitted is None else fitted[b], estimator=estimator
+            )
             if scores is not None:
                 T[b], oob[b] = scores
         return {"marginal": Moments.from_samples(T, mask=oob)}
@@ -99,7 +104,11 @@ def _batched_predictions(utility: Any, bags: list[NDArray[np.intp]]) -> NDArray[
 
 
 def _oob_scores(
-    utility: Any, bag: NDArray[np.intp], fitted: NDArray[Any] | None = None
+    utility: Any,
+    bag: NDArray[np.intp],
+    fitted: NDArray[Any] | None = None,
+    *,
+    estimator: Any = None,
 ) -> tuple[NDArray[np.float64], NDArray[np.bool_]] | None:
     """Per-player out-of-bag score of the model fitted on one bag, and the out-of-bag mask.
 
@@ -124,7 +133,9 @@ def _oob_scores(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                model = clone(utility.model).fit(train.X[rows], y_bag)
+                model = (clone(utility.model) if estimator is None else estimator).fit(
+                    train.X[rows], y_bag
+                )
                 pred = np.asarray(model.predict(X_oob))
         except Exception as exc:
             if getattr(utility, "catch_errors", False):
