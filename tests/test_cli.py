@@ -789,3 +789,12 @@ def test_console_script(files, tmp_path) -> None:
     assert_user_error(Outcome(proc.returncode, proc.stdout, proc.stderr), "no-such-column")
     proc = subprocess.run([exe, "methods"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == len(METHODS)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [(["--n-jobs", "0"], "n_jobs"), (["--out-dir", "{train30}/sub"], "cannot create")],
+)
+def test_demo_bad_input_is_one_error_line(args, needle, names, capsys) -> None:
+    res = invoke(capsys, "demo", *_fill(args, names))
+    assert_user_error(res, needle)

@@ -250,3 +250,11 @@ def test_groups_are_players() -> None:
     merged = Dataset.from_arrays(train.X, train.y)
     row_u = ModelUtility(LogisticRegression(max_iter=1000), merged, valid)
     assert math.isclose(u([0, 2]), row_u(np.r_[0:3, 6:9]), abs_tol=1e-12)
+
+
+@pytest.mark.parametrize("n_jobs", [0, 1.5, True])
+def test_bad_n_jobs(n_jobs) -> None:
+    with pytest.raises(DataworthError, match="n_jobs"):
+        get_method("permutation-shapley")(budget=2, n_jobs=n_jobs).fit(AirportGame([1.0, 2.0]))
+    with pytest.raises(DataworthError, match="n_jobs"):
+        get_method("loo")(n_jobs=n_jobs).fit(AirportGame([1.0, 2.0]))

@@ -22,6 +22,8 @@ from sklearn.metrics import roc_auc_score
 from dataworth.api import make_utility
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
+from dataworth.engine.runner import check_n_jobs
+from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
 from dataworth.result import ValuationResult
 
@@ -60,6 +62,12 @@ def run_demo(
     echo: Callable[[str], None] = print,
 ) -> dict[str, dict[str, float]]:
     """Run the demo and print a table; returns the figures per method."""
+    check_n_jobs(n_jobs)
+    if out_dir is not None:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataworthError(f"cannot create {out_dir}: {exc.strerror or exc}") from None
     data = load_dataset("breast_cancer")
     rest, test = data.split(0.3, random_state=seed)
     train, valid = rest.split(0.25, random_state=seed)

@@ -22,8 +22,16 @@ from tqdm.auto import tqdm
 from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Moments, State, estimate, merge_states
 from dataworth.engine.stopping import Status, Stopping
+from dataworth.errors import DataworthError
 
-__all__ = ["MonteCarloJob", "RunOutput", "counting_failures", "run_monte_carlo", "run_tasks"]
+__all__ = [
+    "MonteCarloJob",
+    "RunOutput",
+    "check_n_jobs",
+    "counting_failures",
+    "run_monte_carlo",
+    "run_tasks",
+]
 
 
 class MonteCarloJob(Protocol):
@@ -76,6 +84,17 @@ def counting_failures(fn: Any) -> Any:
     return wrapped
 
 
+def check_n_jobs(n_jobs: int | None) -> None:
+    """Refuse an ``n_jobs`` joblib cannot use, with a message saying what it must be."""
+    if n_jobs is None:
+        return
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
+        raise DataworthError(
+            f"n_jobs must be a positive whole number, or negative to count back from the number "
+            f"of cores (-1: all); got {n_jobs!r}."
+        )
+
+
 def _call_limited(fn: Any, *args: Any) -> Any:
     with threadpool_limits(limits=1):
         return fn(*args)
@@ -91,6 +110,7 @@ def run_tasks(
     extra: tuple[Any, ...] = (),
 ) -> list[Any]:
     """Run ``fn(*extra, chunk)`` for each chunk through joblib, results in submission order."""
+    check_n_jobs(n_jobs)
     out: list[Any] = []
     bar = tqdm(total=len(chunks), desc=desc, disable=not progress, leave=False)
     with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
@@ -115,6 +135,7 @@ def run_monte_carlo(
     desc: str = "valuing",
 ) -> RunOutput:
     """Run ``job`` in rounds until ``stop`` says so; return the merged statistics."""
+    check_n_jobs(n_jobs)
     rng = np.random.default_rng(random_state)
     state: State = {k: Moments.zeros(n_players) for k in job.state_keys}
     n_updates = n_failures = 0
