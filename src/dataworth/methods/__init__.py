@@ -35,6 +35,7 @@ METHODS: dict[str, str] = {
     "class-wise-shapley": "classwise:ClasswiseShapley",
     "knn-shapley": "knn_shapley:KNNShapley",
     "data-oob": "data_oob:DataOOB",
+    "influence": "influence:Influence",
 }
 
 
