@@ -88,15 +88,13 @@ def _batched_predictions(utility: Any, bags: list[NDArray[np.intp]]) -> NDArray[
     counts = np.stack([np.bincount(bag, minlength=utility.n_players) for bag in bags])
     weights = counts[:, player_of_row].astype(np.float64)
     y = utility.train.y
-    pred = np.zeros((len(bags), player_of_row.shape[0]), dtype=np.float64)
+    pred: NDArray[Any]
     if utility.is_classifier:
-        codes = np.searchsorted(utility.classes, y)
-        present = (weights @ np.eye(utility.classes.size)[codes]) > 0
-        todo = present.sum(axis=1) > 1
-        pred = np.empty((len(bags), y.shape[0]), dtype=y.dtype)
-        pred[:] = y[0]
+        todo = utility.classes_present(weights).sum(axis=1) > 1
+        pred = np.full((len(bags), y.shape[0]), y[0], dtype=y.dtype)
     else:
         todo = np.ones(len(bags), dtype=bool)
+        pred = np.zeros((len(bags), y.shape[0]))
     if todo.any():
         out = utility.trainer.fit_predict(weights[todo], utility.train.X)
         pred[todo] = utility.classes[out] if utility.is_classifier else out

@@ -300,13 +300,17 @@ class BatchedUtility(ModelUtility):
             out[start : start + block.shape[0]] = self._evaluate_block(block)
         return out
 
+    def classes_present(self, weights: NDArray[np.float64]) -> NDArray[np.bool_]:
+        """Which classes have positive weight in each row of ``weights`` (B, n_train) -> (B, K)."""
+        return (weights @ self._one_hot) > 0
+
     def _evaluate_block(self, masks: NDArray[np.bool_]) -> NDArray[np.float64]:
         weights = masks[:, self.player_of_row].astype(np.float64)
         scores = np.full(masks.shape[0], self.default_score)
         sizes = weights.sum(axis=1)
         todo = sizes > 0
         if self.classes is not None:
-            present = (weights @ self._one_hot) > 0
+            present = self.classes_present(weights)
             single = todo & (present.sum(axis=1) == 1)
             for b in np.flatnonzero(single):
                 scores[b] = self._constant_score(self.classes[np.argmax(present[b])])
