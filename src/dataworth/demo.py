@@ -123,7 +123,7 @@ def run_demo(
             f"{random_acc:>21.3f} {seconds:>8.1f}"
         )
         if out_dir is not None:
-            from dataworth.cli import write_values
+            from dataworth.cli._common import write_values
 
             out_dir.mkdir(parents=True, exist_ok=True)
             write_values(str(out_dir / f"{name}.csv"), result)

@@ -1,11 +1,7 @@
-"""The ``dataworth`` command: value | methods | demo.
-
-Every user mistake ends in one line on standard error and exit code 2, never a traceback.
-"""
+"""``dataworth value``, ``dataworth methods`` and ``dataworth models``."""
 
 from __future__ import annotations
 
-import csv
 import json
 import sys
 import time
@@ -14,124 +10,25 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from dataworth.api import make_utility
-from dataworth.data import Dataset, is_categorical
+from dataworth.cli._common import (
+    Notes,
+    load_pair,
+    method_params,
+    standardize_features,
+    write_values,
+)
+from dataworth.data import is_categorical
 from dataworth.engine.stopping import MaxTime, StderrBelow, Stopping
 from dataworth.errors import DataworthError
 from dataworth.methods import METHODS, get_method, parameters_of
 from dataworth.models import MODELS, make_model
-from dataworth.result import ValuationResult
 
-__all__ = ["cli", "main"]
-
-
-class _Notes(list[str]):
-    """Notes collected during a command and printed once it has succeeded, so that a failing
-    command prints exactly one line."""
-
-    def flush(self) -> None:
-        for message in self:
-            click.echo(f"note: {message}", err=True)
-        self.clear()
+__all__ = ["methods", "models", "value"]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="dataworth")
-def cli() -> None:
-    """Data valuation: what each training row (or data source) is worth to a model."""
-
-
-# ---------------------------------------------------------------------------------------- value
-def _load_pair(
-    notes: _Notes,
-    train_path: str,
-    valid_path: str | None,
-    target: str,
-    group: str | None,
-    valid_fraction: float,
-    seed: int,
-) -> tuple[Dataset, Dataset]:
-    data = Dataset.from_file(train_path, target, group=group)
-    if valid_path is None:
-        train, valid = data.split(valid_fraction, random_state=seed)
-        notes.append(
-            f"valuation set: {valid.n_samples} rows ({valid_fraction:g}) split off {train_path} "
-            f"with seed {seed}; {train.n_samples} rows are valued."
-        )
-        return train, valid
-    valid = Dataset.from_file(valid_path, target, group=group)
-    if valid.feature_names != data.feature_names:
-        missing = sorted(set(data.feature_names) - set(valid.feature_names))
-        extra = sorted(set(valid.feature_names) - set(data.feature_names))
-        detail = "; ".join(
-            p
-            for p in (
-                f"missing {', '.join(map(repr, missing))}" if missing else "",
-                f"extra {', '.join(map(repr, extra))}" if extra else "",
-                "same columns in a different order" if not (missing or extra) else "",
-            )
-            if p
-        )
-        raise DataworthError(f"{valid_path} must have the same columns as {train_path} ({detail}).")
-    return data, valid
-
-
-def _standardize(notes: _Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
-    mean = train.X.mean(axis=0)
-    std = train.X.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
-    notes.append("features standardised with the training rows' mean and standard deviation.")
-    return train.replace(X=(train.X - mean) / std), valid.replace(X=(valid.X - mean) / std)
-
-
-def _method_params(
-    notes: _Notes, cls: type, given: dict[str, Any], stop: Stopping | None
-) -> dict[str, Any]:
-    accepted = parameters_of(cls)
-    params: dict[str, Any] = {}
-    for name, (value, flag) in given.items():
-        if value is None:
-            continue
-        if name in accepted:
-            params[name] = value
-        else:
-            notes.append(f"{flag} does not apply to {cls.name} and is ignored.")  # type: ignore[attr-defined]
-    if stop is not None:
-        if "stop" in accepted:
-            params["stop"] = stop
-        else:
-            notes.append(f"--stderr-below/--time-limit do not apply to {cls.name} and are ignored.")  # type: ignore[attr-defined]
-    return params
-
-
-def write_values(path: str | None, result: ValuationResult) -> None:
-    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None)."""
-    first = "group" if result.kind == "group" else "index"
-    rows = (
-        [str(label), f"{v:.17g}", f"{s:.17g}", str(int(c))]
-        for label, v, s, c in zip(
-            result.labels.tolist(), result.values, result.stderr, result.counts, strict=True
-        )
-    )
-    if path is None:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow([first, "value", "stderr", "count"])
-        writer.writerows(rows)
-        return
-    out = Path(path)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([first, "value", "stderr", "count"])
-            writer.writerows(rows)
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
-@cli.command()
+@click.command()
 @click.argument("train", type=str)
 @click.option("--target", required=True, help="Name of the target (label) column.")
 @click.option(
@@ -279,10 +176,10 @@ def value(
         stop = StderrBelow(stderr_below)
     if time_limit is not None:
         stop = MaxTime(time_limit) if stop is None else stop | MaxTime(time_limit)
-    notes = _Notes()
-    tr, va = _load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
+    notes = Notes()
+    tr, va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     if standardize:
-        tr, va = _standardize(notes, tr, va)
+        tr, va = standardize_features(notes, tr, va)
     if model_name is None:
         model_name = "logistic-regression" if is_categorical(tr.y) else "linear-regression"
     model = make_model(model_name, params_json, random_state=seed)
@@ -308,7 +205,7 @@ def value(
         "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
         "resume": (True if resume else None, "--resume"),
     }
-    params = _method_params(notes, cls, given, stop)
+    params = method_params(notes, cls, given, stop)
     accepted = parameters_of(cls)
     for name, val in (("random_state", seed), ("n_jobs", n_jobs), ("progress", progress)):
         if name in accepted:
@@ -342,8 +239,7 @@ def value(
     notes.flush()
 
 
-# -------------------------------------------------------------------------------------- methods
-@cli.command()
+@click.command()
 def methods() -> None:
     """List every valuation method with one line and its reference."""
     width = max(len(n) for n in METHODS)
@@ -352,54 +248,8 @@ def methods() -> None:
         click.echo(f"{name:<{width}}  {cls.summary}  [{cls.reference}]")
 
 
-@cli.command()
+@click.command()
 def models() -> None:
     """List the model names accepted by --model."""
     for name, factory in MODELS.items():
         click.echo(f"{name:<20} {factory.__doc__}")
-
-
-# ----------------------------------------------------------------------------------------- demo
-@cli.command()
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--n-jobs", type=int, default=2, show_default=True)
-@click.option(
-    "--out-dir",
-    default="dataworth-demo",
-    show_default=True,
-    help="Where the demo writes its values.",
-)
-def demo(seed: int, n_jobs: int, out_dir: str) -> None:
-    """Flip 10% of breast-cancer training labels and see which methods find them."""
-    from dataworth.demo import run_demo
-
-    run_demo(seed=seed, n_jobs=n_jobs, out_dir=Path(out_dir), echo=click.echo)
-
-
-# ----------------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line and exit code 2."""
-    try:
-        cli.main(args=argv, prog_name="dataworth", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        message = exc.format_message().replace("\n", " ")
-        click.echo(f"error: {message} (see `dataworth --help`)", err=True)
-        sys.exit(2)
-    except (DataworthError, OSError) as exc:
-        click.echo(f"error: {_one_line(exc)}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted; with --checkpoint, rerun with --resume to continue.", err=True)
-        sys.exit(130)
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) if not isinstance(exc, OSError) else f"{exc.strerror}: {exc.filename}"
-    return " ".join(text.split()) or type(exc).__name__
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()

@@ -1,0 +1,5 @@
+"""``python -m dataworth.cli``."""
+
+from dataworth.cli import main
+
+main()

@@ -1,0 +1,116 @@
+"""Helpers shared by the commands: notes printed on success, loading, writing values."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from dataworth.data import Dataset
+from dataworth.engine.stopping import Stopping
+from dataworth.errors import DataworthError
+from dataworth.methods import parameters_of
+from dataworth.result import ValuationResult
+
+__all__ = ["Notes", "load_pair", "method_params", "standardize_features", "write_values"]
+
+
+class Notes(list[str]):
+    """Notes collected during a command and printed once it has succeeded, so that a failing
+    command prints exactly one line."""
+
+    def flush(self) -> None:
+        for message in self:
+            click.echo(f"note: {message}", err=True)
+        self.clear()
+
+
+def load_pair(
+    notes: Notes,
+    train_path: str,
+    valid_path: str | None,
+    target: str,
+    group: str | None,
+    valid_fraction: float,
+    seed: int,
+) -> tuple[Dataset, Dataset]:
+    data = Dataset.from_file(train_path, target, group=group)
+    if valid_path is None:
+        train, valid = data.split(valid_fraction, random_state=seed)
+        notes.append(
+            f"valuation set: {valid.n_samples} rows ({valid_fraction:g}) split off {train_path} "
+            f"with seed {seed}; {train.n_samples} rows are valued."
+        )
+        return train, valid
+    valid = Dataset.from_file(valid_path, target, group=group)
+    if valid.feature_names != data.feature_names:
+        missing = sorted(set(data.feature_names) - set(valid.feature_names))
+        extra = sorted(set(valid.feature_names) - set(data.feature_names))
+        detail = "; ".join(
+            p
+            for p in (
+                f"missing {', '.join(map(repr, missing))}" if missing else "",
+                f"extra {', '.join(map(repr, extra))}" if extra else "",
+                "same columns in a different order" if not (missing or extra) else "",
+            )
+            if p
+        )
+        raise DataworthError(f"{valid_path} must have the same columns as {train_path} ({detail}).")
+    return data, valid
+
+
+def standardize_features(notes: Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
+    mean = train.X.mean(axis=0)
+    std = train.X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    notes.append("features standardised with the training rows' mean and standard deviation.")
+    return train.replace(X=(train.X - mean) / std), valid.replace(X=(valid.X - mean) / std)
+
+
+def method_params(
+    notes: Notes, cls: type, given: dict[str, Any], stop: Stopping | None
+) -> dict[str, Any]:
+    accepted = parameters_of(cls)
+    params: dict[str, Any] = {}
+    for name, (value, flag) in given.items():
+        if value is None:
+            continue
+        if name in accepted:
+            params[name] = value
+        else:
+            notes.append(f"{flag} does not apply to {cls.name} and is ignored.")  # type: ignore[attr-defined]
+    if stop is not None:
+        if "stop" in accepted:
+            params["stop"] = stop
+        else:
+            notes.append(f"--stderr-below/--time-limit do not apply to {cls.name} and are ignored.")  # type: ignore[attr-defined]
+    return params
+
+
+def write_values(path: str | None, result: ValuationResult) -> None:
+    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None)."""
+    first = "group" if result.kind == "group" else "index"
+    rows = (
+        [str(label), f"{v:.17g}", f"{s:.17g}", str(int(c))]
+        for label, v, s, c in zip(
+            result.labels.tolist(), result.values, result.stderr, result.counts, strict=True
+        )
+    )
+    if path is None:
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow([first, "value", "stderr", "count"])
+        writer.writerows(rows)
+        return
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow([first, "value", "stderr", "count"])
+            writer.writerows(rows)
+    except OSError as exc:
+        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None

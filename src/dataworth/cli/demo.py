@@ -1,0 +1,25 @@
+"""``dataworth demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["demo"]
+
+
+@click.command()
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--n-jobs", type=int, default=2, show_default=True)
+@click.option(
+    "--out-dir",
+    default="dataworth-demo",
+    show_default=True,
+    help="Where the demo writes its values.",
+)
+def demo(seed: int, n_jobs: int, out_dir: str) -> None:
+    """Flip 10% of breast-cancer training labels and see which methods find them."""
+    from dataworth.demo import run_demo
+
+    run_demo(seed=seed, n_jobs=n_jobs, out_dir=Path(out_dir), echo=click.echo)
