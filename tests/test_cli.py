@@ -44,7 +44,7 @@ METHOD_ARGS: dict[str, list[str]] = {
     "class-wise-shapley": ["--budget", "3"],
     "knn-shapley": ["--k", "3"],
     "data-oob": ["--budget", "64"],
-    "influence": ["--model", "ridge"],  # binary logistic or linear models; iris has 3 classes
+    "influence": [],  # closed form for logistic (multinomial on iris), linear and ridge
 }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,13 +11,21 @@ from typing import Any
 import click
 import numpy as np
 
-from dataworth.data import Dataset
+from dataworth.data import Dataset, is_categorical
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
 from dataworth.methods import parameters_of
+from dataworth.models import make_model
 from dataworth.result import ValuationResult
 
-__all__ = ["Notes", "load_pair", "method_params", "standardize_features", "write_values"]
+__all__ = [
+    "Notes",
+    "build_model",
+    "load_pair",
+    "method_params",
+    "standardize_features",
+    "write_values",
+]
 
 
 class Notes(list[str]):
@@ -114,3 +123,18 @@ def write_values(path: str | None, result: ValuationResult) -> None:
             writer.writerows(rows)
     except OSError as exc:
         raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def build_model(name: str | None, params: str | None, y: np.ndarray, seed: int) -> Any:
+    """The estimator for ``--model`` and ``--model-params`` (JSON); the default follows ``y``."""
+    parsed: dict[str, Any] = {}
+    if params:
+        try:
+            parsed = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise DataworthError(f"--model-params is not valid JSON: {exc.msg}.") from None
+        if not isinstance(parsed, dict):
+            raise DataworthError("--model-params must be a JSON object, e.g. '{\"C\": 0.5}'.")
+    if name is None:
+        name = "logistic-regression" if is_categorical(y) else "linear-regression"
+    return make_model(name, parsed, random_state=seed)

@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
 
 import click
 
 from dataworth.api import make_utility
 from dataworth.cli._common import (
     Notes,
+    build_model,
     load_pair,
     method_params,
     standardize_features,
     write_values,
 )
-from dataworth.data import is_categorical
 from dataworth.engine.stopping import MaxTime, StderrBelow, Stopping
 from dataworth.errors import DataworthError
 from dataworth.methods import METHODS, get_method, parameters_of
-from dataworth.models import MODELS, make_model
+from dataworth.models import MODELS
 
 __all__ = ["methods", "models", "value"]
 
@@ -163,14 +161,6 @@ def value(
         raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
     if checkpoint and resume and Path(checkpoint) != Path(resume):
         raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
-    params_json: dict[str, Any] = {}
-    if model_params:
-        try:
-            params_json = json.loads(model_params)
-        except json.JSONDecodeError as exc:
-            raise DataworthError(f"--model-params is not valid JSON: {exc.msg}.") from None
-        if not isinstance(params_json, dict):
-            raise DataworthError("--model-params must be a JSON object, e.g. '{\"C\": 0.5}'.")
     stop: Stopping | None = None
     if stderr_below is not None:
         stop = StderrBelow(stderr_below)
@@ -180,9 +170,7 @@ def value(
     tr, va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     if standardize:
         tr, va = standardize_features(notes, tr, va)
-    if model_name is None:
-        model_name = "logistic-regression" if is_categorical(tr.y) else "linear-regression"
-    model = make_model(model_name, params_json, random_state=seed)
+    model = build_model(model_name, model_params, tr.y, seed)
     utility = make_utility(
         tr,
         va,

@@ -176,7 +176,8 @@ def influence_matrix(
             grads = model.train_gradients(train_rows[r0:r1])
             matrix[r0:r1, t0:t1] = -model.to_numpy(grads @ solved.T)
     if out is not None:
-        matrix.flush()  # type: ignore[attr-defined]
+        if isinstance(matrix, np.memmap):
+            matrix.flush()
         del matrix
         loaded: _F64 = np.load(Path(out), mmap_mode="r")
         return loaded

@@ -1,0 +1,163 @@
+"""``dataworth influencers``: the training rows that most raise and lower one test row's loss."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from dataworth.cli._common import Notes, build_model, standardize_features
+from dataworth.data import Dataset
+from dataworth.errors import DataworthError
+from dataworth.influence import LinearInfluence, influence_matrix
+
+__all__ = ["influencers"]
+
+_MAX_SHOWN_FEATURES = 6
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [
+        max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)
+    ]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("train", type=str)
+@click.option("--target", required=True, help="Name of the target (label) column.")
+@click.option("--test", "test_path", required=True, help="File with the test rows (same columns).")
+@click.option("--row", "row", required=True, type=int, help="0-based row of TEST to explain.")
+@click.option(
+    "--top", type=int, default=5, show_default=True, help="Training rows listed on each side."
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="logistic-regression (default for labels), ridge or linear-regression (default for "
+    "real targets); closed-form influence with the exact Hessian.",
+)
+@click.option("--model-params", default=None, help="JSON object of model parameters.")
+@click.option(
+    "--damping", type=float, default=0.0, show_default=True, help="Added to the Hessian diagonal."
+)
+@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
+def influencers(
+    train: str,
+    target: str,
+    test_path: str,
+    row: int,
+    top: int,
+    model_name: str | None,
+    model_params: str | None,
+    damping: float,
+    standardize: bool,
+    seed: int,
+    json_path: str | None,
+) -> None:
+    """List the rows of TRAIN that most raise and most lower the loss of row --row of --test.
+
+    Influence I(z, test loss) = -grad L(test)^T H^-1 grad L(z) (Koh & Liang 2017): up-weighting
+    a training row with positive influence raises the test row's loss; removing it would lower
+    the loss by about I / n.
+    """
+    if top < 1:
+        raise DataworthError(f"--top must be a positive whole number; got {top}.")
+    notes = Notes()
+    tr = Dataset.from_file(train, target)
+    te = Dataset.from_file(test_path, target)
+    if te.feature_names != tr.feature_names:
+        raise DataworthError(f"{test_path} must have the same feature columns as {train}.")
+    if not -te.n_samples <= row < te.n_samples:
+        raise DataworthError(
+            f"--row {row} is out of range: {test_path} has {te.n_samples} rows (0-based)."
+        )
+    row %= te.n_samples
+    raw_train, raw_test = tr.X, te.X  # shown as given, even when standardised for the fit
+    if standardize:
+        tr, te = standardize_features(notes, tr, te)
+    model = build_model(model_name, model_params, tr.y, seed)
+    influence = LinearInfluence(model, tr.X, tr.y, damping=damping)
+    x_test, y_test = te.X[row : row + 1], te.y[row : row + 1]
+    scores = influence_matrix(influence, x_test, y_test)[:, 0]
+    order = np.argsort(scores, kind="stable")
+    k = min(top, tr.n_samples)
+    raise_rows = order[::-1][:k]
+    lower_rows = order[:k]
+    fitted = influence.model_
+    predicted = fitted.predict(x_test)[0]
+    loss_grad_name = "log-loss" if influence.kind == "logistic" else "squared error"
+    shown = list(tr.feature_names[:_MAX_SHOWN_FEATURES])
+    more = len(tr.feature_names) - len(shown)
+
+    def listing(rows: np.ndarray) -> str:
+        body = [
+            [
+                str(int(tr.row_labels[i])),
+                f"{scores[i]:+.4g}",
+                f"{-scores[i] / tr.n_samples:+.3g}",
+                _fmt(tr.y[i]),
+                _fmt(fitted.predict(tr.X[i : i + 1])[0]),
+                *(_fmt(v) for v in raw_train[i, : len(shown)]),
+            ]
+            for i in rows
+        ]
+        header = ["row", "influence", "loss change if removed", "label", "predicted", *shown]
+        return _table(header, body)
+
+    test_features = ", ".join(
+        f"{n}={_fmt(v)}" for n, v in zip(shown, raw_test[row, : len(shown)], strict=True)
+    )
+    click.echo(
+        f"test row {row} of {test_path}: label {_fmt(te.y[row])}, predicted {_fmt(predicted)}"
+        f"; {test_features}{f' (+{more} more features)' if more > 0 else ''}"
+    )
+    click.echo(
+        f"model: {type(fitted).__name__}, loss: {loss_grad_name}, {tr.n_samples} training rows, "
+        f"damping {damping:g}, Hessian: {influence.hessian_method}"
+    )
+    click.echo(f"\nrows of {train} that most RAISE this loss (harmful to this prediction):")
+    click.echo(listing(raise_rows))
+    click.echo(f"\nrows of {train} that most LOWER this loss (helpful to this prediction):")
+    click.echo(listing(lower_rows))
+    click.echo(
+        "\ninfluence = -grad L(test)^T H^-1 grad L(row); 'loss change if removed' is the "
+        "first-order estimate -influence / n. Rows are 0-based data rows of the file."
+    )
+    if json_path:
+        payload = {
+            "test_file": test_path,
+            "test_row": row,
+            "test_label": _fmt(te.y[row]),
+            "predicted": _fmt(predicted),
+            "model": type(fitted).__name__,
+            "damping": damping,
+            "n_train": tr.n_samples,
+            "raise_loss": [
+                {"row": int(tr.row_labels[i]), "influence": float(scores[i])} for i in raise_rows
+            ],
+            "lower_loss": [
+                {"row": int(tr.row_labels[i]), "influence": float(scores[i])} for i in lower_rows
+            ],
+            "influence": [float(v) for v in scores],
+        }
+        try:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(json.dumps(payload, indent=2))
+        except OSError as exc:
+            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    notes.flush()
