@@ -48,16 +48,27 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_logistic_matches_leave_one_out_refits():
-    # Measured Pearson 0.990 on this split. First order misses the curvature for the few rows
-    # whose removal moves a nearly separating fit a lot, so other random splits of 80 rows give
-    # 0.87-0.98; test_values_are_the_exact_derivative checks the closed form itself tightly.
-    train, valid = _standardised("breast_cancer", 80, 60)
+    """Pearson >= 0.99 against 300 real leave-one-out refits of L2 logistic regression.
+
+    Measured 0.992-0.999 over seeds 0-7 of this generator (0.9959 on seed 0). With few rows per
+    parameter first order is cruder: 80 standardised breast-cancer rows with 30 features give
+    0.87-0.99 depending on the split, because a few rows move a nearly separating fit a lot;
+    test_values_are_the_exact_derivative checks the closed form itself tightly.
+    """
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(500, 3))
+    y = (rng.random(500) < 1 / (1 + np.exp(-X @ np.array([1.0, -1.0, 0.5])))).astype(int)
+    train = Dataset.from_arrays(X[:300], y[:300])
+    valid = Dataset.from_arrays(X[300:], y[300:])
     model = LogisticRegression(C=1.0, tol=1e-10, max_iter=10000)
     utility = make_utility(train, valid, model=model, batched=False)
     result = Influence().fit(utility).result_
     loo = _loo_loss_rise(model, train, valid, classifier=True)
     r = _pearson(result.values, loo)
     assert r >= 0.99, r
+    # value / n is the first-order loss change itself, not just correlated with it.
+    slope = np.polyfit(result.values / 300, loo, 1)[0]
+    assert 0.9 < slope < 1.1, slope
     assert result.metadata["loss"] == "log-loss"
     assert result.metadata["approximation"] == "first-order influence (Koh & Liang 2017)"
     assert np.all(result.stderr == 0) and np.all(result.counts == 1)
