@@ -42,6 +42,10 @@ PIP=("$PY" -m pip install --constraint "$CONSTRAINTS")
 "$PY" -m pip install --no-deps "opendataval==1.3.0"
 "${PIP[@]}" "requests==2.34.2" "transformers==4.57.6" "geomloss==0.2.6"
 
+# 4. pyDVL's influence module (benchmarks/influence.py) imports dask.distributed and zarr 2,
+#    which its metadata does not require.
+"${PIP[@]}" "distributed==2026.8.0" "zarr==2.18.7"
+
 # Smoke check: every library imports (OpenDataVal through the benchmark's adapter).
 "$PY" - <<'EOF'
 import sys

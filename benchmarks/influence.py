@@ -1,0 +1,258 @@
+"""Influence functions on a small MLP: dataworth and pyDVL side by side, in one process.
+
+The issue's setting: an MLP 64-32-10 (tanh) trained on 1,000 rows of scikit-learn's digits,
+influence of every training row on the loss of 400 test rows (a 1,000 x 400 matrix), the same
+damping for every method. For each inverse-Hessian method of each library: wall time (fit of the
+method plus the whole matrix) and the Pearson correlation of the matrix with dataworth's direct
+method (explicit Hessian). pyDVL's direct method is checked against it too.
+
+    .venv-bench/bin/python benchmarks/influence.py            # writes influence.md / .json
+    .venv-bench/bin/python benchmarks/influence.py --quick    # smaller, for a smoke run
+
+Run in the benchmark environment (``bash benchmarks/setup.sh``); without pyDVL only dataworth's
+rows are filled. One BLAS/torch thread per process unless ``--threads`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from threadpoolctl import threadpool_limits
+
+HERE = Path(__file__).resolve().parent
+
+
+def make_problem(n_train: int, n_test: int, seed: int) -> dict[str, Any]:
+    """Standardised digits, an MLP trained to (near) stationarity with full-batch L-BFGS."""
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(seed)
+    idx = rng.permutation(len(y))
+    X = X[idx].astype(np.float64)
+    y = y[idx]
+    mean, std = X[:n_train].mean(0), X[:n_train].std(0)
+    X = (X - mean) / np.where(std > 0, std, 1.0)
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(
+        torch.nn.Linear(64, 32), torch.nn.Tanh(), torch.nn.Linear(32, 10)
+    ).double()
+    Xt = torch.as_tensor(X[:n_train])
+    yt = torch.as_tensor(y[:n_train], dtype=torch.long)
+    weight_decay = 1e-3
+    optimiser = torch.optim.LBFGS(model.parameters(), max_iter=500, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimiser.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(Xt), yt)
+        loss = loss + 0.5 * weight_decay * sum((p**2).sum() for p in model.parameters())
+        loss.backward()
+        return loss
+
+    for _ in range(4):
+        optimiser.step(closure)
+    model.eval()
+    for p in model.parameters():
+        p.grad = None
+    accuracy = float(
+        (
+            model(torch.as_tensor(X[n_train : n_train + n_test])).argmax(1).numpy()
+            == y[n_train : n_train + n_test]
+        ).mean()
+    )
+    return {
+        "model": model,
+        "X_train": X[:n_train],
+        "y_train": y[:n_train],
+        "X_test": X[n_train : n_train + n_test],
+        "y_test": y[n_train : n_train + n_test],
+        "weight_decay": weight_decay,
+        "test_accuracy": accuracy,
+        "n_params": sum(p.numel() for p in model.parameters()),
+    }
+
+
+# ------------------------------------------------------------------------------------ dataworth
+def dataworth_methods(rank: int) -> dict[str, Any]:
+    from dataworth.influence import (
+        ArnoldiSolver,
+        CGSolver,
+        DirectSolver,
+        EKFACSolver,
+        LiSSASolver,
+    )
+
+    return {
+        "direct": DirectSolver(),
+        "cg": CGSolver(),
+        "lissa": LiSSASolver(random_state=0),
+        "arnoldi": ArnoldiSolver(rank=rank, random_state=0),
+        "ekfac": EKFACSolver(),
+    }
+
+
+def run_dataworth(problem: dict[str, Any], solver: Any, damping: float) -> np.ndarray:
+    from dataworth.influence import TorchInfluence, influence_matrix
+
+    influence = TorchInfluence(
+        problem["model"],
+        problem["X_train"],
+        problem["y_train"],
+        loss="cross-entropy",
+        solver=solver,
+        weight_decay=problem["weight_decay"],
+        damping=damping,
+    )
+    return influence_matrix(influence, problem["X_test"], problem["y_test"])
+
+
+# ---------------------------------------------------------------------------------------- pyDVL
+def pydvl_methods(reg: float, rank: int) -> dict[str, Callable[[Any, Any], Any]] | None:
+    try:
+        from pydvl.influence.torch import (
+            ArnoldiInfluence,
+            CgInfluence,
+            DirectInfluence,
+            EkfacInfluence,
+            LissaInfluence,
+        )
+    except ImportError:
+        return None
+    return {
+        "direct": lambda m, loss: DirectInfluence(m, loss, regularization=reg),
+        "cg": lambda m, loss: CgInfluence(m, loss, regularization=reg),
+        "lissa": lambda m, loss: LissaInfluence(m, loss, regularization=reg),
+        "arnoldi": lambda m, loss: ArnoldiInfluence(m, loss, regularization=reg, rank=rank),
+        "ekfac": lambda m, loss: EkfacInfluence(m, hessian_regularization=reg),
+    }
+
+
+def run_pydvl(problem: dict[str, Any], factory: Callable[[Any, Any], Any]) -> np.ndarray:
+    from torch.utils.data import DataLoader, TensorDataset
+
+    model = problem["model"]
+
+    def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(output, target)
+
+    Xt = torch.as_tensor(problem["X_train"])
+    yt = torch.as_tensor(problem["y_train"], dtype=torch.long)
+    method = factory(model, loss)
+    loader = DataLoader(TensorDataset(Xt, yt), batch_size=len(yt))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        method = method.fit(loader)
+        matrix = method.influences(
+            torch.as_tensor(problem["X_test"]),
+            torch.as_tensor(problem["y_test"], dtype=torch.long),
+            Xt,
+            yt,
+        )
+    # pyDVL returns (n_test, n_train); dataworth (n_train, n_test).
+    return np.asarray(matrix.detach().numpy(), dtype=np.float64).T
+
+
+# ----------------------------------------------------------------------------------------- main
+def pearson(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="300 x 100 rows instead.")
+    parser.add_argument("--damping", type=float, default=1e-3)
+    parser.add_argument("--rank", type=int, default=100, help="Arnoldi rank.")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default=str(HERE / "influence"))
+    args = parser.parse_args(argv)
+    n_train, n_test = (300, 100) if args.quick else (1000, 400)
+    torch.set_num_threads(args.threads)
+    rows: list[dict[str, Any]] = []
+    with threadpool_limits(args.threads):
+        problem = make_problem(n_train, n_test, args.seed)
+        print(
+            f"MLP 64-32-10, {problem['n_params']} parameters, {n_train} train x {n_test} test, "
+            f"test accuracy {problem['test_accuracy']:.3f}, damping {args.damping:g}",
+            flush=True,
+        )
+        reference: np.ndarray | None = None
+        # pyDVL's Hessian is that of the loss it is given plus its regularisation: the weight
+        # decay of the training objective goes into the regularisation, so H is the same.
+        peers = pydvl_methods(args.damping + problem["weight_decay"], args.rank)
+        for name, solver in dataworth_methods(args.rank).items():
+            started = time.perf_counter()
+            matrix = run_dataworth(problem, solver, args.damping)
+            seconds = time.perf_counter() - started
+            if reference is None:
+                reference = matrix
+            row: dict[str, Any] = {
+                "method": name,
+                "dataworth_s": seconds,
+                "dataworth_pearson": pearson(matrix, reference),
+            }
+            if peers is not None:
+                started = time.perf_counter()
+                try:
+                    theirs = run_pydvl(problem, peers[name])
+                    row["pydvl_s"] = time.perf_counter() - started
+                    # pyDVL's "up" influence has the opposite sign to Koh & Liang's I.
+                    row["pydvl_sign"] = float(np.sign(pearson(theirs, reference)))
+                    row["pydvl_pearson"] = abs(pearson(theirs, reference))
+                except Exception as exc:  # report, do not hide, a peer's failure
+                    row["pydvl_error"] = f"{type(exc).__name__}: {exc}"[:200]
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    write(Path(args.out), rows, problem, args, n_train, n_test)
+    return 0
+
+
+def write(
+    out: Path, rows: list[dict[str, Any]], problem: dict[str, Any], args: Any, n: int, m: int
+) -> None:
+    def f(x: float | None, digits: int = 3) -> str:
+        return "—" if x is None else f"{x:.{digits}f}"
+
+    lines = [
+        "# Influence functions: dataworth vs pyDVL",
+        "",
+        f"MLP 64-32-10 (tanh, {problem['n_params']} parameters) on digits, {n} training x {m} "
+        f"test rows, float64, weight decay {problem['weight_decay']:g} in the objective, damping "
+        f"{args.damping:g}, Arnoldi rank {args.rank}, {args.threads} thread(s), "
+        f"{platform.processor() or platform.machine()}. Pearson of the whole {n} x {m} matrix "
+        "with dataworth's direct method. Time: fitting the method and computing the matrix.",
+        "",
+        "| method | dataworth s | pyDVL s | speed-up | dataworth Pearson | pyDVL Pearson |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours, theirs = r["dataworth_s"], r.get("pydvl_s")
+        ratio = f"{theirs / ours:.1f}x" if theirs else "—"
+        lines.append(
+            f"| {r['method']} | {f(ours, 2)} | {f(theirs, 2)} | {ratio} | "
+            f"{f(r['dataworth_pearson'], 4)} | {f(r.get('pydvl_pearson'), 4)}"
+            + (f" ({r['pydvl_error']})" if "pydvl_error" in r else "")
+            + " |"
+        )
+    lines += [
+        "",
+        "Command: `.venv-bench/bin/python benchmarks/influence.py"
+        + (" --quick" if args.quick else "")
+        + "`.",
+        "",
+    ]
+    out.with_suffix(".md").write_text("\n".join(lines))
+    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=2))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
