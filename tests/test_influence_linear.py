@@ -143,7 +143,7 @@ def test_matrix_blocks_stream_and_aggregate(tmp_path):
     T = model.test_gradients(X[60:], y[60:])
     np.testing.assert_allclose(full, -(G @ Hp @ T.T), rtol=1e-7, atol=1e-9)
     assert v is not None and np.allclose(G @ v, 0)
-    values = influence_values(model, X[60:], y[60:], block_size=5)
+    values = influence_values(model, X[60:], y[60:], block_size=5).values
     np.testing.assert_allclose(values, -full.mean(1), rtol=1e-9, atol=1e-12)
     rows = np.array([3, 1, 40])
     np.testing.assert_allclose(influence_matrix(model, X[60:], y[60:], rows=rows), full[rows])

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.errors import DataworthError
+from dataworth.result import ValuationResult
 
 __all__ = [
     "InfluenceModel",
@@ -198,11 +199,18 @@ def influence_values(
     target: str = "loss",
     rows: Any = None,
     block_size: int = 1024,
-) -> _F64:
+) -> ValuationResult:
     """Value of each training row: ``-I(z_i, mean valuation loss)`` (helpful rows positive).
 
     The influence is linear in the test gradient, so the mean over the valuation rows is taken
     before the single ``H^-1`` product: one solve whatever the size of the valuation set.
+    Removing row ``i`` raises the mean valuation loss by about ``value_i / n`` (first order).
+    The values are deterministic (``stderr`` 0).
+
+    Returns
+    -------
+    ValuationResult
+        One value per training row (labels: the row indices), method ``"influence"``.
 
     Examples
     --------
@@ -214,7 +222,7 @@ def influence_values(
     >>> y_clean = y.copy()
     >>> y[0] += 10.0  # a corrupted target
     >>> model = LinearInfluence(Ridge(alpha=1.0), X, y)
-    >>> int(np.argmin(influence_values(model, X, y_clean)))  # the most harmful row
+    >>> int(np.argmin(influence_values(model, X, y_clean).values))  # the most harmful row
     0
     """
     block = _check_block(block_size)
@@ -233,7 +241,20 @@ def influence_values(
     for r0 in range(0, train_rows.size, block):
         r1 = min(r0 + block, train_rows.size)
         values[r0:r1] = model.to_numpy(model.train_gradients(train_rows[r0:r1]) @ solved.T)[:, 0]
-    return values
+    return ValuationResult(
+        values=values,
+        stderr=np.zeros(values.size),
+        counts=np.ones(values.size, dtype=np.int64),
+        labels=train_rows,
+        method="influence",
+        params={"target": target},
+        metadata={
+            "model": type(model).__name__,
+            "n_valid": int(n_valid),
+            "approximation": "first-order influence (Koh & Liang 2017)",
+            "scale": "value = -I(z, mean valuation loss); removing z raises it by ~value/n",
+        },
+    )
 
 
 def self_influence(model: InfluenceModel, *, rows: Any = None, block_size: int = 256) -> _F64:

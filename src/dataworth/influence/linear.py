@@ -133,7 +133,7 @@ class LinearInfluence:
     >>> X = rng.normal(size=(60, 2)); y = (X[:, 0] > 0).astype(int)
     >>> y[5] = 1 - y[5]  # a flipped label
     >>> model = LinearInfluence(LogisticRegression(), X, y)
-    >>> int(np.argmin(influence_values(model, X, y)))
+    >>> int(np.argmin(influence_values(model, X, y).values))
     5
     """
 

@@ -75,7 +75,7 @@ class Influence(Valuation):
         model = LinearInfluence(
             utility.model, utility.train.X, utility.train.y, damping=self.damping
         )
-        row_values = influence_values(model, utility.valid.X, utility.valid.y)
+        row_values = influence_values(model, utility.valid.X, utility.valid.y).values
         values = np.bincount(
             np.asarray(utility.player_of_row), weights=row_values, minlength=utility.n_players
         ).astype(np.float64)
