@@ -13,6 +13,7 @@ import click
 from dataworth.cli._common import write_values
 from dataworth.cli.demo import demo
 from dataworth.cli.influencers import influencers
+from dataworth.cli.robustness import robustness
 from dataworth.cli.value import methods, models, value
 from dataworth.errors import DataworthError
 
@@ -25,7 +26,7 @@ def cli() -> None:
     """Data valuation: what each training row (or data source) is worth to a model."""
 
 
-for _command in (value, methods, models, demo, influencers):
+for _command in (value, methods, models, demo, influencers, robustness):
     cli.add_command(_command)
 
 
