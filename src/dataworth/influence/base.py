@@ -251,7 +251,9 @@ def influence_values(
         metadata={
             "model": type(model).__name__,
             "n_valid": int(n_valid),
-            "approximation": "first-order influence (Koh & Liang 2017)",
+            "approximation": getattr(
+                model, "approximation", "first-order influence (Koh & Liang 2017)"
+            ),
             "scale": "value = -I(z, mean valuation loss); removing z raises it by ~value/n",
         },
     )
