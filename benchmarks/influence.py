@@ -81,7 +81,8 @@ def make_problem(n_train: int, n_test: int, seed: int) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------ dataworth
-def dataworth_methods(rank: int) -> dict[str, Any]:
+def dataworth_methods(rank: int) -> dict[str, tuple[Any, str | None]]:
+    """Each row: dataworth's solver and the pyDVL method it is compared with (same settings)."""
     from dataworth.influence import (
         ArnoldiSolver,
         CGSolver,
@@ -91,11 +92,16 @@ def dataworth_methods(rank: int) -> dict[str, Any]:
     )
 
     return {
-        "direct": DirectSolver(),
-        "cg": CGSolver(),
-        "lissa": LiSSASolver(random_state=0),
-        "arnoldi": ArnoldiSolver(rank=rank, random_state=0),
-        "ekfac": EKFACSolver(),
+        "direct": (DirectSolver(), "direct"),
+        "cg": (CGSolver(), "cg"),
+        # pyDVL's LiSSA runs full-batch here (one DataLoader batch) for up to 1000 iterations.
+        "lissa": (LiSSASolver(batch_size=None, depth=1000, random_state=0), "lissa"),
+        "arnoldi": (ArnoldiSolver(rank=rank, random_state=0), "arnoldi"),
+        "arnoldi, complement=smallest": (
+            ArnoldiSolver(rank=rank, complement="smallest", random_state=0),
+            None,
+        ),
+        "ekfac": (EKFACSolver(), "ekfac"),
     }
 
 
@@ -135,15 +141,23 @@ def pydvl_methods(reg: float, rank: int) -> dict[str, Callable[[Any, Any], Any]]
     }
 
 
-def run_pydvl(problem: dict[str, Any], factory: Callable[[Any, Any], Any]) -> np.ndarray:
+def run_pydvl(
+    problem: dict[str, Any], factory: Callable[[Any, Any], Any], float32: bool = False
+) -> np.ndarray:
+    """pyDVL's influence matrix; ``float32`` for its EK-FAC, which fails on float64 models."""
+    import copy
+
     from torch.utils.data import DataLoader, TensorDataset
 
     model = problem["model"]
+    dtype = torch.float32 if float32 else torch.float64
+    if float32:
+        model = copy.deepcopy(model).float()
 
     def loss(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.cross_entropy(output, target)
 
-    Xt = torch.as_tensor(problem["X_train"])
+    Xt = torch.as_tensor(problem["X_train"], dtype=dtype)
     yt = torch.as_tensor(problem["y_train"], dtype=torch.long)
     method = factory(model, loss)
     loader = DataLoader(TensorDataset(Xt, yt), batch_size=len(yt))
@@ -151,13 +165,13 @@ def run_pydvl(problem: dict[str, Any], factory: Callable[[Any, Any], Any]) -> np
         warnings.simplefilter("ignore")
         method = method.fit(loader)
         matrix = method.influences(
-            torch.as_tensor(problem["X_test"]),
+            torch.as_tensor(problem["X_test"], dtype=dtype),
             torch.as_tensor(problem["y_test"], dtype=torch.long),
             Xt,
             yt,
         )
     # pyDVL returns (n_test, n_train); dataworth (n_train, n_test).
-    return np.asarray(matrix.detach().numpy(), dtype=np.float64).T
+    return np.asarray(matrix.detach().double().numpy(), dtype=np.float64).T
 
 
 # ----------------------------------------------------------------------------------------- main
@@ -188,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         # pyDVL's Hessian is that of the loss it is given plus its regularisation: the weight
         # decay of the training objective goes into the regularisation, so H is the same.
         peers = pydvl_methods(args.damping + problem["weight_decay"], args.rank)
-        for name, solver in dataworth_methods(args.rank).items():
+        for name, (solver, peer) in dataworth_methods(args.rank).items():
             started = time.perf_counter()
             matrix = run_dataworth(problem, solver, args.damping)
             seconds = time.perf_counter() - started
@@ -199,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
                 "dataworth_s": seconds,
                 "dataworth_pearson": pearson(matrix, reference),
             }
-            if peers is not None:
+            if peers is not None and peer is not None:
                 started = time.perf_counter()
                 try:
-                    theirs = run_pydvl(problem, peers[name])
+                    theirs = run_pydvl(problem, peers[peer], float32=peer == "ekfac")
                     row["pydvl_s"] = time.perf_counter() - started
                     # pyDVL's "up" influence has the opposite sign to Koh & Liang's I.
                     row["pydvl_sign"] = float(np.sign(pearson(theirs, reference)))
@@ -228,7 +242,9 @@ def write(
         f"test rows, float64, weight decay {problem['weight_decay']:g} in the objective, damping "
         f"{args.damping:g}, Arnoldi rank {args.rank}, {args.threads} thread(s), "
         f"{platform.processor() or platform.machine()}. Pearson of the whole {n} x {m} matrix "
-        "with dataworth's direct method. Time: fitting the method and computing the matrix.",
+        "with dataworth's direct method. Time: fitting the method and computing the matrix. "
+        "pyDVL's EK-FAC fails on float64 models (a dtype error inside it), so it runs on a "
+        "float32 copy.",
         "",
         "| method | dataworth s | pyDVL s | speed-up | dataworth Pearson | pyDVL Pearson |",
         "|---|---|---|---|---|---|",
