@@ -11,7 +11,9 @@ import sys
 import click
 
 from dataworth.cli._common import write_values
+from dataworth.cli.debug import debug
 from dataworth.cli.demo import demo
+from dataworth.cli.explain import explain
 from dataworth.cli.influencers import influencers
 from dataworth.cli.robustness import robustness
 from dataworth.cli.value import methods, models, value
@@ -26,7 +28,16 @@ def cli() -> None:
     """Data valuation: what each training row (or data source) is worth to a model."""
 
 
-for _command in (value, methods, models, demo, influencers, robustness):
+for _command in (
+    value,
+    methods,
+    models,
+    demo,
+    influencers,
+    robustness,
+    explain,
+    debug,
+):
     cli.add_command(_command)
 
 

@@ -1,0 +1,401 @@
+"""``dataworth debug``: which training rows help or hurt one class, and why one row is wrong.
+
+Two modes (see :mod:`dataworth.apps.debug`):
+
+* ``--class C``: value the rows of TRAIN against the valuation rows of class C only; list the
+  rows that most help and most hurt that class, and flag possible confounders among the most
+  helpful (rows labelled with another class, or labelled C but looking like another class).
+* ``--test FILE [--row I]``: without ``--row``, list the rows of FILE the model gets wrong; with
+  it, the training rows with the largest influence on row I's loss, with their features (the
+  listing of ``dataworth influencers``, from the same :mod:`dataworth.influence` code).
+
+``--group COL`` names a column of data sources, shown next to every listed row (it is not a
+feature). Row numbers printed are 0-based data rows of the files (header excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from dataworth.apps.debug import (
+    RowTable,
+    class_debug,
+    explain_misclassified,
+    misclassified_rows,
+)
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    load_pair,
+    method_params,
+    standardize_features,
+)
+from dataworth.data import Dataset
+from dataworth.errors import DataworthError
+from dataworth.methods import get_method, parameters_of
+
+__all__ = ["debug"]
+
+_MAX_SHOWN_FEATURES = 6
+_SHOW_WRONG = 30
+
+
+def _table(header: list[str], rows: list[list[str]], align: str) -> str:
+    """Columns padded to a common width; ``align`` has one ``l`` or ``r`` per column."""
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ]
+        return "  " + "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "nan" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value.item() if isinstance(value, np.generic) else value)
+
+
+def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]], empty: str) -> str:
+    """``columns``: (table column, header, format spec or '') then the first raw features."""
+    if len(table) == 0:
+        return f"  {empty}"
+    names = list(raw.feature_names[:_MAX_SHOWN_FEATURES])
+    positions = table["position"]
+    body = []
+    for i in range(len(table)):
+        cells = []
+        for col, _, spec in columns:
+            v = table[col][i]
+            cells.append(format(float(v), spec) if spec else _fmt(v))
+        cells += [_fmt(raw.X[positions[i], j]) for j in range(len(names))]
+        body.append(cells)
+    header = [h for _, h, _ in columns] + names
+    align = "r" * len(columns) + "r" * len(names)
+    text = _table(header, body, align)
+    more = raw.n_features - len(names)
+    return text + (f"\n  (+{more} more features; --json has them all)" if more > 0 else "")
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=str))
+    except OSError as exc:
+        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _records(table: RowTable) -> list[dict[str, Any]]:
+    return [
+        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
+        for r in table.to_records()
+    ]
+
+
+@click.command()
+@click.argument("train", type=str)
+@click.option("--target", required=True, help="Name of the target (label) column.")
+@click.option("--class", "cls", default=None, help="Class to debug (a value of --target).")
+@click.option(
+    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
+)
+@click.option(
+    "--valid-fraction",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
+)
+@click.option(
+    "--method",
+    default="banzhaf",
+    show_default=True,
+    help="Valuation method for --class (see `dataworth methods`).",
+)
+@click.option("--top", type=int, default=10, show_default=True, help="Rows listed per list.")
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Classifier (default logistic-regression); with --row: logistic-regression, ridge "
+    "or linear-regression (closed-form influence).",
+)
+@click.option("--model-params", default=None, help="JSON object of model parameters.")
+@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
+@click.option(
+    "--budget", type=int, default=None, help="Samples for Monte Carlo methods (see `value`)."
+)
+@click.option(
+    "--test", "test_path", default=None, help="Test rows: list the misclassified ones, or --row."
+)
+@click.option("--row", type=int, default=None, help="0-based row of --test to explain.")
+@click.option(
+    "--damping", type=float, default=0.0, show_default=True, help="--row: Hessian damping."
+)
+@click.option(
+    "--group", default=None, help="Column of data sources, shown per row (not a feature)."
+)
+@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
+def debug(
+    train: str,
+    target: str,
+    cls: str | None,
+    valid_path: str | None,
+    valid_fraction: float,
+    method: str,
+    top: int,
+    model_name: str | None,
+    model_params: str | None,
+    k: int | None,
+    budget: int | None,
+    test_path: str | None,
+    row: int | None,
+    damping: float,
+    group: str | None,
+    standardize: bool,
+    seed: int,
+    n_jobs: int,
+    json_path: str | None,
+) -> None:
+    """Debug a model through its training rows: --class C, or --test FILE [--row I]."""
+    if (cls is None) == (test_path is None):
+        raise DataworthError("give either --class C (debug one class) or --test FILE (one row).")
+    if row is not None and test_path is None:
+        raise DataworthError("--row needs --test FILE (the file the row belongs to).")
+    if top < 1:
+        raise DataworthError(f"--top must be a positive whole number; got {top}.")
+    if test_path is not None:
+        _row_mode(
+            train,
+            target,
+            test_path,
+            row,
+            top,
+            model_name,
+            model_params,
+            damping,
+            group,
+            standardize,
+            seed,
+            json_path,
+        )
+        return
+    assert cls is not None
+    _class_mode(
+        train,
+        target,
+        cls,
+        valid_path,
+        valid_fraction,
+        method,
+        top,
+        model_name,
+        model_params,
+        k,
+        budget,
+        group,
+        standardize,
+        seed,
+        n_jobs,
+        json_path,
+    )
+
+
+def _class_mode(
+    train: str,
+    target: str,
+    cls: str,
+    valid_path: str | None,
+    valid_fraction: float,
+    method: str,
+    top: int,
+    model_name: str | None,
+    model_params: str | None,
+    k: int | None,
+    budget: int | None,
+    group: str | None,
+    standardize: bool,
+    seed: int,
+    n_jobs: int,
+    json_path: str | None,
+) -> None:
+    method_cls = get_method(method)
+    if budget is not None and budget < 1:
+        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
+    if k is not None and k < 1:
+        raise DataworthError(f"--k must be a positive whole number; got {k}.")
+    if n_jobs == 0:
+        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    notes = Notes()
+    raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
+    tr, va = raw_tr, raw_va
+    if standardize:
+        tr, va = standardize_features(notes, tr, va)
+    model = build_model(model_name, model_params, tr.y, seed)
+    params = method_params(
+        notes, method_cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None
+    )
+    if "n_jobs" in parameters_of(method_cls):
+        params["n_jobs"] = n_jobs
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        res = class_debug(method, tr, va, cls, model, top=top, random_state=seed, **params)
+    for message in dict.fromkeys(
+        str(w.message) for w in caught if issubclass(w.category, UserWarning)
+    ):
+        notes.append(message)
+    notes.extend(res.notes)
+    label = _fmt(res.cls)
+    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "n_jobs")
+    click.echo(
+        f"class {label}: {res.n_valid} valuation rows; {type(model).__name__} fitted on all "
+        f"{tr.n_samples} training rows gets {100 * res.recall:.0f}% of them right"
+    )
+    click.echo(
+        f"values: {method}"
+        + (f" ({described})" if described else "")
+        + f" against those rows only, so a row's value is what it adds to the accuracy on "
+        f"class {label}"
+    )
+    has_check = res.looks_like.size > 0
+    check_cols = [("looks_like", "looks like", ""), ("p_label", "P(label)", ".2f")]
+    cols = [("row", "row", ""), ("value", "value", "+.4g"), ("label", "label", "")]
+    cols += check_cols if has_check else []
+    cols += [("group", group, "")] if group is not None else []
+    click.echo(f"\nrows that most HELP class {label} (highest value first):")
+    click.echo(_listing(res.helpers, raw_tr, cols, "none: no row has a positive value."))
+    click.echo(f"\nrows that most HURT class {label} (lowest value first):")
+    click.echo(_listing(res.hurters, raw_tr, cols, "none: no row has a negative value."))
+    n_conf = len(res.confounders)
+    click.echo(f"\npossible confounders among the {len(res.helpers)} most helpful rows: {n_conf}")
+    if n_conf:
+        conf = res.confounders
+        body = [
+            [
+                _fmt(conf["row"][i]),
+                format(float(conf["value"][i]), "+.4g"),
+                _fmt(conf["label"][i]),
+                *([_fmt(conf["group"][i])] if group is not None else []),
+                str(conf["reason"][i]),
+            ]
+            for i in range(n_conf)
+        ]
+        header = ["row", "value", "label", *([group] if group is not None else []), "reason"]
+        click.echo(_table(header, body, "rrr" + ("r" if group is not None else "") + "l"))
+        click.echo(
+            "  a row of another class, or one that looks like another class, should not be what "
+            f"makes class {label} right: inspect these rows (shared backgrounds, sources, "
+            "mislabels)."
+        )
+    if math.isfinite(res.other_share_top):
+        click.echo(
+            f"rows labelled with another class: {100 * res.other_share_top:.0f}% of the helpers, "
+            f"{100 * res.other_share_all:.0f}% of all training rows"
+        )
+    if json_path:
+        payload = res.to_dict()
+        payload["rows"] = raw_tr.row_labels.tolist()
+        _write_json(json_path, payload)
+    click.echo(
+        f"debugged class {label} in {time.monotonic() - started:.1f} s"
+        + (f" -> {json_path}" if json_path else ""),
+        err=True,
+    )
+    notes.flush()
+
+
+def _row_mode(
+    train: str,
+    target: str,
+    test_path: str,
+    row: int | None,
+    top: int,
+    model_name: str | None,
+    model_params: str | None,
+    damping: float,
+    group: str | None,
+    standardize: bool,
+    seed: int,
+    json_path: str | None,
+) -> None:
+    notes = Notes()
+    raw_tr = Dataset.from_file(train, target, group=group)
+    raw_te = Dataset.from_file(test_path, target, group=group)
+    if raw_te.feature_names != raw_tr.feature_names:
+        raise DataworthError(f"{test_path} must have the same feature columns as {train}.")
+    tr, te = raw_tr, raw_te
+    if standardize:
+        tr, te = standardize_features(notes, tr, te)
+    model = build_model(model_name, model_params, tr.y, seed)
+    if row is None:
+        wrong = misclassified_rows(tr, te, model)
+        shown = " ".join(str(int(r)) for r in raw_te.row_labels[wrong][:_SHOW_WRONG])
+        more = f" ... ({wrong.size} in all)" if wrong.size > _SHOW_WRONG else ""
+        click.echo(
+            f"{type(model).__name__} fitted on {train} gets {wrong.size} of {te.n_samples} rows "
+            f"of {test_path} wrong" + (f": {shown}{more}" if wrong.size else ".")
+        )
+        if wrong.size:
+            click.echo(f"explain one: add --row {int(raw_te.row_labels[wrong[0]])} to this command")
+        if json_path:
+            _write_json(json_path, {"misclassified": raw_te.row_labels[wrong].tolist()})
+        notes.flush()
+        return
+    if not -te.n_samples <= row < te.n_samples:
+        raise DataworthError(
+            f"--row {row} is out of range: {test_path} has {te.n_samples} rows (0-based)."
+        )
+    ex = explain_misclassified(tr, te, row, model, top, damping=damping)
+    features = ", ".join(
+        f"{n}={_fmt(raw_te.X[ex.row, j])}"
+        for j, n in enumerate(raw_te.feature_names[:_MAX_SHOWN_FEATURES])
+    )
+    if ex.misclassified is None:
+        verdict = f"error {_fmt(ex.error)}"
+    else:
+        verdict = "MISCLASSIFIED" if ex.misclassified else "classified correctly"
+    click.echo(
+        f"test row {ex.row} of {test_path}: label {_fmt(ex.label)}, predicted "
+        f"{_fmt(ex.predicted)} ({verdict}); {features}"
+    )
+    if ex.misclassified is False:
+        notes.append(f"row {ex.row} is classified correctly; its influencers are listed anyway.")
+    cols = [
+        ("row", "row", ""),
+        ("influence", "influence", "+.4g"),
+        ("loss_change_if_removed", "loss change if removed", "+.3g"),
+        ("label", "label", ""),
+        ("predicted", "predicted", ""),
+        *([("group", group, "")] if group is not None else []),
+    ]
+    click.echo(f"\ntraining rows that most RAISE this row's loss ({ex.model}; harmful):")
+    click.echo(_listing(ex.harmful, raw_tr, cols, "none."))
+    click.echo("\ntraining rows that most LOWER it (helpful):")
+    click.echo(_listing(ex.helpful, raw_tr, cols, "none."))
+    click.echo(
+        "\ninfluence = -grad L(test)^T H^-1 grad L(row) (exact Hessian); removing a row changes "
+        "the loss by about -influence / n. Same computation as `dataworth influencers`."
+    )
+    if json_path:
+        payload = ex.to_dict()
+        payload["influence"] = [float(v) for v in ex.influence]
+        payload["harmful"] = _records(ex.harmful)
+        payload["helpful"] = _records(ex.helpful)
+        _write_json(json_path, payload)
+    notes.flush()

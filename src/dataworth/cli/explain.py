@@ -1,0 +1,325 @@
+"""``dataworth explain``: which features, regions, classes and sources carry value, and how stable.
+
+Values every row of TRAIN (as ``dataworth value`` does), then prints what carries the value: the
+features ranked by a shallow regression tree from features to values, with the direction of
+their effect (Spearman rank correlation); the tree's leaves as readable regions; the values per
+class and per source (``--group``); and, with ``--bootstrap N``, how well the ranking of rows
+reproduces on bootstrap resamples (see :mod:`dataworth.apps.explain`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from dataworth.api import value as value_rows
+from dataworth.apps.explain import (
+    R2_AT,
+    GroupSummary,
+    bootstrap_stability,
+    collection_verdict,
+    explain_values,
+    value_by,
+)
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    load_pair,
+    method_params,
+    standardize_features,
+)
+from dataworth.data import is_categorical
+from dataworth.errors import DataworthError
+from dataworth.methods import get_method, parameters_of
+
+__all__ = ["explain"]
+
+#: Most groups listed per summary table; --json has them all.
+_SHOW_GROUPS = 20
+
+
+def _table(header: list[str], rows: list[list[str]], align: str) -> str:
+    """Columns padded to a common width; ``align`` has one ``l`` or ``r`` per column."""
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ]
+        return "  " + "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])
+
+
+def _num(x: float, spec: str = ".3g") -> str:
+    return "nan" if not math.isfinite(x) else format(x, spec)
+
+
+def _p(x: float) -> str:
+    if not math.isfinite(x):
+        return "-"
+    return "<1e-4" if x < 1e-4 else f"{x:.2g}"
+
+
+def _group_table(summaries: list[GroupSummary], what: str) -> str:
+    rows = [
+        [
+            str(s.group),
+            str(s.count),
+            _num(s.mean, "+.4g"),
+            _num(s.sum, "+.4g"),
+            f"{100 * s.share_negative:.0f}%" if math.isfinite(s.share_negative) else "-",
+            _p(s.p_value),
+        ]
+        for s in summaries[:_SHOW_GROUPS]
+    ]
+    text = _table([what, "rows", "mean value", "sum", "negative", "p vs rest"], rows, "lrrrrr")
+    if len(summaries) > _SHOW_GROUPS:
+        text += f"\n  ... ({len(summaries)} in all; --json lists every one)"
+    return text
+
+
+def _warnings_to_notes(notes: Notes, caught: list[Any], prefix: str = "") -> None:
+    """User warnings raised while valuing become notes (each distinct message once)."""
+    for message in dict.fromkeys(
+        str(w.message) for w in caught if issubclass(w.category, UserWarning)
+    ):
+        notes.append(prefix + message)
+
+
+def _write_json(path: str, payload: dict[str, Any]) -> None:
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(payload, indent=2, default=str))
+    except OSError as exc:
+        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@click.command()
+@click.argument("train", type=str)
+@click.option("--target", required=True, help="Name of the target (label) column.")
+@click.option(
+    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
+)
+@click.option(
+    "--valid-fraction",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
+)
+@click.option(
+    "--method",
+    default="knn-shapley",
+    show_default=True,
+    help="Valuation method (see `dataworth methods`).",
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Model for model-based methods (see `dataworth models`); default by target type.",
+)
+@click.option("--model-params", default=None, help="JSON object of model parameters.")
+@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
+@click.option(
+    "--budget", type=int, default=None, help="Samples for Monte Carlo methods (see `value`)."
+)
+@click.option(
+    "--group",
+    default=None,
+    help="Column of data sources: summarise the row values per source (not a feature).",
+)
+@click.option(
+    "--bootstrap",
+    type=int,
+    default=10,
+    show_default=True,
+    help="Resamples for the stability check (each costs one valuation); 0 to skip.",
+)
+@click.option(
+    "--max-depth", type=int, default=3, show_default=True, help="Depth of the value tree."
+)
+@click.option("--top", type=int, default=5, show_default=True, help="Features listed.")
+@click.option(
+    "--standardize",
+    is_flag=True,
+    help="Standardise features for the valuation (rules stay in the original units).",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@click.option("--json", "json_path", default=None, help="Also write everything as JSON here.")
+def explain(
+    train: str,
+    target: str,
+    valid_path: str | None,
+    valid_fraction: float,
+    method: str,
+    model_name: str | None,
+    model_params: str | None,
+    k: int | None,
+    budget: int | None,
+    group: str | None,
+    bootstrap: int,
+    max_depth: int,
+    top: int,
+    standardize: bool,
+    seed: int,
+    n_jobs: int,
+    json_path: str | None,
+) -> None:
+    """Explain what carries value in TRAIN: features, regions, classes, sources, stability."""
+    cls = get_method(method)
+    if bootstrap < 0 or bootstrap == 1:
+        raise DataworthError(f"--bootstrap must be 0 (skip) or at least 2; got {bootstrap}.")
+    if max_depth < 1:
+        raise DataworthError(f"--max-depth must be a positive whole number; got {max_depth}.")
+    if top < 1:
+        raise DataworthError(f"--top must be a positive whole number; got {top}.")
+    if budget is not None and budget < 1:
+        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
+    if k is not None and k < 1:
+        raise DataworthError(f"--k must be a positive whole number; got {k}.")
+    if n_jobs == 0:
+        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    notes = Notes()
+    raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
+    tr, va = raw_tr, raw_va
+    if standardize:
+        tr, va = standardize_features(notes, tr, va)
+    model = build_model(model_name, model_params, tr.y, seed)
+    params = method_params(notes, cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None)
+    if "n_jobs" in parameters_of(cls):
+        params["n_jobs"] = n_jobs
+
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = value_rows(method, tr, va, model=model, random_state=seed, **params)
+    _warnings_to_notes(notes, caught)
+    notes.extend(result.metadata.get("notes", []))
+    values = np.asarray(result.values)
+    ex = explain_values(values, raw_tr, max_depth=max_depth, random_state=seed)
+    notes.extend(ex.notes)
+
+    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "n_jobs")
+    finite = values[np.isfinite(values)]
+    click.echo(
+        f"{raw_tr.n_samples} rows of {train} valued with {method}"
+        + (f" ({described})" if described else "")
+        + f" against {va.n_samples} valuation rows: mean value "
+        f"{_num(float(finite.mean()) if finite.size else math.nan, '+.4g')}, "
+        f"{int(np.sum(finite < 0))} negative"
+    )
+
+    click.echo(
+        f"\nwhat carries value: a regression tree of depth {ex.max_depth} from the features "
+        f"to the values (R^2 {_num(ex.r2_tree, '.2f')} in sample, "
+        f"{_num(ex.r2_tree_cv, '.2f')} cross-validated; linear R^2 {_num(ex.r2_linear, '.2f')})"
+    )
+    feature_rows = [
+        [
+            f.name,
+            _num(f.importance, ".3f"),
+            f.description,
+            _num(f.change, "+.3g"),
+            _num(f.spearman, "+.3f"),
+            _p(f.p_value),
+            _num(f.coef, "+.3f"),
+        ]
+        for f in ex.top_features(top)
+    ]
+    click.echo(
+        _table(
+            ["feature", "importance", "direction", "change min-max", "spearman", "p", "std. coef"],
+            feature_rows,
+            "lrlrrrr",
+        )
+    )
+    if len(ex.features) > top:
+        click.echo(f"  ... ({len(ex.features)} features in all; --top or --json for more)")
+    if not (math.isfinite(ex.r2_tree_cv) and ex.r2_tree_cv >= R2_AT):
+        click.echo(
+            f"  caution: the features predict the values poorly out of sample (cross-validated "
+            f"R^2 {_num(ex.r2_tree_cv, '.2f')} < {R2_AT}); read the directions and regions as "
+            "descriptions of these rows only."
+        )
+
+    click.echo("\nregions (leaves of the tree, highest mean value first):")
+    region_rows = [
+        [
+            _num(r.mean_value, "+.4g"),
+            str(r.count),
+            f"{100 * r.share:.0f}%",
+            f"{100 * r.share_negative:.0f}%",
+            r.rule,
+        ]
+        for r in ex.regions
+    ]
+    click.echo(_table(["mean value", "rows", "share", "negative", "rule"], region_rows, "rrrrl"))
+
+    by_class = None
+    if is_categorical(raw_tr.y):
+        by_class = value_by(values, raw_tr.y)
+        click.echo(f"\nvalue by class ({target!r}, highest mean first):")
+        click.echo(_group_table(by_class, "class"))
+    else:
+        notes.append(f"target {target!r} is real-valued: no summary by class.")
+    by_group = None
+    if group is not None and raw_tr.groups is not None:
+        by_group = value_by(values, raw_tr.groups)
+        click.echo(f"\nvalue by group ({group!r}, highest mean first):")
+        click.echo(_group_table(by_group, "group"))
+
+    stability = None
+    collect: dict[str, Any] | None = None
+    if bootstrap:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            stability = bootstrap_stability(
+                method, tr, va, model, n_bootstrap=bootstrap, random_state=seed, **params
+            )
+        _warnings_to_notes(notes, caught, prefix="bootstrap: ")
+        click.echo(f"\nstability: {stability.summary()}")
+        supported, why = collection_verdict(ex, stability)
+        collect = {"supported": supported, "why": why}
+        click.echo(f"collect more like the most valuable rows? {why}")
+    else:
+        notes.append("stability not checked (--bootstrap 0).")
+
+    if json_path:
+        explanation = ex.to_dict()
+        for region in explanation["regions"]:  # positions -> row labels of the file
+            region["rows"] = raw_tr.row_labels[np.asarray(region["rows"], dtype=np.intp)].tolist()
+        payload: dict[str, Any] = {
+            "train": train,
+            "method": method,
+            "params": {k: v for k, v in params.items() if k != "n_jobs"},
+            "seed": seed,
+            "n_valid": va.n_samples,
+            "rows": [
+                {"row": r, "value": None if not math.isfinite(v) else float(v)}
+                for r, v in zip(raw_tr.row_labels.tolist(), values.tolist(), strict=True)
+            ],
+            "explanation": explanation,
+            "by_class": None if by_class is None else [s.to_dict() for s in by_class],
+            "by_group": None if by_group is None else [s.to_dict() for s in by_group],
+            "stability": None if stability is None else stability.to_dict(),
+            "collect_more": collect,
+        }
+        _write_json(json_path, payload)
+    click.echo(
+        f"explained in {time.monotonic() - started:.1f} s"
+        + (f" (with {bootstrap} bootstrap valuations)" if bootstrap else "")
+        + (f" -> {json_path}" if json_path else ""),
+        err=True,
+    )
+    notes.flush()
