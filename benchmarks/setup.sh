@@ -46,6 +46,9 @@ PIP=("$PY" -m pip install --constraint "$CONSTRAINTS")
 #    which its metadata does not require.
 "${PIP[@]}" "distributed==2026.8.0" "zarr==2.18.7"
 
+# 5. cleanlab, the label-issue baseline of benchmarks/clean_vs_cleanlab.py.
+"${PIP[@]}" "cleanlab==2.9.0"
+
 # Smoke check: every library imports (OpenDataVal through the benchmark's adapter).
 "$PY" - <<'EOF'
 import sys

@@ -11,6 +11,7 @@ import sys
 import click
 
 from dataworth.cli._common import write_values
+from dataworth.cli.clean import clean
 from dataworth.cli.debug import debug
 from dataworth.cli.demo import demo
 from dataworth.cli.explain import explain
@@ -35,6 +36,7 @@ for _command in (
     demo,
     influencers,
     robustness,
+    clean,
     explain,
     debug,
 ):

@@ -1,0 +1,711 @@
+"""Repairing corrupt data: what to remove, what to show an expert, which labels to fix first.
+
+The workflow (``dataworth clean`` on the command line) on a training set, a valuation set and a
+held-out test split:
+
+1. value the training rows with several methods (:func:`compute_values`);
+2. :func:`~dataworth.apps.removal.removal_curves` on the held-out split and a cut chosen on the
+   valuation set (:func:`~dataworth.apps.removal.suggest_cut`; the valuation score at the cut is
+   optimistic, the held-out one is not);
+3. :func:`review_list`: the lowest- and highest-valued rows, with features, given label and the
+   model's out-of-fold prediction, for a domain expert;
+4. :func:`labels_to_fix`: for each misclassified valuation point, the training rows whose
+   influence most raises its loss, aggregated into one priority list;
+5. with known corruption, :func:`detection_auroc`; and :func:`noisy_valuation_comparison`
+   shows what a noisy valuation set does to methods that trust it (data-oob does not use it).
+
+Examples
+--------
+>>> from dataworth.datasets import load_dataset, flip_labels
+>>> data = load_dataset("breast_cancer")
+>>> data = data.replace(X=(data.X - data.X.mean(0)) / data.X.std(0))  # standardised
+>>> rest, test = data.split(0.3, random_state=0)
+>>> train, valid = rest.split(0.3, random_state=0)
+>>> noisy, flipped = flip_labels(train, 0.1, random_state=0)
+>>> values = compute_values(["knn-shapley"], noisy, valid)
+>>> detection_auroc(values["knn-shapley"], flipped) > 0.8
+True
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from dataworth.apps._values import as_values, removal_order
+from dataworth.apps.removal import (
+    CUT_WARNING,
+    DEFAULT_FRACTIONS,
+    CutSuggestion,
+    RemovalCurves,
+    n_removed,
+    removal_curves,
+    suggest_cut,
+)
+from dataworth.data import Dataset, is_categorical
+from dataworth.errors import DataworthError
+from dataworth.result import ValuationResult
+
+__all__ = [
+    "CUT_WARNING",
+    "DEFAULT_FRACTIONS",
+    "DEFAULT_METHOD_PARAMS",
+    "CutSuggestion",
+    "LabelsToFix",
+    "NoisyValuationComparison",
+    "RemovalCurves",
+    "ReviewList",
+    "compute_values",
+    "detection_auroc",
+    "detection_recall",
+    "labels_to_fix",
+    "noisy_valuation_comparison",
+    "removal_curves",
+    "review_list",
+    "suggest_cut",
+]
+
+_F64 = NDArray[np.float64]
+
+#: Fast settings used when a method's parameters are not given (seconds on a few hundred rows).
+DEFAULT_METHOD_PARAMS: dict[str, dict[str, Any]] = {
+    "knn-shapley": {"k": 5},
+    "data-oob": {"budget": 100},
+    "tmc-shapley": {"budget": 20},
+    "permutation-shapley": {"budget": 20},
+    "beta-shapley": {"budget": 20},
+    "banzhaf": {"budget": 500},
+    "class-wise-shapley": {"budget": 20},
+}
+
+
+def _frame(records: list[dict[str, Any]], columns: list[str] | None = None) -> Any:
+    try:
+        import pandas as pd
+    except ImportError:
+        raise DataworthError('to_frame needs pandas: pip install "dataworth[pandas]"') from None
+    return pd.DataFrame.from_records(records, columns=columns)
+
+
+def _py(v: Any) -> Any:
+    """A numpy scalar as a plain Python value (for JSON)."""
+    return v.item() if isinstance(v, np.generic) else v
+
+
+# ---------------------------------------------------------------------------------- values
+def compute_values(
+    methods: Sequence[str],
+    train: Dataset,
+    valid: Dataset,
+    model: Any = None,
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    scoring: Any = None,
+    random_state: int | None = None,
+    n_jobs: int | None = 1,
+) -> dict[str, ValuationResult]:
+    """Value ``train`` on ``valid`` with each method, with fast defaults.
+
+    Each result's ``metadata["seconds"]`` holds its wall time.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Registered method names (e.g. ``["knn-shapley", "data-oob"]``).
+    train, valid : Dataset
+    model : estimator, optional
+        See :func:`dataworth.value` (knn-shapley ignores it).
+    params : dict of str to dict, optional
+        Parameters per method; missing ones come from :data:`DEFAULT_METHOD_PARAMS`.
+    scoring : str or callable, optional
+        The utility's scorer (see :func:`dataworth.value`; knn-shapley and data-oob ignore it).
+    random_state : int, optional
+    n_jobs : int, default=1
+        Passed to the methods that take it.
+    """
+    from dataworth.api import value
+    from dataworth.methods import get_method, parameters_of
+
+    if not methods:
+        raise DataworthError("methods is empty; give at least one valuation method.")
+    out: dict[str, ValuationResult] = {}
+    for name in methods:
+        accepted = parameters_of(get_method(name))
+        given = dict(DEFAULT_METHOD_PARAMS.get(name, {}))
+        given.update((params or {}).get(name, {}))
+        if "n_jobs" in accepted:
+            given.setdefault("n_jobs", n_jobs)
+        started = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            result = value(
+                name,
+                train,
+                valid,
+                model=model,
+                scoring=scoring,
+                random_state=random_state,
+                **given,
+            )
+        seconds = time.perf_counter() - started
+        out[name] = replace(result, metadata={**result.metadata, "seconds": seconds})
+    return out
+
+
+# ---------------------------------------------------------------------------------- detection
+def _check_corrupted(corrupted: Any, n: int) -> NDArray[np.bool_]:
+    idx = np.asarray(corrupted)
+    if idx.size == 0:
+        idx = idx.astype(np.intp)
+    if idx.dtype == bool:
+        if idx.shape != (n,):
+            raise DataworthError(f"corrupted as a mask must have {n} entries; got {idx.shape}.")
+        return idx
+    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
+        raise DataworthError("corrupted must be row positions (integers) or a boolean mask.")
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise DataworthError(
+            f"corrupted positions must lie in [0, {n}); got {idx.min()}..{idx.max()}."
+        )
+    mask = np.zeros(n, dtype=bool)
+    mask[idx] = True
+    return mask
+
+
+def detection_auroc(values: ValuationResult | Any, corrupted: Any) -> float:
+    """Area under the ROC curve of ``-value`` as a detector of the ``corrupted`` rows.
+
+    1.0: every corrupted row is valued below every clean row; 0.5: no better than chance.
+    Ties count one half (Mann-Whitney); NaN values count as least suspicious (they are removed
+    last, like :func:`~dataworth.apps._values.removal_order`).
+
+    Parameters
+    ----------
+    values : ValuationResult or array of shape (n,)
+    corrupted : array of int (positions) or bool mask of shape (n,)
+        The ground truth, e.g. from :func:`dataworth.datasets.flip_labels`.
+
+    Examples
+    --------
+    >>> detection_auroc([0.3, -0.2, 0.1, 0.5], [1])
+    1.0
+    >>> detection_auroc([0.3, -0.2, 0.1, 0.5], [0, 3])
+    0.0
+    >>> detection_auroc([0.0, 0.0], [0])
+    0.5
+    """
+    from scipy.stats import rankdata
+
+    v = as_values(values)
+    mask = _check_corrupted(corrupted, v.size)
+    n_pos = int(mask.sum())
+    n_neg = v.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise DataworthError(
+            "detection_auroc needs both corrupted and clean rows; "
+            f"got {n_pos} corrupted of {v.size}."
+        )
+    suspicion = -v
+    if np.isnan(suspicion).any():
+        finite = suspicion[~np.isnan(suspicion)]
+        floor = (finite.min() - 1.0) if finite.size else 0.0
+        suspicion = np.where(np.isnan(suspicion), floor, suspicion)
+    ranks = rankdata(suspicion)  # average ranks for ties
+    return float((ranks[mask].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def detection_recall(values: ValuationResult | Any, corrupted: Any, fraction: float = 0.1) -> float:
+    """Share of the corrupted rows among the lowest-valued ``fraction`` of rows (recall at k).
+
+    Examples
+    --------
+    >>> detection_recall([0.3, -0.2, 0.1, 0.5, 0.0], [1, 4], fraction=0.2)
+    0.5
+    """
+    v = as_values(values)
+    mask = _check_corrupted(corrupted, v.size)
+    if not 0 <= fraction <= 1:
+        raise DataworthError(f"fraction must lie in [0, 1]; got {fraction}.")
+    if not mask.any():
+        raise DataworthError("detection_recall needs at least one corrupted row.")
+    flagged = removal_order(v)[: n_removed(fraction, v.size)]
+    return float(mask[flagged].sum() / mask.sum())
+
+
+# ---------------------------------------------------------------------------------- review
+@dataclass(frozen=True, eq=False)
+class ReviewList:
+    """The lowest- and highest-valued rows, for a domain expert to look at.
+
+    Attributes
+    ----------
+    positions : ndarray of int
+        Training positions: the lowest-valued first (lowest first), then the highest (highest
+        first).
+    side : ndarray of str
+        ``"lowest"`` or ``"highest"`` per entry.
+    row_labels, values, given, predicted : ndarray
+        Row label, value, the label in the data and the model's out-of-fold prediction.
+    features : ndarray of shape (len, n_features)
+        The rows' features (as given to :func:`review_list`).
+    feature_names : tuple of str
+    prediction : str
+        How ``predicted`` was made (``"5-fold out-of-fold"`` or ``"in-sample"``).
+    """
+
+    positions: NDArray[np.intp]
+    side: NDArray[np.str_]
+    row_labels: NDArray[Any]
+    values: _F64
+    given: NDArray[Any]
+    predicted: NDArray[Any]
+    features: _F64
+    feature_names: tuple[str, ...]
+    prediction: str
+
+    def __len__(self) -> int:
+        return int(self.positions.size)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per entry: side, row, value, given, predicted, then the features."""
+        out = []
+        for i in range(len(self)):
+            rec: dict[str, Any] = {
+                "side": str(self.side[i]),
+                "row": _py(self.row_labels[i]),
+                "value": float(self.values[i]),
+                "given": _py(self.given[i]),
+                "predicted": _py(self.predicted[i]),
+            }
+            names, row = self.feature_names, self.features[i]
+            rec.update((name, float(x)) for name, x in zip(names, row, strict=True))
+            out.append(rec)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"prediction": self.prediction, "rows": self.records()}
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame of :meth:`records` (needs pandas)."""
+        return _frame(
+            self.records(), ["side", "row", "value", "given", "predicted", *self.feature_names]
+        )
+
+
+def _out_of_fold(
+    model: Any, ds: Dataset, cv: int, random_state: int | None
+) -> tuple[NDArray[Any], str]:
+    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+
+    classifier = is_classifier(model)
+    folds = cv
+    if classifier:
+        _, counts = np.unique(ds.y, return_counts=True)
+        folds = min(cv, int(counts.min()))
+    folds = min(folds, ds.n_samples)
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if folds < 2:
+            return np.asarray(clone(model).fit(ds.X, ds.y).predict(ds.X)), "in-sample"
+        splitter = (
+            StratifiedKFold(folds, shuffle=True, random_state=random_state)
+            if classifier
+            else KFold(folds, shuffle=True, random_state=random_state)
+        )
+        pred = cross_val_predict(clone(model), ds.X, ds.y, cv=splitter)
+    return np.asarray(pred), f"{folds}-fold out-of-fold"
+
+
+def review_list(
+    values: ValuationResult | Any,
+    train: Dataset,
+    model: Any = None,
+    k: int = 10,
+    *,
+    features: Any = None,
+    cv: int = 5,
+    random_state: int | None = None,
+) -> ReviewList:
+    """The ``k`` lowest- and ``k`` highest-valued rows with features, given and predicted label.
+
+    The prediction is out-of-fold (``cv``-fold cross-validation, stratified for classifiers), so
+    a row's own, possibly wrong, label does not vote for itself; a low-valued row whose given
+    label disagrees with the prediction is a likely label error.
+
+    Parameters
+    ----------
+    values : ValuationResult or array of shape (n,)
+    train : Dataset
+    model : estimator, optional
+        Defaults to logistic regression for class labels, linear regression otherwise.
+    k : int, default=10
+        Rows on each side (fewer when ``2 k > n``; a row is listed once).
+    features : array of shape (n, n_features), optional
+        Features to show (e.g. before standardisation); default ``train.X``.
+    cv : int, default=5
+        Folds for the out-of-fold prediction (capped by the smallest class; in-sample below 2).
+    random_state : int, optional
+        Seed of the folds.
+
+    Examples
+    --------
+    >>> from dataworth.datasets import load_dataset
+    >>> ds = load_dataset("iris")
+    >>> v = ds.X[:, 0]  # any score per row
+    >>> r = review_list(v, ds, k=2, random_state=0)
+    >>> r.side.tolist(), r.values.tolist()
+    (['lowest', 'lowest', 'highest', 'highest'], [4.3, 4.4, 7.9, 7.7])
+    """
+    from dataworth.api import default_model
+
+    v = as_values(values, n=train.n_samples)
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise DataworthError(f"k must be a positive whole number; got {k!r}.")
+    if not isinstance(cv, (int, np.integer)) or cv < 1:
+        raise DataworthError(f"cv must be a positive whole number; got {cv!r}.")
+    shown = train.X if features is None else np.asarray(features, dtype=np.float64)
+    if shown.shape != train.X.shape:
+        raise DataworthError(f"features must have shape {train.X.shape}; got {shown.shape}.")
+    model = default_model(train, random_state) if model is None else model
+    low = removal_order(v)[: min(int(k), v.size)]
+    listed = set(low.tolist())
+    high = [i for i in removal_order(v, lowest_first=False)[: int(k)].tolist() if i not in listed]
+    positions = np.concatenate([low, np.asarray(high, dtype=np.intp)]).astype(np.intp)
+    side = np.array(["lowest"] * low.size + ["highest"] * len(high))
+    predicted, how = _out_of_fold(model, train, cv, random_state)
+    return ReviewList(
+        positions=positions,
+        side=side,
+        row_labels=train.row_labels[positions],
+        values=v[positions],
+        given=train.y[positions],
+        predicted=predicted[positions],
+        features=shown[positions],
+        feature_names=train.feature_names,
+        prediction=how,
+    )
+
+
+# ---------------------------------------------------------------------------------- influence
+@dataclass(frozen=True, eq=False)
+class LabelsToFix:
+    """Training rows to check first: most responsible for the misclassified valuation points.
+
+    Priority of training row ``i``: ``score_i = sum_j max(0, I(z_i, loss_j))`` over the
+    misclassified valuation points ``j``, where ``I(z, loss_j) = -grad L_j^T H^-1 grad L(z)``
+    (Koh & Liang 2017) is positive when up-weighting ``z`` raises ``j``'s loss; removing ``z``
+    lowers it by about ``I / n``. ``votes_i`` counts the misclassified points for which row ``i``
+    is among their ``per_point`` most harmful rows. Rows are listed by score (highest first; ties
+    in position order); rows that harm no misclassified point are not listed.
+
+    Attributes
+    ----------
+    positions : ndarray of int
+        Training positions in priority order.
+    row_labels, scores, share, votes, given, predicted : ndarray
+        Row label, summed harmful influence, its share of the total, votes, the label in the
+        data and the model's (in-sample) prediction.
+    misclassified : ndarray
+        Row labels of the misclassified valuation points.
+    n_valid : int
+    per_point : int
+    """
+
+    positions: NDArray[np.intp]
+    row_labels: NDArray[Any]
+    scores: _F64
+    share: _F64
+    votes: NDArray[np.int64]
+    given: NDArray[Any]
+    predicted: NDArray[Any]
+    misclassified: NDArray[Any]
+    n_valid: int
+    per_point: int
+    rule: str = (
+        "score = sum over misclassified valuation points of max(0, influence on their loss); "
+        "votes = misclassified points for which the row is among their per_point most harmful"
+    )
+
+    def __len__(self) -> int:
+        return int(self.positions.size)
+
+    def records(self) -> list[dict[str, Any]]:
+        """One dict per row: row, score, share, votes, given, predicted."""
+        return [
+            {
+                "row": _py(self.row_labels[i]),
+                "score": float(self.scores[i]),
+                "share": float(self.share[i]),
+                "votes": int(self.votes[i]),
+                "given": _py(self.given[i]),
+                "predicted": _py(self.predicted[i]),
+            }
+            for i in range(len(self))
+        ]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "rule": self.rule,
+            "n_valid": self.n_valid,
+            "misclassified": [_py(x) for x in self.misclassified],
+            "per_point": self.per_point,
+            "rows": self.records(),
+        }
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame of :meth:`records` (needs pandas)."""
+        return _frame(self.records(), ["row", "score", "share", "votes", "given", "predicted"])
+
+
+def labels_to_fix(
+    train: Dataset,
+    valid: Dataset,
+    model: Any = None,
+    *,
+    top: int | None = None,
+    per_point: int = 10,
+    damping: float = 0.0,
+) -> LabelsToFix:
+    """Training rows most responsible (by influence) for the misclassified valuation points.
+
+    The model (scikit-learn ``LogisticRegression``, the default) is fitted on ``train``; for
+    every valuation point it misclassifies, the influence of every training row on that point's
+    loss comes from :func:`dataworth.influence.influence_matrix` with the exact Hessian
+    (:class:`~dataworth.influence.LinearInfluence`). The aggregation rule is in
+    :class:`LabelsToFix`.
+
+    Parameters
+    ----------
+    train, valid : Dataset
+        Class labels.
+    model : LogisticRegression, optional
+        Default: logistic regression (max_iter=1000).
+    top : int, optional
+        Keep only the first ``top`` rows.
+    per_point : int, default=10
+        Most harmful rows per misclassified point that get a vote.
+    damping : float, default=0.0
+        Added to the Hessian diagonal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dataworth.data import Dataset
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(80, 2)); y = (X[:, 0] > 0).astype(int)
+    >>> y[:4] = 1 - y[:4]  # four flipped labels
+    >>> valid = Dataset.from_arrays(rng.normal(size=(40, 2)), [0] * 40)  # hard valuation set
+    >>> fix = labels_to_fix(Dataset.from_arrays(X, y), valid, top=8)
+    >>> len(fix) <= 8 and bool(fix.scores[0] >= fix.scores[-1])
+    True
+    """
+    from dataworth.api import default_model
+    from dataworth.influence import LinearInfluence, influence_matrix
+
+    if not is_categorical(train.y):
+        raise DataworthError(
+            "labels_to_fix looks for misclassified valuation points: it needs class labels; "
+            f"target {train.target_name!r} is real-valued."
+        )
+    if train.n_features != valid.n_features:
+        raise DataworthError(
+            f"train has {train.n_features} features but valid has {valid.n_features}."
+        )
+    if top is not None and (not isinstance(top, (int, np.integer)) or top < 1):
+        raise DataworthError(f"top must be a positive whole number; got {top!r}.")
+    if not isinstance(per_point, (int, np.integer)) or per_point < 1:
+        raise DataworthError(f"per_point must be a positive whole number; got {per_point!r}.")
+    model = default_model(train) if model is None else model
+    infl = LinearInfluence(model, train.X, train.y, damping=damping)
+    fitted = infl.model_
+    wrong = np.flatnonzero(fitted.predict(valid.X) != valid.y)
+    n = train.n_samples
+    scores = np.zeros(n)
+    votes = np.zeros(n, dtype=np.int64)
+    if wrong.size:
+        known = np.isin(valid.y[wrong], infl.classes_)
+        wrong = wrong[known]  # a class never seen in training has no loss gradient
+    if wrong.size:
+        matrix = influence_matrix(infl, valid.X[wrong], valid.y[wrong])  # (n, m)
+        harm = np.maximum(matrix, 0.0)
+        scores = harm.sum(axis=1)
+        m = min(int(per_point), n)
+        top_rows = np.argsort(-matrix, axis=0, kind="stable")[:m]  # (m, n_wrong)
+        positive = np.take_along_axis(matrix, top_rows, axis=0) > 0
+        np.add.at(votes, top_rows[positive], 1)
+    order = np.argsort(-scores, kind="stable")
+    order = order[scores[order] > 0]
+    if top is not None:
+        order = order[: int(top)]
+    total = float(scores.sum())
+    predicted = fitted.predict(train.X[order]) if order.size else train.y[:0]
+    return LabelsToFix(
+        positions=order.astype(np.intp),
+        row_labels=train.row_labels[order],
+        scores=scores[order],
+        share=scores[order] / total if total > 0 else np.zeros(order.size),
+        votes=votes[order],
+        given=train.y[order],
+        predicted=np.asarray(predicted),
+        misclassified=valid.row_labels[wrong],
+        n_valid=valid.n_samples,
+        per_point=int(per_point),
+    )
+
+
+# ---------------------------------------------------------------------------------- noisy valid
+@dataclass(frozen=True, eq=False)
+class NoisyValuationComparison:
+    """Each method valued twice: with the valuation set as given and with noisy labels in it.
+
+    Attributes
+    ----------
+    rows : list of dict
+        Per (method, valuation set): ``method``, ``valid`` (``"clean"`` or ``"noisy"``),
+        ``auroc`` (detection AUROC, NaN without ground truth), ``score_after_cut`` (held-out
+        score after removing the lowest ``fraction``), ``random_after_cut`` (same number of rows
+        removed at random, mean over seeds), ``rank_correlation`` (Spearman correlation with the
+        same method's values on the clean valuation set; 1 for the clean rows) and ``changed``
+        (whether the noisy valuation labels changed the values at all).
+    valid_noise, fraction : float
+    metric : str
+    """
+
+    rows: list[dict[str, Any]]
+    valid_noise: float
+    fraction: float
+    metric: str
+    noisy_valid_rows: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
+
+    def records(self) -> list[dict[str, Any]]:
+        """The rows (copies)."""
+        return [dict(r) for r in self.rows]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "valid_noise": self.valid_noise,
+            "fraction": self.fraction,
+            "metric": self.metric,
+            "noisy_valid_rows": self.noisy_valid_rows.tolist(),
+            "rows": self.records(),
+        }
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame of the rows (needs pandas)."""
+        return _frame(self.records())
+
+
+def noisy_valuation_comparison(
+    train: Dataset,
+    valid: Dataset,
+    test: Dataset,
+    model: Any = None,
+    *,
+    methods: Sequence[str] = ("knn-shapley", "data-oob"),
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    valid_noise: float = 0.2,
+    corrupted: Any = None,
+    fraction: float = 0.1,
+    n_random: int = 5,
+    scoring: Any = None,
+    random_state: int | None = None,
+    n_jobs: int | None = 1,
+) -> NoisyValuationComparison:
+    """Compare methods when the valuation set itself has wrong labels.
+
+    Utility-based methods (knn-shapley, tmc-shapley, banzhaf, ...) score subsets on the
+    valuation set and inherit its errors; data-oob scores each row on the bootstrap models that
+    did not see it and never uses the valuation set. ``valid_noise`` of the valuation labels are
+    flipped (:func:`dataworth.datasets.flip_labels`, seeded by ``random_state``), every method
+    is run on both valuation sets, and each is judged on the held-out ``test`` split (and by
+    detection AUROC against ``corrupted`` when given).
+
+    Parameters
+    ----------
+    train, valid, test : Dataset
+        Class labels; ``test`` is held out (neither trained on nor used for valuation).
+    model : estimator, optional
+    methods : sequence of str
+    params : dict, optional
+        Per-method parameters (see :func:`compute_values`).
+    valid_noise : float, default=0.2
+        Fraction of valuation labels flipped.
+    corrupted : array, optional
+        Ground-truth corrupted training rows, for the AUROC column.
+    fraction : float, default=0.1
+        Fraction removed (lowest-valued first) for the held-out score.
+    n_random, scoring, random_state, n_jobs
+        See :func:`~dataworth.apps.removal.removal_curves`.
+    """
+    from scipy.stats import spearmanr
+
+    from dataworth.datasets import flip_labels
+
+    if not is_categorical(valid.y):
+        raise DataworthError(
+            "noisy_valuation_comparison flips valuation labels: it needs class labels."
+        )
+    if not 0 < valid_noise <= 1:
+        raise DataworthError(f"valid_noise must lie in (0, 1]; got {valid_noise}.")
+    noisy_valid, flipped = flip_labels(valid, valid_noise, random_state=random_state)
+    common: dict[str, Any] = {
+        "params": params,
+        "scoring": scoring,
+        "random_state": random_state,
+        "n_jobs": n_jobs,
+    }
+    clean_values = compute_values(methods, train, valid, model, **common)
+    noisy_values = compute_values(methods, train, noisy_valid, model, **common)
+    fractions = (0.0, float(fraction)) if fraction > 0 else (0.0,)
+    named: dict[str, Any] = {}
+    for m in methods:
+        named[f"{m}|clean"] = clean_values[m]
+        named[f"{m}|noisy"] = noisy_values[m]
+    curves = removal_curves(
+        named,
+        train,
+        test,
+        model,
+        fractions=fractions,
+        n_random=n_random,
+        scoring=scoring,
+        random_state=random_state,
+        n_jobs=n_jobs,
+    )
+    j = len(fractions) - 1
+    rows: list[dict[str, Any]] = []
+    for m in methods:
+        a, b = clean_values[m].values, noisy_values[m].values
+        changed = not np.array_equal(a, b, equal_nan=True)
+        rho = float(spearmanr(a, b, nan_policy="omit").statistic) if changed else 1.0
+        for which, vals, corr in (("clean", a, 1.0), ("noisy", b, rho)):
+            rows.append(
+                {
+                    "method": m,
+                    "valid": which,
+                    "auroc": np.nan if corrupted is None else detection_auroc(vals, corrupted),
+                    "score_after_cut": float(curves.lowest[f"{m}|{which}"][j]),
+                    "random_after_cut": float(curves.random_mean[j]),
+                    "rank_correlation": corr,
+                    "changed": changed if which == "noisy" else False,
+                }
+            )
+    return NoisyValuationComparison(
+        rows=rows,
+        valid_noise=float(valid_noise),
+        fraction=float(fraction),
+        metric=curves.metric,
+        noisy_valid_rows=flipped,
+    )

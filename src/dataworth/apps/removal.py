@@ -1,0 +1,540 @@
+"""Removal curves: held-out score after removing training rows lowest-valued first, and a cut.
+
+The standard figure of data valuation (Ghorbani & Zou 2019): remove 0, 5, ..., 50% of the
+training rows in order of value (lowest first, highest first) and at random, retrain the model
+each time and score it on a **held-out test split that is not the valuation set**. Good values
+make the lowest-first curve rise above the random band (harmful rows go first) and the
+highest-first curve fall below it.
+
+Conventions (``ALGORITHMS.md``, "Applications"): removing a fraction ``f`` of ``n`` rows removes
+``round(f * n)`` rows (halves round up); ties in value keep index order and NaN values are
+removed last (:func:`~dataworth.apps._values.removal_order`); a training subset with a single
+class is scored by the constant predictor of that class, like the utilities do.
+
+:func:`suggest_cut` picks a cut on the **valuation** curve and reports its score on the held-out
+test split. A cut chosen on the valuation set overfits that set (it also produced the values), so
+the valuation score at the cut is optimistic; only the held-out figure is an honest estimate. Do
+not choose the cut by looking at the held-out curve either, or it stops being held out.
+
+Examples
+--------
+>>> from sklearn.linear_model import LogisticRegression
+>>> from dataworth import value
+>>> from dataworth.datasets import load_dataset, flip_labels
+>>> data = load_dataset("breast_cancer")
+>>> data = data.replace(X=(data.X - data.X.mean(0)) / data.X.std(0))  # standardised
+>>> rest, test = data.split(0.3, random_state=0)
+>>> train, valid = rest.split(0.3, random_state=0)
+>>> noisy, flipped = flip_labels(train, 0.1, random_state=0)
+>>> values = {"knn-shapley": value("knn-shapley", noisy, valid)}
+>>> curves = removal_curves(values, noisy, test, LogisticRegression(),
+...                         valid=valid, fractions=(0, 0.1), n_random=2, random_state=0)
+>>> curves.lowest["knn-shapley"].shape, curves.random.shape
+((2,), (2, 2))
+>>> cut = suggest_cut(curves)
+>>> cut.method, 0 <= cut.fraction <= 0.1
+('knn-shapley', True)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import joblib
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.base import clone, is_classifier
+from sklearn.dummy import DummyClassifier
+from sklearn.exceptions import ConvergenceWarning
+from threadpoolctl import threadpool_limits
+
+from dataworth.apps._values import as_values, removal_order
+from dataworth.data import Dataset
+from dataworth.errors import DataworthError
+from dataworth.result import ValuationResult
+from dataworth.utility.model import _AllClasses, _resolve_scorer
+
+__all__ = [
+    "CUT_WARNING",
+    "DEFAULT_FRACTIONS",
+    "CutSuggestion",
+    "RemovalCurves",
+    "n_removed",
+    "removal_curves",
+    "suggest_cut",
+]
+
+#: 0, 5, 10, ..., 50 %.
+DEFAULT_FRACTIONS: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(11))
+
+#: Printed with every suggested cut (CLI, docs, :class:`CutSuggestion`).
+CUT_WARNING = (
+    "the cut was chosen on the valuation set, which also produced the values, so the valuation "
+    "score at the cut is optimistic (choosing a cut on the valuation set overfits it); trust the "
+    "held-out test score, and do not pick a cut by looking at the held-out curve, or it stops "
+    "being held out."
+)
+
+_F64 = NDArray[np.float64]
+
+
+def n_removed(fraction: float, n: int) -> int:
+    """Rows removed for ``fraction`` of ``n`` rows: ``round(fraction * n)``, halves rounding up.
+
+    Examples
+    --------
+    >>> n_removed(0.05, 30), n_removed(0.1, 25), n_removed(0.5, 7)
+    (2, 3, 4)
+    """
+    return int(np.floor(fraction * n + 0.5 + 1e-9))
+
+
+@dataclass(frozen=True, eq=False)
+class RemovalCurves:
+    """Held-out scores after removing training rows in order of value, per method.
+
+    Attributes
+    ----------
+    fractions : ndarray of shape (F,)
+        Fractions of training rows removed.
+    n_removed : ndarray of shape (F,)
+        Rows removed at each fraction.
+    lowest, highest : dict of str to ndarray of shape (F,)
+        Held-out test score per method, removing the lowest- (highest-) valued rows first.
+    random : ndarray of shape (n_random, F)
+        Held-out test score removing rows at random, one row per seed (shared by all methods).
+    orders : dict of str to ndarray of int
+        Each method's removal order (training positions, lowest value first).
+    valid_lowest : dict of str to ndarray of shape (F,)
+        Valuation-set score of the same lowest-first fits (empty without ``valid``); this is what
+        :func:`suggest_cut` chooses on.
+    metric : str
+        Scorer name (``"accuracy"``, ``"r2"``, ...).
+    n_train, n_test, n_valid : int
+        Sizes of the three splits (``n_valid`` is 0 without ``valid``).
+    """
+
+    fractions: _F64
+    n_removed: NDArray[np.int64]
+    lowest: dict[str, _F64]
+    highest: dict[str, _F64]
+    random: _F64
+    orders: dict[str, NDArray[np.intp]]
+    valid_lowest: dict[str, _F64] = field(default_factory=dict)
+    metric: str = "accuracy"
+    n_train: int = 0
+    n_test: int = 0
+    n_valid: int = 0
+
+    @property
+    def methods(self) -> list[str]:
+        """Method names, in the order given."""
+        return list(self.lowest)
+
+    @property
+    def random_mean(self) -> _F64:
+        """Mean held-out score of random removal over the seeds."""
+        return np.asarray(self.random.mean(axis=0), dtype=np.float64)
+
+    @property
+    def random_std(self) -> _F64:
+        """Standard deviation over the seeds (0 with a single seed): the band is mean +- std."""
+        if self.random.shape[0] < 2:
+            return np.zeros(self.fractions.size)
+        return np.asarray(self.random.std(axis=0, ddof=1), dtype=np.float64)
+
+    def at(self, fraction: float) -> int:
+        """Column of ``fraction`` in the curves (a :class:`DataworthError` if it is not there)."""
+        hits = np.flatnonzero(np.isclose(self.fractions, fraction, rtol=0, atol=1e-9))
+        if hits.size == 0:
+            raise DataworthError(
+                f"fraction {fraction:g} is not on the curves; they have "
+                f"{', '.join(f'{f:g}' for f in self.fractions)}."
+            )
+        return int(hits[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: fractions, counts, curves per method, random mean/std/per seed."""
+        return {
+            "metric": self.metric,
+            "split": "held-out test (not the valuation set)",
+            "n_train": self.n_train,
+            "n_test": self.n_test,
+            "n_valid": self.n_valid,
+            "fractions": self.fractions.tolist(),
+            "n_removed": self.n_removed.tolist(),
+            "lowest_first": {m: c.tolist() for m, c in self.lowest.items()},
+            "highest_first": {m: c.tolist() for m, c in self.highest.items()},
+            "random": {
+                "mean": self.random_mean.tolist(),
+                "std": self.random_std.tolist(),
+                "per_seed": self.random.tolist(),
+            },
+            "valid_lowest_first": {m: c.tolist() for m, c in self.valid_lowest.items()},
+        }
+
+    def records(self) -> list[dict[str, Any]]:
+        """One record per (curve, fraction): method, order, fraction, n_removed, split, score,
+        std (std is 0 except for random removal)."""
+        out: list[dict[str, Any]] = []
+        for j, (f, k) in enumerate(
+            zip(self.fractions.tolist(), self.n_removed.tolist(), strict=True)
+        ):
+            for method in self.methods:
+                for order, curve in (("lowest", self.lowest), ("highest", self.highest)):
+                    out.append(_record(method, order, f, k, "test", curve[method][j], 0.0))
+                if method in self.valid_lowest:
+                    out.append(
+                        _record(method, "lowest", f, k, "valid", self.valid_lowest[method][j], 0.0)
+                    )
+            out.append(
+                _record("random", "random", f, k, "test", self.random_mean[j], self.random_std[j])
+            )
+        return out
+
+    def to_frame(self) -> Any:
+        """A pandas DataFrame of :meth:`records` (needs pandas)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise DataworthError('to_frame needs pandas: pip install "dataworth[pandas]"') from None
+        return pd.DataFrame.from_records(
+            self.records(),
+            columns=["method", "order", "fraction", "n_removed", "split", "score", "std"],
+        )
+
+
+def _record(
+    method: str, order: str, f: float, k: int, split: str, score: float, std: float
+) -> dict[str, Any]:
+    return {
+        "method": method,
+        "order": order,
+        "fraction": float(f),
+        "n_removed": int(k),
+        "split": split,
+        "score": float(score),
+        "std": float(std),
+    }
+
+
+# ---------------------------------------------------------------------------------- fitting
+class _Scorer:
+    """Fit on some training rows, score on one or more evaluation sets (one fit, many scores)."""
+
+    def __init__(self, model: Any, train: Dataset, evals: Sequence[Dataset], scoring: Any) -> None:
+        self.model = model
+        self.train = train
+        self.evals = list(evals)
+        self.classifier = bool(is_classifier(model))
+        self.metric, self.scorer = _resolve_scorer(scoring, self.classifier)
+        self.classes = np.unique(train.y) if self.classifier else None
+
+    def __call__(self, rows: NDArray[np.intp]) -> tuple[float, ...]:
+        if rows.size == 0:
+            raise DataworthError("cannot retrain on zero rows; remove at most n - 1 rows.")
+        y = self.train.y[rows]
+        if self.classifier and (y == y[0]).all():
+            assert self.classes is not None
+            fitted: Any = DummyClassifier(strategy="constant", constant=y[0]).fit(
+                np.zeros((self.classes.size, self.train.n_features)), self.classes
+            )
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fitted = clone(self.model).fit(self.train.X[rows], y)
+        return tuple(self._score(fitted, ds) for ds in self.evals)
+
+    def _score(self, fitted: Any, ds: Dataset) -> float:
+        if self.scorer is None:
+            return float(np.mean(fitted.predict(ds.X) == ds.y))
+        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
+            fitted = _AllClasses(fitted, self.classes)
+        return float(self.scorer(fitted, ds.X, ds.y))
+
+
+def _check_fractions(fractions: Sequence[float], n: int) -> _F64:
+    f = np.asarray(fractions, dtype=np.float64)
+    if f.ndim != 1 or f.size == 0 or not np.all(np.isfinite(f)):
+        raise DataworthError(f"fractions must be a non-empty list of numbers; got {fractions!r}.")
+    if f.min() < 0 or f.max() >= 1:
+        raise DataworthError(f"fractions must lie in [0, 1); got {f.min():g}..{f.max():g}.")
+    if np.any(np.diff(f) <= 0):
+        raise DataworthError("fractions must be strictly increasing.")
+    if n_removed(float(f.max()), n) >= n:
+        raise DataworthError(
+            f"removing {f.max():g} of {n} rows leaves none to train on; lower the largest fraction."
+        )
+    return f
+
+
+def _as_value_dict(
+    values_by_method: Mapping[str, ValuationResult | Any] | ValuationResult | Any, n: int
+) -> dict[str, _F64]:
+    if isinstance(values_by_method, Mapping):
+        items = dict(values_by_method)
+    elif isinstance(values_by_method, ValuationResult):
+        items = {values_by_method.method or "values": values_by_method}
+    else:
+        items = {"values": values_by_method}
+    if not items:
+        raise DataworthError("values_by_method is empty; give at least one method's values.")
+    out: dict[str, _F64] = {}
+    for name, vals in items.items():
+        try:
+            out[str(name)] = as_values(vals, n=n)
+        except DataworthError as exc:
+            raise DataworthError(f"values of {name!r}: {exc}") from None
+    return out
+
+
+def removal_curves(
+    values_by_method: Mapping[str, ValuationResult | Any] | ValuationResult | Any,
+    train: Dataset,
+    test: Dataset,
+    model: Any = None,
+    *,
+    valid: Dataset | None = None,
+    fractions: Sequence[float] = DEFAULT_FRACTIONS,
+    n_random: int = 5,
+    scoring: Any = None,
+    random_state: int | None = None,
+    n_jobs: int | None = 1,
+) -> RemovalCurves:
+    """Held-out score after removing rows lowest-valued first, highest first and at random.
+
+    Parameters
+    ----------
+    values_by_method : dict of str to ValuationResult or array, or a single one
+        One value per row of ``train`` for each method (a plain array is called ``"values"``).
+    train : Dataset
+        The training rows that were valued.
+    test : Dataset
+        Held-out rows used for nothing else: **not** the valuation set.
+    model : estimator, optional
+        Retrained (a clone) after each removal; defaults to logistic regression for class
+        labels, linear regression otherwise.
+    valid : Dataset, optional
+        The valuation set. When given, the lowest-first fits are also scored on it
+        (``valid_lowest``) so that :func:`suggest_cut` can choose a cut without touching
+        ``test``.
+    fractions : sequence of float, default=(0, 0.05, ..., 0.5)
+        Fractions of training rows to remove, increasing, each in [0, 1).
+    n_random : int, default=5
+        Seeds of random removal (the band is mean +- standard deviation over them).
+    scoring : str or callable, optional
+        scikit-learn scorer; accuracy for classifiers, r2 for regressors by default.
+    random_state : int, optional
+        Seed of the random removal orders: ``rng = np.random.default_rng(random_state)`` and
+        seed ``r`` removes rows in the order of the ``r``-th ``rng.permutation(n)``.
+    n_jobs : int, default=1
+        Parallel fits (joblib). The curves do not depend on it.
+
+    Returns
+    -------
+    RemovalCurves
+    """
+    from dataworth.api import default_model
+
+    if train.n_features != test.n_features:
+        raise DataworthError(
+            f"train has {train.n_features} features but test has {test.n_features}."
+        )
+    if valid is not None and valid.n_features != train.n_features:
+        raise DataworthError(
+            f"train has {train.n_features} features but valid has {valid.n_features}."
+        )
+    if not isinstance(n_random, (int, np.integer)) or n_random < 1:
+        raise DataworthError(f"n_random must be a positive whole number; got {n_random!r}.")
+    n = train.n_samples
+    values = _as_value_dict(values_by_method, n)
+    f = _check_fractions(fractions, n)
+    ks = np.array([n_removed(float(x), n) for x in f], dtype=np.int64)
+    model = default_model(train) if model is None else model
+    evals = [test] if valid is None else [test, valid]
+    scorer = _Scorer(model, train, evals, scoring)
+
+    orders = {m: removal_order(v) for m, v in values.items()}
+    rng = np.random.default_rng(random_state)
+    random_orders = [rng.permutation(n).astype(np.intp) for _ in range(int(n_random))]
+    all_orders: list[NDArray[np.intp]] = []
+    for m in values:
+        all_orders += [orders[m], removal_order(values[m], lowest_first=False)]
+    all_orders += random_orders
+
+    # Every distinct kept set is fitted once (0% removal is shared by all curves).
+    tasks: dict[bytes, NDArray[np.intp]] = {}
+    keys = np.empty((len(all_orders), ks.size), dtype=object)
+    for o, order in enumerate(all_orders):
+        for j, k in enumerate(ks.tolist()):
+            keep = np.sort(order[k:])
+            key = keep.tobytes()
+            tasks.setdefault(key, keep)
+            keys[o, j] = key
+    task_keys = list(tasks)
+    with threadpool_limits(limits=1):  # many tiny fits: BLAS threads only contend
+        scores = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(scorer)(tasks[k]) for k in task_keys)
+    by_key = dict(zip(task_keys, scores, strict=True))
+
+    def curve(o: int, split: int = 0) -> _F64:
+        return np.array([by_key[keys[o, j]][split] for j in range(ks.size)], dtype=np.float64)
+
+    lowest: dict[str, _F64] = {}
+    highest: dict[str, _F64] = {}
+    valid_lowest: dict[str, _F64] = {}
+    for i, m in enumerate(values):
+        lowest[m] = curve(2 * i)
+        highest[m] = curve(2 * i + 1)
+        if valid is not None:
+            valid_lowest[m] = curve(2 * i, split=1)
+    base = 2 * len(values)
+    random = np.vstack([curve(base + r) for r in range(int(n_random))])
+    return RemovalCurves(
+        fractions=f,
+        n_removed=ks,
+        lowest=lowest,
+        highest=highest,
+        random=random,
+        orders=orders,
+        valid_lowest=valid_lowest,
+        metric=scorer.metric,
+        n_train=n,
+        n_test=test.n_samples,
+        n_valid=0 if valid is None else valid.n_samples,
+    )
+
+
+# ---------------------------------------------------------------------------------- the cut
+@dataclass(frozen=True, eq=False)
+class CutSuggestion:
+    """A suggested cut: remove the ``n_removed`` lowest-valued rows by ``method``.
+
+    Attributes
+    ----------
+    method : str
+    fraction : float
+    n_removed : int
+    removed : ndarray of int
+        Training positions to remove, lowest value first.
+    keep : ndarray of int
+        Training positions kept, in dataset order.
+    valid_score, valid_baseline : float
+        Valuation-set score at the cut and without removal. Optimistic: the cut was chosen on it.
+    test_score, test_baseline : float
+        Held-out test score at the cut and without removal: the honest figures.
+    random_mean, random_std : float
+        Held-out score of removing the same number of rows at random.
+    metric : str
+    warning : str
+        :data:`CUT_WARNING`.
+    """
+
+    method: str
+    fraction: float
+    n_removed: int
+    removed: NDArray[np.intp]
+    keep: NDArray[np.intp]
+    valid_score: float
+    valid_baseline: float
+    test_score: float
+    test_baseline: float
+    random_mean: float
+    random_std: float
+    metric: str
+    warning: str = CUT_WARNING
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (positions of the removed rows included)."""
+        return {
+            "method": self.method,
+            "fraction": self.fraction,
+            "n_removed": self.n_removed,
+            "removed": self.removed.tolist(),
+            "metric": self.metric,
+            "valid_score": self.valid_score,
+            "valid_baseline": self.valid_baseline,
+            "test_score": self.test_score,
+            "test_baseline": self.test_baseline,
+            "random_mean": self.random_mean,
+            "random_std": self.random_std,
+            "warning": self.warning,
+        }
+
+
+def suggest_cut(
+    curves: RemovalCurves,
+    *,
+    method: str | None = None,
+    max_fraction: float | None = None,
+    tolerance: float = 0.0,
+) -> CutSuggestion:
+    """Choose a cut on the valuation-set curve and report its held-out test score.
+
+    Rule: among the methods (``method``, or all of them) and the fractions up to
+    ``max_fraction``, take the best valuation-set score ``s*`` of lowest-first removal; the cut
+    is the **smallest** fraction whose valuation score is at least ``s* - tolerance`` (ties: the
+    higher valuation score, then the method listed first). The held-out test split plays no part
+    in the choice, so its score at the cut is an honest estimate; the valuation score is not
+    (see :data:`CUT_WARNING`).
+
+    Parameters
+    ----------
+    curves : RemovalCurves
+        Computed with ``valid=`` (a :class:`DataworthError` otherwise).
+    method : str, optional
+        Restrict the choice to one method.
+    max_fraction : float, optional
+        Largest fraction considered (default: all on the curves).
+    tolerance : float, default=0.0
+        Prefer smaller cuts that score within ``tolerance`` of the best.
+    """
+    if not curves.valid_lowest:
+        raise DataworthError(
+            "suggest_cut chooses on the valuation set: compute the curves with valid=<valuation "
+            "set>. Choosing on the held-out test curve would make its score optimistic."
+        )
+    if method is not None and method not in curves.valid_lowest:
+        raise DataworthError(
+            f"method {method!r} is not on the curves; they have: {', '.join(curves.methods)}."
+        )
+    if not (np.isfinite(tolerance) and tolerance >= 0):
+        raise DataworthError(f"tolerance must be a number >= 0; got {tolerance!r}.")
+    methods = [method] if method is not None else curves.methods
+    limit = np.inf if max_fraction is None else float(max_fraction)
+    cols = np.flatnonzero(curves.fractions <= limit + 1e-12)
+    if cols.size == 0:
+        raise DataworthError(
+            f"max_fraction {max_fraction} is below every fraction on the curves "
+            f"(smallest {curves.fractions[0]:g})."
+        )
+    best = max(float(np.nanmax(curves.valid_lowest[m][cols])) for m in methods)
+    choice: tuple[int, float, int] | None = None  # (column, -valid score, method position)
+    for pos, m in enumerate(methods):
+        scores = curves.valid_lowest[m]
+        for j in cols.tolist():
+            if scores[j] >= best - tolerance - 1e-12:
+                key = (j, -float(scores[j]), pos)
+                if choice is None or key < choice:
+                    choice = key
+    assert choice is not None
+    j, _, pos = choice
+    m = methods[pos]
+    k = int(curves.n_removed[j])
+    order = curves.orders[m]
+    return CutSuggestion(
+        method=m,
+        fraction=float(curves.fractions[j]),
+        n_removed=k,
+        removed=order[:k].copy(),
+        keep=np.sort(order[k:]),
+        valid_score=float(curves.valid_lowest[m][j]),
+        valid_baseline=float(curves.valid_lowest[m][0]) if curves.n_removed[0] == 0 else np.nan,
+        test_score=float(curves.lowest[m][j]),
+        test_baseline=float(curves.lowest[m][0]) if curves.n_removed[0] == 0 else np.nan,
+        random_mean=float(curves.random_mean[j]),
+        random_std=float(curves.random_std[j]),
+        metric=curves.metric,
+    )

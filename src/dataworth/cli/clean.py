@@ -1,0 +1,668 @@
+"""``dataworth clean``: removal curves, a suggested cut, a review list and labels to fix first."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from dataworth.apps.clean import (
+    CUT_WARNING,
+    LabelsToFix,
+    NoisyValuationComparison,
+    ReviewList,
+    compute_values,
+    labels_to_fix,
+    noisy_valuation_comparison,
+    review_list,
+)
+from dataworth.apps.removal import CutSuggestion, RemovalCurves, removal_curves, suggest_cut
+from dataworth.cli._common import Notes, build_model
+from dataworth.data import Dataset, is_categorical, read_table
+from dataworth.errors import DataworthError
+from dataworth.methods import get_method, parameters_of
+
+__all__ = ["clean"]
+
+_MAX_SHOWN_FEATURES = 6
+
+
+# ---------------------------------------------------------------------------------- formatting
+def _fmt(value: Any) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "nan" if math.isnan(value) else f"{value:.4g}"
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
+
+
+def _table(header: list[list[str]], rows: list[list[str]], left: int = 0) -> str:
+    """Right-aligned columns (the first ``left`` left-aligned); several header lines allowed."""
+    n_cols = max(len(r) for r in header + rows)
+    widths = [
+        max((len(r[c]) for r in header + rows if c < len(r)), default=0) for c in range(n_cols)
+    ]
+
+    def line(r: list[str]) -> str:
+        cells = [
+            (cell.ljust(w) if c < left else cell.rjust(w))
+            for c, (cell, w) in enumerate(zip(r, widths, strict=False))
+        ]
+        return "  ".join(cells).rstrip()
+
+    return "\n".join(line(r) for r in header + rows)
+
+
+def _pct(f: float) -> str:
+    return f"{100 * f:.4g}%"
+
+
+# ---------------------------------------------------------------------------------- loading
+def _same_columns(ds: Dataset, ref: Dataset, path: str, ref_path: str) -> None:
+    if ds.feature_names != ref.feature_names:
+        missing = sorted(set(ref.feature_names) - set(ds.feature_names))
+        extra = sorted(set(ds.feature_names) - set(ref.feature_names))
+        detail = "; ".join(
+            p
+            for p in (
+                f"missing {', '.join(map(repr, missing))}" if missing else "",
+                f"extra {', '.join(map(repr, extra))}" if extra else "",
+                "same columns in a different order" if not (missing or extra) else "",
+            )
+            if p
+        )
+        raise DataworthError(f"{path} must have the same columns as {ref_path} ({detail}).")
+
+
+def _load(
+    notes: Notes,
+    train_path: str,
+    valid_path: str | None,
+    test_path: str | None,
+    target: str,
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> tuple[Dataset, Dataset, Dataset, str]:
+    """(train, valid, test, description of where each came from)."""
+    for name, f in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
+        if not 0 < f < 1:
+            raise DataworthError(f"{name} must lie strictly between 0 and 1; got {f}.")
+    data = Dataset.from_file(train_path, target)
+    split_off: list[str] = []
+    if test_path is not None:
+        test = Dataset.from_file(test_path, target)
+        _same_columns(test, data, test_path, train_path)
+    else:
+        data, test = data.split(test_fraction, random_state=seed)
+        split_off.append(f"{test.n_samples} held-out test rows ({test_fraction:g})")
+    if valid_path is not None:
+        valid = Dataset.from_file(valid_path, target)
+        _same_columns(valid, data, valid_path, train_path)
+    else:
+        total = data.n_samples + (0 if test_path is not None else test.n_samples)
+        share = valid_fraction * total / data.n_samples
+        if not 0 < share < 1:
+            raise DataworthError(
+                f"--valid-fraction {valid_fraction:g} leaves no training rows after the "
+                f"--test-fraction split; lower one of them."
+            )
+        data, valid = data.split(share, random_state=seed)
+        split_off.append(f"{valid.n_samples} valuation rows ({valid_fraction:g})")
+    if split_off:
+        notes.append(
+            f"split {train_path} with seed {seed} into {data.n_samples} training rows (valued), "
+            + " and ".join(split_off)
+            + "; pass --valid/--test to use your own files."
+        )
+    where = (
+        f"{data.n_samples} training rows valued, {valid.n_samples} valuation rows"
+        f"{'' if valid_path is None else f' ({valid_path})'}, {test.n_samples} held-out test "
+        f"rows{'' if test_path is None else f' ({test_path})'}"
+    )
+    return data, valid, test, where
+
+
+def _standardize(
+    notes: Notes, train: Dataset, valid: Dataset, test: Dataset
+) -> tuple[Dataset, Dataset, Dataset]:
+    mean = train.X.mean(axis=0)
+    std = train.X.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    notes.append(
+        "features standardised with the training rows' mean and standard deviation "
+        "(--no-standardize to keep them as given); the files written keep the original values."
+    )
+    return tuple(ds.replace(X=(ds.X - mean) / std) for ds in (train, valid, test))  # type: ignore[return-value]
+
+
+def _fractions(step: float, max_fraction: float) -> tuple[float, ...]:
+    if not 0 < max_fraction < 1:
+        raise DataworthError(
+            f"--max-fraction must lie strictly between 0 and 1; got {max_fraction}."
+        )
+    if not 0 < step <= max_fraction:
+        raise DataworthError(f"--step must lie in (0, --max-fraction]; got {step}.")
+    count = int(math.floor(max_fraction / step + 1e-9))
+    return tuple(round(step * i, 10) for i in range(count + 1))
+
+
+def _method_params(
+    notes: Notes, methods: list[str], budget: int | None, k: int | None
+) -> dict[str, dict[str, Any]]:
+    params: dict[str, dict[str, Any]] = {}
+    used = {"--budget": False, "--k": False}
+    for name in methods:
+        accepted = parameters_of(get_method(name))
+        params[name] = {}
+        if budget is not None and "budget" in accepted:
+            params[name]["budget"] = budget
+            used["--budget"] = True
+        if k is not None and "k" in accepted:
+            params[name]["k"] = k
+            used["--k"] = True
+    for flag, was_used in used.items():
+        given = budget if flag == "--budget" else k
+        if given is not None and not was_used:
+            notes.append(f"{flag} applies to none of the methods {', '.join(methods)}; ignored.")
+    return params
+
+
+# ---------------------------------------------------------------------------------- output
+def _curves_text(curves: RemovalCurves) -> str:
+    methods = curves.methods
+    n_seeds = curves.random.shape[0]
+    head1 = ["", "", *[x for m in methods for x in (m, "")], "random"]
+    head2 = [
+        "removed",
+        "rows",
+        *[x for _ in methods for x in ("lowest", "highest")],
+        f"mean ± sd ({n_seeds} seed{'s' if n_seeds > 1 else ''})",
+    ]
+    rows = []
+    for j, (f, k) in enumerate(zip(curves.fractions, curves.n_removed, strict=True)):
+        cells = [_pct(float(f)), str(int(k))]
+        for m in methods:
+            cells += [f"{curves.lowest[m][j]:.4f}", f"{curves.highest[m][j]:.4f}"]
+        cells.append(f"{curves.random_mean[j]:.4f} ± {curves.random_std[j]:.4f}")
+        rows.append(cells)
+    return _table([head1, head2], rows)
+
+
+def _cut_text(cut: CutSuggestion, curves: RemovalCurves) -> str:
+    metric = curves.metric
+    if cut.n_removed == 0:
+        head = (
+            "suggested cut: remove nothing (no cut raised the valuation-set "
+            f"{metric} above {cut.valid_baseline:.4f})"
+        )
+    else:
+        head = (
+            f"suggested cut: remove the {_pct(cut.fraction)} lowest-valued rows by {cut.method} "
+            f"({cut.n_removed} rows)"
+        )
+    return "\n".join(
+        [
+            head,
+            f"  held-out test {metric}: {cut.test_score:.4f} (no removal {cut.test_baseline:.4f}; "
+            f"removing {cut.n_removed} rows at random {cut.random_mean:.4f} ± "
+            f"{cut.random_std:.4f})",
+            f"  valuation-set {metric} at the cut: {cut.valid_score:.4f} (no removal "
+            f"{cut.valid_baseline:.4f}); optimistic, the cut was chosen on it",
+            f"warning: {CUT_WARNING}",
+        ]
+    )
+
+
+def _review_text(review: ReviewList, raw: Dataset) -> str:
+    shown = list(raw.feature_names[:_MAX_SHOWN_FEATURES])
+    more = raw.n_features - len(shown)
+    header = ["side", "row", "value", "given", "predicted", "", *shown]
+    rows = [
+        [
+            str(review.side[i]),
+            _fmt(review.row_labels[i]),
+            f"{review.values[i]:.4g}",
+            _fmt(review.given[i]),
+            _fmt(review.predicted[i]),
+            "" if review.given[i] == review.predicted[i] else "<- differs",
+            *(_fmt(v) for v in raw.X[review.positions[i], : len(shown)]),
+        ]
+        for i in range(len(review))
+    ]
+    extra = f" (+{more} more features in --json)" if more > 0 else ""
+    return (
+        f"{_table([header], rows, left=1)}\n"
+        f"predicted = the model's {review.prediction} prediction, so a row's own label does not "
+        f"vote for itself{extra}"
+    )
+
+
+def _fix_text(fix: LabelsToFix, model_name: str) -> str:
+    n_wrong = fix.misclassified.size
+    if n_wrong == 0:
+        return f"{model_name} misclassifies none of the {fix.n_valid} valuation rows."
+    if len(fix) == 0:
+        return "no training row raises the loss of the misclassified valuation rows."
+    header = ["priority", "row", "score", "share", "votes", "given", "predicted"]
+    rows = [
+        [
+            str(i + 1),
+            _fmt(fix.row_labels[i]),
+            f"{fix.scores[i]:.4g}",
+            f"{100 * fix.share[i]:.1f}%",
+            f"{fix.votes[i]}/{n_wrong}",
+            _fmt(fix.given[i]),
+            _fmt(fix.predicted[i]),
+        ]
+        for i in range(len(fix))
+    ]
+    return (
+        f"{n_wrong} of {fix.n_valid} valuation rows are misclassified by {model_name}; training "
+        "rows whose influence most raises their loss:\n"
+        f"{_table([header], rows)}\n"
+        "score = summed positive influence I(row, loss) over the misclassified valuation rows "
+        f"(Koh & Liang 2017); votes = of those rows, how many have this row among their "
+        f"{fix.per_point} most harmful"
+    )
+
+
+def _noisy_text(cmp: NoisyValuationComparison) -> str:
+    header = [
+        "method",
+        "valuation set",
+        f"held-out {cmp.metric} after removing {_pct(cmp.fraction)}",
+        "random removal",
+        "rank corr. with clean",
+        "values changed",
+    ]
+    rows = [
+        [
+            r["method"],
+            "as given" if r["valid"] == "clean" else f"{_pct(cmp.valid_noise)} labels flipped",
+            f"{r['score_after_cut']:.4f}",
+            f"{r['random_after_cut']:.4f}",
+            f"{r['rank_correlation']:.3f}",
+            "" if r["valid"] == "clean" else ("yes" if r["changed"] else "no"),
+        ]
+        for r in cmp.rows
+    ]
+    return (
+        f"{_table([header], rows, left=2)}\n"
+        "data-oob never uses the valuation set (out-of-bag scores on the training rows), so its "
+        "values cannot change; utility-based methods inherit the valuation set's errors."
+    )
+
+
+def _write_cleaned(path: str, train_path: str, removed_rows: set[int]) -> int:
+    """Write TRAIN without ``removed_rows`` (0-based data rows); returns rows written."""
+    source = Path(train_path)
+    if source.suffix.lower() in {".parquet", ".pq"}:
+        columns = read_table(source)
+        names = list(columns)
+        n = len(next(iter(columns.values())))
+        header = names
+        body = [[_cell(columns[c][i]) for c in names] for i in range(n)]
+    else:
+        with source.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r]
+        header, body = rows[0], rows[1:]
+    kept = [r for i, r in enumerate(body) if i not in removed_rows]
+    out = Path(path)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(kept)
+    except OSError as exc:
+        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return len(kept)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, (float, np.floating)):
+        return "" if math.isnan(v) else repr(float(v))
+    return str(v.item() if isinstance(v, np.generic) else v)
+
+
+def _write_curves(path: str, curves: RemovalCurves) -> None:
+    columns = ["method", "order", "fraction", "n_removed", "split", "score", "std"]
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with Path(path).open("w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+            writer.writeheader()
+            for rec in curves.records():
+                writer.writerow(
+                    {**rec, "score": f"{rec['score']:.17g}", "std": f"{rec['std']:.17g}"}
+                )
+    except OSError as exc:
+        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _json_safe(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _json_safe(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+# ---------------------------------------------------------------------------------- command
+@click.command()
+@click.argument("train", type=str)
+@click.option("--target", required=True, help="Name of the target (label) column.")
+@click.option("--valid", "valid_path", default=None, help="Valuation set (same columns).")
+@click.option(
+    "--test",
+    "test_path",
+    default=None,
+    help="Held-out test set (same columns), used only to measure the curves.",
+)
+@click.option(
+    "--valid-fraction",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Without --valid: share of TRAIN split off (with --seed) as valuation set.",
+)
+@click.option(
+    "--test-fraction",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Without --test: share of TRAIN split off (with --seed) as held-out test set.",
+)
+@click.option(
+    "--methods",
+    default=None,
+    help="Comma-separated valuation methods (default: knn-shapley,data-oob for class labels, "
+    "data-oob otherwise); e.g. knn-shapley,data-oob,tmc-shapley.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Model retrained after each removal (see `dataworth models`); default logistic "
+    "regression for labels, linear regression otherwise.",
+)
+@click.option("--model-params", default=None, help="JSON object of model parameters.")
+@click.option(
+    "--scoring", default=None, help="scikit-learn scorer (default: accuracy, or r2 for regression)."
+)
+@click.option(
+    "--budget",
+    type=int,
+    default=None,
+    help="Bags (data-oob, default 100) or permutations (tmc-shapley, default 20).",
+)
+@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option(
+    "--max-fraction",
+    default=0.5,
+    show_default=True,
+    type=float,
+    help="Largest fraction of training rows removed on the curves.",
+)
+@click.option(
+    "--step", default=0.05, show_default=True, type=float, help="Step between removed fractions."
+)
+@click.option("--n-random", default=5, show_default=True, type=int, help="Seeds of random removal.")
+@click.option(
+    "--review",
+    default=5,
+    show_default=True,
+    type=int,
+    help="Rows listed on each side of the review list (0: no list).",
+)
+@click.option(
+    "--fix",
+    "n_fix",
+    default=10,
+    show_default=True,
+    type=int,
+    help="Rows in the labels-to-fix list (0: no list).",
+)
+@click.option(
+    "--valid-noise",
+    default=None,
+    type=float,
+    help="Also flip this share of the valuation labels and compare every method on both "
+    "valuation sets (data-oob does not use it).",
+)
+@click.option(
+    "--standardize/--no-standardize",
+    default=True,
+    show_default=True,
+    help="Standardise features with the training rows' statistics before valuing and fitting.",
+)
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@click.option("--out", "out", default=None, help="Write TRAIN without the removed rows here (CSV).")
+@click.option("--curves", "curves_path", default=None, help="Write the removal curves here (CSV).")
+@click.option("--json", "json_path", default=None, help="Write everything shown here (JSON).")
+def clean(
+    train: str,
+    target: str,
+    valid_path: str | None,
+    test_path: str | None,
+    valid_fraction: float,
+    test_fraction: float,
+    methods: str | None,
+    model_name: str | None,
+    model_params: str | None,
+    scoring: str | None,
+    budget: int | None,
+    k: int | None,
+    seed: int,
+    max_fraction: float,
+    step: float,
+    n_random: int,
+    review: int,
+    n_fix: int,
+    valid_noise: float | None,
+    standardize: bool,
+    n_jobs: int,
+    out: str | None,
+    curves_path: str | None,
+    json_path: str | None,
+) -> None:
+    """Find rows of TRAIN that hurt the model: removal curves on a held-out test split, a
+    suggested cut, a review list for experts and the labels to fix first."""
+    if budget is not None and budget < 1:
+        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
+    if k is not None and k < 1:
+        raise DataworthError(f"--k must be a positive whole number; got {k}.")
+    if n_random < 1:
+        raise DataworthError(f"--n-random must be a positive whole number; got {n_random}.")
+    if review < 0 or n_fix < 0:
+        raise DataworthError("--review and --fix must be whole numbers >= 0.")
+    if n_jobs == 0:
+        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    if valid_noise is not None and not 0 < valid_noise <= 1:
+        raise DataworthError(f"--valid-noise must lie in (0, 1]; got {valid_noise}.")
+    fractions = _fractions(step, max_fraction)
+    notes = Notes()
+    tr, va, te, where = _load(
+        notes, train, valid_path, test_path, target, valid_fraction, test_fraction, seed
+    )
+    classes = is_categorical(tr.y)
+    if valid_noise is not None and not classes:
+        raise DataworthError("--valid-noise flips valuation labels: it needs class labels.")
+    if methods is None:
+        method_list = ["knn-shapley", "data-oob"] if classes else ["data-oob"]
+    else:
+        method_list = [m.strip() for m in methods.split(",") if m.strip()]
+        if not method_list:
+            raise DataworthError("--methods is empty; name at least one method.")
+    for name in method_list:
+        get_method(name)  # unknown names fail here, with the list of methods
+    params = _method_params(notes, method_list, budget, k)
+    raw_tr = tr
+    if standardize:
+        tr, va, te = _standardize(notes, tr, va, te)
+    model = build_model(model_name, model_params, tr.y, seed)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        values = compute_values(
+            method_list,
+            tr,
+            va,
+            model,
+            params=params,
+            scoring=scoring,
+            random_state=seed,
+            n_jobs=n_jobs,
+        )
+    _warnings_to_notes(notes, caught)
+    curves = removal_curves(
+        values,
+        tr,
+        te,
+        model,
+        valid=va,
+        fractions=fractions,
+        n_random=n_random,
+        scoring=scoring,
+        random_state=seed,
+        n_jobs=n_jobs,
+    )
+    cut = suggest_cut(curves)
+    model_label = type(model).__name__
+    timing = ", ".join(f"{m} {values[m].metadata['seconds']:.1f} s" for m in method_list)
+    click.echo(f"data: {where}")
+    click.echo(f"model: {model_label}; metric: {curves.metric}; values: {timing}")
+    click.echo(
+        f"\nremoval curves: held-out test {curves.metric} ({te.n_samples} rows, not the "
+        "valuation set) after removing training rows and retraining"
+    )
+    click.echo(_curves_text(curves))
+    click.echo("")
+    click.echo(_cut_text(cut, curves))
+
+    review_obj: ReviewList | None = None
+    if review > 0:
+        review_obj = review_list(
+            values[cut.method], tr, model, review, features=raw_tr.X, random_state=seed
+        )
+        click.echo(
+            f"\nreview list: the {review} lowest- and {review} highest-valued rows by {cut.method}"
+            " (row = 0-based data row of the file)"
+        )
+        click.echo(_review_text(review_obj, raw_tr))
+
+    fix_obj: LabelsToFix | None = None
+    if n_fix > 0:
+        if not classes:
+            notes.append("labels to fix needs class labels; skipped for a real-valued target.")
+        else:
+            fix_obj, fix_model = _labels_to_fix(notes, tr, va, model, n_fix, seed)
+            click.echo("\nlabels to fix first:")
+            click.echo(_fix_text(fix_obj, type(fix_model).__name__))
+
+    noisy: NoisyValuationComparison | None = None
+    if valid_noise is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            noisy = noisy_valuation_comparison(
+                tr,
+                va,
+                te,
+                model,
+                methods=method_list,
+                params=params,
+                valid_noise=valid_noise,
+                fraction=0.1,
+                n_random=n_random,
+                scoring=scoring,
+                random_state=seed,
+                n_jobs=n_jobs,
+            )
+        _warnings_to_notes(notes, caught)
+        click.echo(
+            f"\nnoisy valuation set: {_pct(valid_noise)} of the valuation labels flipped "
+            f"(seed {seed}); held-out test {curves.metric} after removing the lowest 10%"
+        )
+        click.echo(_noisy_text(noisy))
+
+    removed_rows = sorted(int(r) for r in tr.row_labels[cut.removed].tolist())
+    if out:
+        n_written = _write_cleaned(out, train, set(removed_rows))
+        split_parts = [
+            part
+            for part, given in (("valuation", valid_path), ("test", test_path))
+            if given is None
+        ]
+        kept_note = (
+            f" (the {' and '.join(split_parts)} rows split off it are kept: they were not valued)"
+            if split_parts
+            else ""
+        )
+        click.echo(
+            f"\nwrote {out}: {n_written} rows of {train} with the original columns, "
+            f"{len(removed_rows)} removed{kept_note}"
+        )
+    if curves_path:
+        _write_curves(curves_path, curves)
+    if json_path:
+        payload = {
+            "train": train,
+            "target": target,
+            "data": where,
+            "model": model_label,
+            "methods": {
+                m: {"params": values[m].params, "seconds": values[m].metadata["seconds"]}
+                for m in method_list
+            },
+            "values": {m: values[m].values.tolist() for m in method_list},
+            "row_labels": tr.row_labels.tolist(),
+            "curves": curves.to_dict(),
+            "cut": {**cut.to_dict(), "removed_rows": removed_rows},
+            "review": None if review_obj is None else review_obj.to_dict(),
+            "labels_to_fix": None if fix_obj is None else fix_obj.to_dict(),
+            "noisy_valuation": None if noisy is None else noisy.to_dict(),
+        }
+        try:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(json.dumps(_json_safe(payload), indent=2))
+        except OSError as exc:
+            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    notes.flush()
+
+
+def _warnings_to_notes(notes: Notes, caught: list[warnings.WarningMessage]) -> None:
+    for w in caught:
+        if issubclass(w.category, UserWarning) and str(w.message) not in notes:
+            notes.append(str(w.message))
+
+
+def _labels_to_fix(
+    notes: Notes, tr: Dataset, va: Dataset, model: Any, top: int, seed: int
+) -> tuple[LabelsToFix, Any]:
+    """Labels to fix with ``model`` when it is a logistic regression, else the default one."""
+    from sklearn.linear_model import LogisticRegression
+
+    from dataworth.api import default_model
+
+    if isinstance(model, LogisticRegression):
+        return labels_to_fix(tr, va, model, top=top), model
+    fallback = default_model(tr, seed)
+    notes.append(
+        f"labels to fix uses closed-form influence of a logistic regression; "
+        f"{type(model).__name__} is not one, so LogisticRegression(max_iter=1000) was used."
+    )
+    return labels_to_fix(tr, va, fallback, top=top), fallback
