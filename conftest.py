@@ -10,3 +10,9 @@ if importlib.util.find_spec("torch") is None:
         "src/dataworth/influence/ekfac.py",
         "src/dataworth/influence/tracin.py",
     ]
+
+# One BLAS/OpenMP thread for the in-process tests: the fits here are tiny, and two threads on a
+# busy two-core machine make them many times slower (oversubscription), never faster.
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+_ONE_THREAD = threadpool_limits(1)
