@@ -17,6 +17,7 @@ from dataworth.cli.demo import demo
 from dataworth.cli.explain import explain
 from dataworth.cli.influencers import influencers
 from dataworth.cli.robustness import robustness
+from dataworth.cli.select import select
 from dataworth.cli.value import methods, models, value
 from dataworth.errors import DataworthError
 
@@ -39,6 +40,7 @@ for _command in (
     clean,
     explain,
     debug,
+    select,
 ):
     cli.add_command(_command)
 
