@@ -16,6 +16,7 @@ from dataworth.cli.debug import debug
 from dataworth.cli.demo import demo
 from dataworth.cli.explain import explain
 from dataworth.cli.influencers import influencers
+from dataworth.cli.prune import prune
 from dataworth.cli.robustness import robustness
 from dataworth.cli.select import select
 from dataworth.cli.value import methods, models, value
@@ -40,6 +41,7 @@ for _command in (
     clean,
     explain,
     debug,
+    prune,
     select,
 ):
     cli.add_command(_command)

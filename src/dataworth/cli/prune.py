@@ -1,0 +1,397 @@
+"""``dataworth prune``: redundant versus harmful rows, and a smaller training set to keep.
+
+Every row index printed or written is a 0-based data row of TRAIN (header excluded), also when
+a valuation set was split off it.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from numpy.typing import NDArray
+
+from dataworth.api import value as value_rows
+from dataworth.apps.craig import SIMILARITIES, craig
+from dataworth.apps.prune import (
+    RowClasses,
+    TransferPruneResult,
+    classify_rows,
+    transfer_prune,
+)
+from dataworth.apps.prune import prune as prune_rows
+from dataworth.cli._common import Notes, build_model, load_pair, method_params, standardize_features
+from dataworth.data import Dataset, read_table
+from dataworth.errors import DataworthError
+from dataworth.methods import get_method, parameters_of
+from dataworth.result import ValuationResult
+
+__all__ = ["prune"]
+
+#: Row indices shown per category on the terminal; --json has them all.
+_SHOW = 12
+
+
+def _parse_keep(text: str) -> float | None:
+    """A fraction in (0, 1], or None for ``auto``."""
+    if text.strip().lower() == "auto":
+        return None
+    try:
+        keep = float(text)
+    except ValueError:
+        keep = float("nan")
+    if not 0.0 < keep <= 1.0:
+        raise DataworthError(f"--keep must be a fraction in (0, 1] or 'auto'; got {text!r}.")
+    return keep
+
+
+def _read_values(path: str, train: Dataset) -> ValuationResult:
+    """Values from a ``dataworth value`` CSV (index,value,...), matched to TRAIN's rows."""
+    columns = read_table(path)
+    if "index" not in columns or "value" not in columns:
+        raise DataworthError(
+            f"{path} must have the columns 'index' and 'value' (as `dataworth value` writes)."
+        )
+    index = np.asarray(columns["index"])
+    vals = np.asarray(columns["value"])
+    if index.dtype.kind != "f" or vals.dtype.kind != "f" or np.isnan(index).any():
+        raise DataworthError(f"{path}: 'index' and 'value' must be numbers in every row.")
+    if np.unique(index).size != index.size:
+        raise DataworthError(f"{path} lists some index twice.")
+    labels = np.asarray(train.row_labels, dtype=np.float64)
+    pos = {float(x): i for i, x in enumerate(index.tolist())}
+    out = np.full(train.n_samples, np.nan)
+    hits = np.array([pos.get(float(x), -1) for x in labels.tolist()], dtype=np.intp)
+    found = hits >= 0
+    if not found.any():
+        raise DataworthError(f"none of the indices in {path} are data rows of the training file.")
+    out[found] = vals[hits[found]]
+    return ValuationResult(values=out, labels=train.row_labels, method=f"file:{Path(path).name}")
+
+
+def _show(labels: NDArray[Any], rows: NDArray[np.intp]) -> str:
+    shown = ", ".join(str(x) for x in labels[rows[:_SHOW]].tolist())
+    more = rows.size - _SHOW
+    return shown + (f", ... (+{more})" if more > 0 else "")
+
+
+def _write_rows(src: str, positions: NDArray[np.intp], out: str) -> None:
+    """Write the data rows ``positions`` of the file ``src`` (CSV text kept as it was)."""
+    path = Path(src)
+    header: list[str]
+    body: list[list[str]]
+    if path.suffix.lower() in {".parquet", ".pq"}:
+        columns = read_table(path)
+        header = list(columns)
+        body = [[str(columns[c][i]) for c in header] for i in positions.tolist()]
+    else:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = [r for r in csv.reader(fh) if r]
+        header, data = rows[0], rows[1:]
+        body = [data[i] for i in positions.tolist()]
+    _write_csv(out, header, body)
+
+
+def _write_csv(out: str, header: list[str], body: list[list[str]]) -> None:
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        with Path(out).open("w", newline="") as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(header)
+            writer.writerows(body)
+    except OSError as exc:
+        raise DataworthError(f"cannot write {out}: {exc.strerror or exc}") from None
+
+
+def _summary(
+    classes: RowClasses,
+    labels: NDArray[Any],
+    kept: NDArray[np.intp],
+    strategy: str,
+    out: str | None,
+) -> str:
+    n = classes.values.size
+    lines = [classes.summary()]
+    if classes.harmful.size:
+        lines.append(f"harmful rows (most harmful first): {_show(labels, classes.harmful)}")
+    dups = classes.duplicates
+    if dups.size:
+        pairs = [f"{labels[i]}->{labels[classes.duplicate_of[i]]}" for i in dups[:_SHOW].tolist()]
+        more = f", ... (+{dups.size - _SHOW})" if dups.size > _SHOW else ""
+        lines.append(f"near-duplicate rows (row->its representative): {', '.join(pairs)}{more}")
+    if classes.near_zero.size:
+        lines.append(f"near-zero rows: {_show(labels, classes.near_zero)}")
+    removed = np.setdiff1d(np.arange(n), kept)
+    cats = classes.category[removed]
+    parts = [
+        f"{int(np.count_nonzero(cats == c))} {c}"
+        for c in ("harmful", "duplicate", "near-zero", "unvalued", "useful")
+        if np.count_nonzero(cats == c)
+    ]
+    lines.append(
+        f"kept {kept.size} of {n} rows ({100 * kept.size / n:.1f}%) with strategy {strategy}"
+        + (f" -> {out}" if out else "")
+    )
+    lines.append("removed: " + (", ".join(parts) if parts else "nothing"))
+    return "\n".join(lines)
+
+
+@click.command("prune")
+@click.argument("train", type=str)
+@click.option("--target", required=True, help="Name of the target (label) column.")
+@click.option(
+    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
+)
+@click.option(
+    "--valid-fraction",
+    default=0.2,
+    show_default=True,
+    type=float,
+    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
+)
+@click.option(
+    "--method",
+    default="knn-shapley",
+    show_default=True,
+    help="Valuation method (see `dataworth methods`).",
+)
+@click.option(
+    "--values",
+    "values_path",
+    default=None,
+    help="Use these values (index,value CSV from `dataworth value`) instead of valuing; every "
+    "row of TRAIN is then a candidate and no valuation set is needed.",
+)
+@click.option(
+    "--keep",
+    default="0.5",
+    show_default=True,
+    help="Fraction of rows to keep, or 'auto': one minus the removal index estimated from the "
+    "proxy model's held-out removal curve (the transfer workflow).",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(["value", "craig", "random", "highest"]),
+    default="value",
+    show_default=True,
+    help="value: drop harmful, then redundant rows, then keep rows spread over the value ranks "
+    "per class; craig: weighted coreset (facility location); random: per class; highest: the "
+    "highest-valued rows.",
+)
+@click.option(
+    "--similarity",
+    type=click.Choice(list(SIMILARITIES)),
+    default="features",
+    show_default=True,
+    help="craig: distances between features or per-sample logistic-regression gradients.",
+)
+@click.option("--zero-tol", type=float, default=None, help="|value| <= this is near zero.")
+@click.option(
+    "--duplicate-tol",
+    type=float,
+    default=None,
+    help="Distance at or below which same-label rows are near-duplicates (0: exact copies).",
+)
+@click.option("--out", "out", default=None, help="Write the kept rows of TRAIN to this CSV.")
+@click.option(
+    "--weights-out", default=None, help="Write index,weight of the kept rows (CRAIG weights)."
+)
+@click.option("--json", "json_path", default=None, help="Write the full report as JSON.")
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Proxy model for valuation and the removal curve (default logistic-regression).",
+)
+@click.option("--model-params", default=None, help="JSON object of model parameters.")
+@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
+@click.option("--budget", type=int, default=None, help="Budget of Monte Carlo methods.")
+@click.option(
+    "--max-remove",
+    type=float,
+    default=0.5,
+    show_default=True,
+    help="--keep auto: largest removal fraction tried.",
+)
+@click.option(
+    "--step", type=float, default=0.05, show_default=True, help="--keep auto: fraction step."
+)
+@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+def prune(
+    train: str,
+    target: str,
+    valid_path: str | None,
+    valid_fraction: float,
+    method: str,
+    values_path: str | None,
+    keep: str,
+    strategy: str,
+    similarity: str,
+    zero_tol: float | None,
+    duplicate_tol: float | None,
+    out: str | None,
+    weights_out: str | None,
+    json_path: str | None,
+    model_name: str | None,
+    model_params: str | None,
+    k: int | None,
+    budget: int | None,
+    max_remove: float,
+    step: float,
+    standardize: bool,
+    seed: int,
+    n_jobs: int,
+) -> None:
+    """Report redundant (near-zero, near-duplicate) versus harmful (negative) rows of TRAIN and
+    keep a fraction of them."""
+    keep_fraction = _parse_keep(keep)
+    if budget is not None and budget < 1:
+        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
+    if k is not None and k < 1:
+        raise DataworthError(f"--k must be a positive whole number; got {k}.")
+    if n_jobs == 0:
+        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    if values_path is not None and keep_fraction is None:
+        raise DataworthError("--keep auto values the rows itself; drop --values or give a number.")
+    notes = Notes()
+    started = time.monotonic()
+    curve: TransferPruneResult | None = None
+    if values_path is not None:
+        tr = Dataset.from_file(train, target)
+        if valid_path is not None:
+            notes.append("--valid is not used with --values.")
+        if standardize:
+            tr, _ = standardize_features(notes, tr, tr)
+        model = build_model(model_name, model_params, tr.y, seed)
+        result = _read_values(values_path, tr)
+        missing = int(np.isnan(result.values).sum())
+        if missing:
+            notes.append(f"{missing} row(s) of {train} have no value in {values_path}: unvalued.")
+        what = f"read values of {tr.n_samples} rows from {values_path}"
+    else:
+        cls = get_method(method)
+        tr, va = load_pair(notes, train, valid_path, target, None, valid_fraction, seed)
+        if standardize:
+            tr, va = standardize_features(notes, tr, va)
+        model = build_model(model_name, model_params, tr.y, seed)
+        given = {"budget": (budget, "--budget"), "k": (k, "--k")}
+        params = method_params(notes, cls, given, None)
+        if "n_jobs" in parameters_of(cls):
+            params["n_jobs"] = n_jobs
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            if keep_fraction is None:
+                curve = transfer_prune(
+                    tr.X,
+                    tr.y,
+                    va.X,
+                    va.y,
+                    method=method,
+                    proxy=model,
+                    max_remove=max_remove,
+                    step=step,
+                    zero_tol=zero_tol,
+                    duplicate_tol=duplicate_tol,
+                    random_state=seed,
+                    method_params=params,
+                )
+                result = ValuationResult(
+                    values=curve.values.values,
+                    stderr=curve.values.stderr,
+                    labels=tr.row_labels,
+                    method=method,
+                )
+                keep_fraction = 1.0 - curve.removal_fraction
+                notes.append(
+                    f"--keep auto: the valuation set was halved (seed {seed}): "
+                    f"{curve.metadata['n_valuation_rows']} rows value the training rows, "
+                    f"{curve.metadata['n_curve_rows']} score the removal curve."
+                )
+            else:
+                result = value_rows(method, tr, va, model=model, random_state=seed, **params)
+        for w in caught:
+            if issubclass(w.category, UserWarning):
+                notes.append(str(w.message))
+        notes.extend(result.metadata.get("notes", []))
+        what = f"valued {tr.n_samples} rows with {method}"
+    assert keep_fraction is not None
+    classes = classify_rows(result, tr.X, y=tr.y, zero_tol=zero_tol, duplicate_tol=duplicate_tol)
+    weights: NDArray[np.float64] | None = None
+    if strategy == "craig":
+        coreset = craig(
+            tr.X,
+            tr.y,
+            keep_fraction=keep_fraction,
+            similarity=similarity,
+            model=model,
+            random_state=seed,
+            n_jobs=n_jobs,
+        )
+        kept, weights = coreset.indices, coreset.weights
+    else:
+        if similarity != "features":
+            notes.append("--similarity applies to --strategy craig only; ignored.")
+        kept = prune_rows(
+            result, keep_fraction, strategy=strategy, y=tr.y, classes=classes, random_state=seed
+        )
+    labels = tr.row_labels
+    click.echo(f"{what} in {time.monotonic() - started:.1f} s")
+    if curve is not None:
+        click.echo(curve.curve_table())
+        click.echo(
+            f"removal index: {curve.removal_fraction:.0%} (the largest removal at the best "
+            "held-out proxy score)"
+        )
+    click.echo(_summary(classes, labels, kept, strategy, out))
+    if out:
+        _write_rows(train, np.asarray(labels[kept], dtype=np.intp), out)
+    if weights_out:
+        kept_w = weights if weights is not None else np.ones(kept.size)
+        if weights is None:
+            notes.append(f"strategy {strategy} keeps rows unweighted: every weight is 1.")
+        _write_csv(
+            weights_out,
+            ["index", "weight"],
+            [[str(i), f"{x:.17g}"] for i, x in zip(labels[kept].tolist(), kept_w, strict=True)],
+        )
+    if json_path:
+        report: dict[str, Any] = {
+            "train": train,
+            "target": target,
+            "method": result.method,
+            "strategy": strategy,
+            "keep_fraction": keep_fraction,
+            "n_rows": int(classes.values.size),
+            "n_kept": int(kept.size),
+            "kept": labels[kept].tolist(),
+            "weights": None if weights is None else weights.tolist(),
+            "rows": classes.to_dict(),
+        }
+        if curve is not None:
+            report["removal_curve"] = {
+                "fractions": curve.fractions.tolist(),
+                "scores": curve.scores.tolist(),
+                "removal_fraction": curve.removal_fraction,
+            }
+        try:
+            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+            Path(json_path).write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+        except OSError as exc:
+            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+    sys.stdout.flush()
+    notes.flush()
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")
