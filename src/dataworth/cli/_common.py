@@ -21,6 +21,8 @@ from dataworth.result import ValuationResult
 __all__ = [
     "Notes",
     "build_model",
+    "format_cell",
+    "format_table",
     "load_pair",
     "method_params",
     "standardize_features",
@@ -138,3 +140,39 @@ def build_model(name: str | None, params: str | None, y: np.ndarray, seed: int) 
     if name is None:
         name = "logistic-regression" if is_categorical(y) else "linear-regression"
     return make_model(name, parsed, random_state=seed)
+
+
+def format_cell(value: Any) -> str:
+    """A table cell: floats with 4 significant digits (``nan`` for non-finite), numpy scalars
+    as their Python value."""
+    if isinstance(value, (float, np.floating)):
+        return "nan" if not np.isfinite(value) else f"{value:.4g}"
+    if isinstance(value, np.generic):
+        return str(value.item())
+    return str(value)
+
+
+def format_table(
+    header: list[str], rows: list[list[str]], align: str | None = None, indent: str = ""
+) -> str:
+    """Columns padded to a common width; ``align`` has one ``l`` or ``r`` per column (default
+    all right-aligned); every line starts with ``indent``.
+
+    Examples
+    --------
+    >>> print(format_table(["row", "value"], [["3", "0.5"], ["12", "-1"]]))
+    row  value
+      3    0.5
+     12     -1
+    """
+    align = align or "r" * len(header)
+    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(header)]
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.ljust(w) if a == "l" else c.rjust(w)
+            for c, w, a in zip(cells, widths, align, strict=True)
+        ]
+        return indent + "  ".join(parts).rstrip()
+
+    return "\n".join([line(header), *(line(r) for r in rows)])

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from dataworth.apps.debug import (
     RowTable,
@@ -34,6 +33,8 @@ from dataworth.apps.debug import (
 from dataworth.cli._common import (
     Notes,
     build_model,
+    format_cell,
+    format_table,
     load_pair,
     method_params,
     standardize_features,
@@ -48,26 +49,6 @@ _MAX_SHOWN_FEATURES = 6
 _SHOW_WRONG = 30
 
 
-def _table(header: list[str], rows: list[list[str]], align: str) -> str:
-    """Columns padded to a common width; ``align`` has one ``l`` or ``r`` per column."""
-    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        parts = [
-            c.ljust(w) if a == "l" else c.rjust(w)
-            for c, w, a in zip(cells, widths, align, strict=True)
-        ]
-        return "  " + "  ".join(parts).rstrip()
-
-    return "\n".join([line(header), *(line(r) for r in rows)])
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return "nan" if not math.isfinite(value) else f"{value:.4g}"
-    return str(value.item() if isinstance(value, np.generic) else value)
-
-
 def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]], empty: str) -> str:
     """``columns``: (table column, header, format spec or '') then the first raw features."""
     if len(table) == 0:
@@ -79,12 +60,12 @@ def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]],
         cells = []
         for col, _, spec in columns:
             v = table[col][i]
-            cells.append(format(float(v), spec) if spec else _fmt(v))
-        cells += [_fmt(raw.X[positions[i], j]) for j in range(len(names))]
+            cells.append(format(float(v), spec) if spec else format_cell(v))
+        cells += [format_cell(raw.X[positions[i], j]) for j in range(len(names))]
         body.append(cells)
     header = [h for _, h, _ in columns] + names
     align = "r" * len(columns) + "r" * len(names)
-    text = _table(header, body, align)
+    text = format_table(header, body, align, indent="  ")
     more = raw.n_features - len(names)
     return text + (f"\n  (+{more} more features; --json has them all)" if more > 0 else "")
 
@@ -261,7 +242,7 @@ def _class_mode(
     ):
         notes.append(message)
     notes.extend(res.notes)
-    label = _fmt(res.cls)
+    label = format_cell(res.cls)
     described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "n_jobs")
     click.echo(
         f"class {label}: {res.n_valid} valuation rows; {type(model).__name__} fitted on all "
@@ -288,16 +269,20 @@ def _class_mode(
         conf = res.confounders
         body = [
             [
-                _fmt(conf["row"][i]),
+                format_cell(conf["row"][i]),
                 format(float(conf["value"][i]), "+.4g"),
-                _fmt(conf["label"][i]),
-                *([_fmt(conf["group"][i])] if group is not None else []),
+                format_cell(conf["label"][i]),
+                *([format_cell(conf["group"][i])] if group is not None else []),
                 str(conf["reason"][i]),
             ]
             for i in range(n_conf)
         ]
         header = ["row", "value", "label", *([group] if group is not None else []), "reason"]
-        click.echo(_table(header, body, "rrr" + ("r" if group is not None else "") + "l"))
+        click.echo(
+            format_table(
+                header, body, "rrr" + ("r" if group is not None else "") + "l", indent="  "
+            )
+        )
         click.echo(
             "  a row of another class, or one that looks like another class, should not be what "
             f"makes class {label} right: inspect these rows (shared backgrounds, sources, "
@@ -363,16 +348,16 @@ def _row_mode(
         )
     ex = explain_misclassified(tr, te, row, model, top, damping=damping)
     features = ", ".join(
-        f"{n}={_fmt(raw_te.X[ex.row, j])}"
+        f"{n}={format_cell(raw_te.X[ex.row, j])}"
         for j, n in enumerate(raw_te.feature_names[:_MAX_SHOWN_FEATURES])
     )
     if ex.misclassified is None:
-        verdict = f"error {_fmt(ex.error)}"
+        verdict = f"error {format_cell(ex.error)}"
     else:
         verdict = "MISCLASSIFIED" if ex.misclassified else "classified correctly"
     click.echo(
-        f"test row {ex.row} of {test_path}: label {_fmt(ex.label)}, predicted "
-        f"{_fmt(ex.predicted)} ({verdict}); {features}"
+        f"test row {ex.row} of {test_path}: label {format_cell(ex.label)}, predicted "
+        f"{format_cell(ex.predicted)} ({verdict}); {features}"
     )
     if ex.misclassified is False:
         notes.append(f"row {ex.row} is classified correctly; its influencers are listed anyway.")

@@ -31,6 +31,7 @@ from dataworth.apps.explain import (
 from dataworth.cli._common import (
     Notes,
     build_model,
+    format_table,
     load_pair,
     method_params,
     standardize_features,
@@ -43,20 +44,6 @@ __all__ = ["explain"]
 
 #: Most groups listed per summary table; --json has them all.
 _SHOW_GROUPS = 20
-
-
-def _table(header: list[str], rows: list[list[str]], align: str) -> str:
-    """Columns padded to a common width; ``align`` has one ``l`` or ``r`` per column."""
-    widths = [max([len(h)] + [len(r[k]) for r in rows]) for k, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        parts = [
-            c.ljust(w) if a == "l" else c.rjust(w)
-            for c, w, a in zip(cells, widths, align, strict=True)
-        ]
-        return "  " + "  ".join(parts).rstrip()
-
-    return "\n".join([line(header), *(line(r) for r in rows)])
 
 
 def _num(x: float, spec: str = ".3g") -> str:
@@ -81,7 +68,9 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
         ]
         for s in summaries[:_SHOW_GROUPS]
     ]
-    text = _table([what, "rows", "mean value", "sum", "negative", "p vs rest"], rows, "lrrrrr")
+    text = format_table(
+        [what, "rows", "mean value", "sum", "negative", "p vs rest"], rows, "lrrrrr", indent="  "
+    )
     if len(summaries) > _SHOW_GROUPS:
         text += f"\n  ... ({len(summaries)} in all; --json lists every one)"
     return text
@@ -238,10 +227,11 @@ def explain(
         for f in ex.top_features(top)
     ]
     click.echo(
-        _table(
+        format_table(
             ["feature", "importance", "direction", "change min-max", "spearman", "p", "std. coef"],
             feature_rows,
             "lrlrrrr",
+            indent="  ",
         )
     )
     if len(ex.features) > top:
@@ -264,7 +254,11 @@ def explain(
         ]
         for r in ex.regions
     ]
-    click.echo(_table(["mean value", "rows", "share", "negative", "rule"], region_rows, "rrrrl"))
+    click.echo(
+        format_table(
+            ["mean value", "rows", "share", "negative", "rule"], region_rows, "rrrrl", indent="  "
+        )
+    )
 
     by_class = None
     if is_categorical(raw_tr.y):

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 
-from dataworth.cli._common import Notes, build_model, standardize_features
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    format_cell,
+    format_table,
+    standardize_features,
+)
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.influence import LinearInfluence, influence_matrix
@@ -17,21 +22,6 @@ from dataworth.influence import LinearInfluence, influence_matrix
 __all__ = ["influencers"]
 
 _MAX_SHOWN_FEATURES = 6
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, (float, np.floating)):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [
-        max(len(h), *(len(r[k]) for r in rows)) if rows else len(h) for k, h in enumerate(header)
-    ]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(header, widths, strict=True))]
-    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
-    return "\n".join(lines)
 
 
 @click.command()
@@ -110,20 +100,21 @@ def influencers(
                 str(int(tr.row_labels[i])),
                 f"{scores[i]:+.4g}",
                 f"{-scores[i] / tr.n_samples:+.3g}",
-                _fmt(tr.y[i]),
-                _fmt(fitted.predict(tr.X[i : i + 1])[0]),
-                *(_fmt(v) for v in raw_train[i, : len(shown)]),
+                format_cell(tr.y[i]),
+                format_cell(fitted.predict(tr.X[i : i + 1])[0]),
+                *(format_cell(v) for v in raw_train[i, : len(shown)]),
             ]
             for i in rows
         ]
         header = ["row", "influence", "loss change if removed", "label", "predicted", *shown]
-        return _table(header, body)
+        return format_table(header, body)
 
     test_features = ", ".join(
-        f"{n}={_fmt(v)}" for n, v in zip(shown, raw_test[row, : len(shown)], strict=True)
+        f"{n}={format_cell(v)}" for n, v in zip(shown, raw_test[row, : len(shown)], strict=True)
     )
     click.echo(
-        f"test row {row} of {test_path}: label {_fmt(te.y[row])}, predicted {_fmt(predicted)}"
+        f"test row {row} of {test_path}: label {format_cell(te.y[row])}, "
+        f"predicted {format_cell(predicted)}"
         f"; {test_features}{f' (+{more} more features)' if more > 0 else ''}"
     )
     click.echo(
@@ -142,8 +133,8 @@ def influencers(
         payload = {
             "test_file": test_path,
             "test_row": row,
-            "test_label": _fmt(te.y[row]),
-            "predicted": _fmt(predicted),
+            "test_label": format_cell(te.y[row]),
+            "predicted": format_cell(predicted),
             "model": type(fitted).__name__,
             "damping": damping,
             "n_train": tr.n_samples,
