@@ -17,6 +17,7 @@ from dataworth.cli.demo import demo
 from dataworth.cli.explain import explain
 from dataworth.cli.influencers import influencers
 from dataworth.cli.prune import prune
+from dataworth.cli.report import report
 from dataworth.cli.robustness import robustness
 from dataworth.cli.select import select
 from dataworth.cli.value import methods, models, value
@@ -43,6 +44,7 @@ for _command in (
     debug,
     prune,
     select,
+    report,
 ):
     cli.add_command(_command)
 

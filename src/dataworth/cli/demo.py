@@ -16,10 +16,11 @@ __all__ = ["demo"]
     "--out-dir",
     default="dataworth-demo",
     show_default=True,
-    help="Where the demo writes its values.",
+    help="Where the demo writes its values and its review page (report.html).",
 )
 def demo(seed: int, n_jobs: int, out_dir: str) -> None:
-    """Flip 10% of breast-cancer training labels and see which methods find them."""
+    """Flip 10% of breast-cancer training labels and see which methods find them; writes the
+    values and a review page (report.html) to --out-dir."""
     from dataworth.demo import run_demo
 
     run_demo(seed=seed, n_jobs=n_jobs, out_dir=Path(out_dir), echo=click.echo)

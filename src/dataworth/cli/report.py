@@ -1,0 +1,459 @@
+"""``dataworth report``: one self-contained HTML page to review values (see dataworth.report)."""
+
+from __future__ import annotations
+
+import csv
+import math
+import re
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+from numpy.typing import NDArray
+
+from dataworth.cli._common import Notes, build_model
+from dataworth.data import Dataset, read_table
+from dataworth.errors import DataworthError
+from dataworth.result import ValuationResult
+
+__all__ = ["read_curves_csv", "read_values", "report"]
+
+
+# ---------------------------------------------------------------------------------- values
+def read_values(path: str, name: str | None = None) -> ValuationResult:
+    """A values file as a result: CSV ``index|group,value[,stderr][,count]`` as written by
+    ``dataworth value``, or the ``.npz`` of ``--save-result``."""
+    p = Path(path)
+    if p.suffix.lower() == ".npz":
+        result = ValuationResult.load(p)
+        if name is not None or not result.method:
+            result = replace(result, method=name or p.stem)
+        if result.kind == "row" and result.labels.dtype.kind not in "iu":
+            raise DataworthError(
+                f"{path}: per-row values must be labelled by row position; got "
+                f"{result.labels.dtype} labels."
+            )
+        return result
+    columns = read_table(p)
+    header = list(columns)
+    first = header[0]
+    if first not in ("index", "group") or "value" not in columns:
+        raise DataworthError(
+            f"{path} is not a values file: its header must start with index,value or "
+            f"group,value (as `dataworth value` writes); got {','.join(header[:4])}."
+        )
+    values = _numbers(columns["value"], path, "value")
+    n = values.size
+    stderr = np.full(n, np.nan)
+    raw_counts = np.zeros(n)
+    if "stderr" in columns:
+        stderr = _numbers(columns["stderr"], path, "stderr")
+    if "count" in columns:
+        raw_counts = _numbers(columns["count"], path, "count")
+    counts = np.where(np.isfinite(raw_counts), raw_counts, 0).astype(np.int64)
+    labels: NDArray[Any] = columns[first]
+    if first == "index":
+        idx = _numbers(labels, path, "index")
+        if not np.all(np.isfinite(idx)) or np.any(idx != np.round(idx)) or np.any(idx < 0):
+            raise DataworthError(
+                f"{path}: the index column must hold row positions (whole numbers >= 0)."
+            )
+        labels = idx.astype(np.int64)
+    _no_duplicates(labels, path, first)
+    return ValuationResult(
+        values=values,
+        stderr=stderr,
+        counts=counts,
+        labels=labels,
+        method=name or p.stem,
+        kind="row" if first == "index" else "group",
+    )
+
+
+def _numbers(col: NDArray[Any], path: str, name: str) -> NDArray[np.float64]:
+    if col.dtype.kind not in "biuf":
+        bad = next(str(v) for v in col.tolist() if not _is_number(v))
+        raise DataworthError(f"{path}: column {name!r} must hold numbers; found {bad[:40]!r}.")
+    return np.asarray(col, dtype=np.float64)
+
+
+def _is_number(v: Any) -> bool:
+    try:
+        float(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _no_duplicates(labels: NDArray[Any], path: str, what: str) -> None:
+    seen: set[str] = set()
+    for key in (str(v) for v in labels.tolist()):
+        if key in seen:
+            raise DataworthError(f"{path}: {what} {key} appears more than once.")
+        seen.add(key)
+
+
+def _unique_names(results: list[ValuationResult]) -> list[str]:
+    names: list[str] = []
+    for r in results:
+        base, k = r.method, 2
+        name = base
+        while name in names:
+            name, k = f"{base} ({k})", k + 1
+        names.append(name)
+    return names
+
+
+# ---------------------------------------------------------------------------------- curves
+def read_curves_csv(path: str) -> dict[str, Any]:
+    """Removal curves written by ``dataworth clean --curves`` as the dict that
+    :func:`dataworth.report.plots.plot_removal_curves` and the report take."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except FileNotFoundError:
+        raise DataworthError(f"file not found: {path}") from None
+    need = {"method", "order", "fraction", "n_removed", "split", "score", "std"}
+    if not rows or not need <= set(rows[0]):
+        raise DataworthError(
+            f"{path} is not a curves file from `dataworth clean --curves` (columns "
+            f"{', '.join(sorted(need))})."
+        )
+    try:
+        fractions = sorted({float(r["fraction"]) for r in rows})
+        col = {f: j for j, f in enumerate(fractions)}
+        n_removed = [0] * len(fractions)
+        lowest: dict[str, list[float]] = {}
+        highest: dict[str, list[float]] = {}
+        mean = [math.nan] * len(fractions)
+        std = [math.nan] * len(fractions)
+        for r in rows:
+            j = col[float(r["fraction"])]
+            n_removed[j] = int(r["n_removed"])
+            score = float(r["score"]) if r["score"] != "" else math.nan
+            if r["split"] != "test":
+                continue
+            if r["order"] == "random":
+                mean[j], std[j] = score, float(r["std"] or "nan")
+            else:
+                target = lowest if r["order"] == "lowest" else highest
+                target.setdefault(r["method"], [math.nan] * len(fractions))[j] = score
+    except (KeyError, ValueError) as exc:
+        raise DataworthError(f"{path}: malformed curves row ({exc}).") from None
+    return {
+        "metric": "score",
+        "fractions": fractions,
+        "n_removed": n_removed,
+        "lowest_first": lowest,
+        "highest_first": highest,
+        "random": {"mean": mean, "std": std},
+    }
+
+
+# ---------------------------------------------------------------------------------- command
+def _image_shape(text: str) -> tuple[int, int] | str | None:
+    t = text.strip().lower()
+    if t in ("auto", "none"):
+        return None if t == "none" else "auto"
+    m = re.fullmatch(r"(\d+)x(\d+)", t)
+    if not m:
+        raise DataworthError(f"--image-shape must be HxW (e.g. 8x8), auto or none; got {text!r}.")
+    return int(m.group(1)), int(m.group(2))
+
+
+@click.command()
+@click.argument("values_files", nargs=-1, required=True, metavar="VALUES.csv [MORE.csv ...]")
+@click.option("--data", "data_path", required=True, help="The file that was valued (TRAIN).")
+@click.option("--target", required=True, help="Name of the target (label) column.")
+@click.option("-o", "--out", default="report.html", show_default=True, help="Output HTML file.")
+@click.option(
+    "--group",
+    default=None,
+    help="Column of data sources: needed for per-group values; adds per-source summaries.",
+)
+@click.option(
+    "--model",
+    "model_name",
+    default=None,
+    help="Model for the out-of-fold predictions and the curves (see `dataworth models`); "
+    "default logistic regression for labels, linear regression otherwise.",
+)
+@click.option("--model-params", default=None, help="JSON object of model parameters.")
+@click.option("--standardize", is_flag=True, help="Standardise features inside every fit.")
+@click.option(
+    "--predictions/--no-predictions",
+    default=True,
+    show_default=True,
+    help="Out-of-fold predictions (cross-validation) next to each label.",
+)
+@click.option("--cv", type=int, default=5, show_default=True, help="Folds for the predictions.")
+@click.option(
+    "--curves",
+    is_flag=True,
+    help="Compute removal curves (retrain after removing rows; score on a held-out test split).",
+)
+@click.option(
+    "--test",
+    "test_path",
+    default=None,
+    help="With --curves: held-out test file (same columns). Default: --test-fraction of the "
+    "valued rows is held out (with --seed).",
+)
+@click.option("--test-fraction", type=float, default=0.2, show_default=True)
+@click.option(
+    "--curves-csv", default=None, help="Show removal curves written by `dataworth clean --curves`."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel fits.")
+@click.option("--title", default=None, help="Page title.")
+@click.option(
+    "--image-shape",
+    default="auto",
+    show_default=True,
+    help="Show rows as HxW greyscale thumbnails (e.g. 8x8), auto-detect, or none.",
+)
+@click.option("--max-rows", type=int, default=10_000, show_default=True, help="Largest table.")
+def report(
+    values_files: tuple[str, ...],
+    data_path: str,
+    target: str,
+    out: str,
+    group: str | None,
+    model_name: str | None,
+    model_params: str | None,
+    standardize: bool,
+    predictions: bool,
+    cv: int,
+    curves: bool,
+    test_path: str | None,
+    test_fraction: float,
+    curves_csv: str | None,
+    seed: int,
+    n_jobs: int,
+    title: str | None,
+    image_shape: str,
+    max_rows: int,
+) -> None:
+    """Write one self-contained HTML page to review the values in VALUES.csv (as written by
+    `dataworth value`; several files compare methods) of the rows of --data."""
+    from dataworth.report.html import write_report
+
+    if curves and curves_csv:
+        raise DataworthError("give either --curves (compute) or --curves-csv (read), not both.")
+    if n_jobs == 0:
+        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    if predictions and cv < 2:
+        raise DataworthError(f"--cv must be at least 2; got {cv}.")
+    if max_rows < 2:
+        raise DataworthError(f"--max-rows must be at least 2; got {max_rows}.")
+    shape = _image_shape(image_shape)
+    notes = Notes()
+    results = [read_values(p) for p in values_files]
+    names = _unique_names(results)
+    kinds = {r.kind for r in results}
+    if len(kinds) > 1:
+        raise DataworthError("the values files mix per-row (index) and per-group (group) values.")
+    group_mode = kinds == {"group"}
+    if group_mode and group is None:
+        raise DataworthError(
+            f"{values_files[0]} has values per group: pass --group COL, the data's source column."
+        )
+    full = Dataset.from_file(data_path, target, group=group)
+    settings: dict[str, Any] = {
+        "data": data_path,
+        "target": target,
+        **{f"values: {n}": p for n, p in zip(names, values_files, strict=True)},
+    }
+    for n, r in zip(names, results, strict=True):
+        if r.params:
+            settings[f"{n} parameters"] = r.params
+
+    model = build_model(model_name, model_params, full.y, seed)
+    model_label = type(model).__name__
+    if standardize:
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        model = make_pipeline(StandardScaler(), model)
+        model_label = f"StandardScaler + {model_label}"
+
+    if group_mode:
+        rows = np.arange(full.n_samples)
+        values: dict[str, Any] = dict(zip(names, results, strict=True))
+        data = full
+    else:
+        rows, values = _align_rows(notes, full, names, results, data_path, values_files)
+        data = full.take(rows)
+
+    pred = None
+    if predictions:
+        pred_all = _predict(notes, model, full, cv, seed, n_jobs)
+        if pred_all is not None:
+            pred = pred_all[rows]
+            settings["predictions"] = (
+                f"{model_label}, out-of-fold ({cv}-fold cross-validation over all "
+                f"{full.n_samples} rows of {Path(data_path).name}, seed {seed})"
+            )
+
+    curve_data: Any = None
+    if curves_csv:
+        if group_mode:
+            raise DataworthError("--curves-csv needs per-row values (an index column).")
+        curve_data = read_curves_csv(curves_csv)
+        settings["removal curves"] = f"read from {curves_csv}"
+    elif curves:
+        if group_mode:
+            raise DataworthError("--curves needs per-row values (an index column).")
+        curve_data, how = _curves(
+            notes,
+            full,
+            group,
+            rows,
+            values,
+            model,
+            test_path,
+            test_fraction,
+            target,
+            data_path,
+            seed,
+            n_jobs,
+        )
+        settings["removal curves"] = f"{model_label}; {how}"
+
+    page_title = title or f"dataworth report: {Path(data_path).name}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        path = write_report(
+            out,
+            data,
+            values,
+            predictions=pred,
+            curves=curve_data,
+            settings=settings,
+            notes=list(notes),
+            title=page_title,
+            image_shape=shape,
+            max_rows=max_rows,
+        )
+    for w in caught:
+        notes.append(str(w.message))
+    size = path.stat().st_size
+    what = f"{data.n_samples} rows" if not group_mode else f"{len(results[0])} sources"
+    click.echo(
+        f"report: {what}, {len(names)} method{'s' if len(names) != 1 else ''}"
+        f"{', removal curves' if curve_data is not None else ''} -> {path} ({size / 1024:.0f} kB)"
+    )
+    notes.flush()
+
+
+def _align_rows(
+    notes: Notes,
+    full: Dataset,
+    names: list[str],
+    results: list[ValuationResult],
+    data_path: str,
+    paths: tuple[str, ...],
+) -> tuple[NDArray[np.intp], dict[str, ValuationResult]]:
+    """The union of valued rows (positions in the data file) and each method's values on it."""
+    n = full.n_samples
+    for r, p in zip(results, paths, strict=True):
+        idx = r.labels.astype(np.int64)
+        if idx.size and idx.max() >= n:
+            raise DataworthError(
+                f"{p} values row {int(idx.max())}, but {data_path} has only {n} rows (0..{n - 1}); "
+                "is it the file that was valued?"
+            )
+    rows = np.unique(np.concatenate([r.labels.astype(np.intp) for r in results]))
+    pos = np.full(n, -1, dtype=np.intp)
+    pos[rows] = np.arange(rows.size)
+    aligned: dict[str, ValuationResult] = {}
+    for name, r, p in zip(names, results, paths, strict=True):
+        at = pos[r.labels.astype(np.intp)]
+        v, s = np.full(rows.size, np.nan), np.full(rows.size, np.nan)
+        c = np.zeros(rows.size, dtype=np.int64)
+        v[at], s[at], c[at] = r.values, r.stderr, r.counts
+        aligned[name] = ValuationResult(
+            values=v, stderr=s, counts=c, labels=rows, method=name, params=r.params
+        )
+        if len(r) < rows.size:
+            notes.append(
+                f"{p} has no value for {rows.size - len(r)} of the {rows.size} rows "
+                "valued in the other files; they show as nan."
+            )
+    if rows.size < n:
+        notes.append(
+            f"{rows.size} of the {n} rows of {data_path} have values; the other {n - rows.size} "
+            "(without --valid, the valuation set `dataworth value` split off) are left out."
+        )
+    return rows, aligned
+
+
+def _predict(
+    notes: Notes, model: Any, data: Dataset, cv: int, seed: int, n_jobs: int
+) -> NDArray[Any] | None:
+    from dataworth.report.html import out_of_fold_predictions
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            pred = out_of_fold_predictions(model, data, cv=cv, random_state=seed, n_jobs=n_jobs)
+        except DataworthError:
+            raise
+        except (ValueError, TypeError) as exc:
+            notes.append(f"no predictions: the model could not be cross-validated ({exc}).")
+            return None
+    messages = sorted({str(w.message).split("\n")[0] for w in caught})
+    if messages:
+        notes.append(f"while predicting: {'; '.join(messages)}")
+    return pred
+
+
+def _curves(
+    notes: Notes,
+    full: Dataset,
+    group: str | None,
+    rows: NDArray[np.intp],
+    values: dict[str, Any],
+    model: Any,
+    test_path: str | None,
+    test_fraction: float,
+    target: str,
+    data_path: str,
+    seed: int,
+    n_jobs: int,
+) -> tuple[dict[str, Any], str]:
+    from dataworth.apps.removal import removal_curves
+
+    valued = full.take(rows)
+    if test_path is not None:
+        test = Dataset.from_file(test_path, target, group=group)
+        if test.feature_names != full.feature_names:
+            raise DataworthError(f"{test_path} must have the same columns as {data_path}.")
+        train, keep = valued, np.arange(rows.size)
+        how = f"retrained on the {rows.size} valued rows, scored on {test_path}"
+    else:
+        if not 0 < test_fraction < 1:
+            raise DataworthError(
+                f"--test-fraction must lie strictly between 0 and 1; got {test_fraction}."
+            )
+        positions = valued.replace(row_labels=np.arange(rows.size))
+        tr, te = positions.split(test_fraction, random_state=seed)
+        keep = tr.row_labels.astype(np.intp)
+        train = valued.take(keep)
+        test = valued.take(te.row_labels.astype(np.intp))
+        how = (
+            f"{test.n_samples} of the {rows.size} valued rows ({test_fraction:g}, seed {seed}) "
+            f"held out as test, the other {train.n_samples} retrained"
+        )
+        notes.append(
+            f"removal curves: {how}; the held-out rows are not the valuation set (pass --test to "
+            "use a file kept aside instead)."
+        )
+    sub = {m: np.asarray(r.values, dtype=np.float64)[keep] for m, r in values.items()}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        curves = removal_curves(sub, train, test, model, random_state=seed, n_jobs=n_jobs)
+    return curves.to_dict(), how
