@@ -1,0 +1,780 @@
+"""Influence-based data poisoning as a robustness study, and how valuation flags the poison.
+
+Koh & Liang (2017, section 5.2) perturb the *features* of a few training points to raise the loss
+on a target: moving training point ``z_i = (x_i, y_i)`` by ``delta`` (and retraining) changes the
+mean target loss by about ``delta . I_pert(z_i) / n``, with
+
+    I_pert(z_i) = grad_x I_up(z_i) = - grad_x [ grad L_target^T H^-1 grad_theta L(x, y_i) ]
+
+taken at ``x = x_i`` with the parameters held fixed (:func:`perturbation_influence`; the implicit
+function theorem makes this the exact derivative of the retrained loss, not an approximation).
+For binary logistic regression with ``p = sigmoid(theta . [x, 1])``, ``grad_theta L = (p - y)
+[x, 1]`` and, with ``v = H^-1 grad L_target``,
+
+    grad_x (v . grad_theta L) = p (1 - p) (v . [x, 1]) w + (p - y) v_w,
+
+``w`` and ``v_w`` the coefficient parts (no intercept). :func:`craft_poison` takes projected
+sign-gradient steps on those features inside a box (an L-infinity ball of radius ``budget``
+around the original point, intersected with the features' range), retraining after every round
+(Madry et al.'s PGD on the influence objective), and keeps the iterate of highest target loss.
+``mode="add"`` is the stronger attack in the spirit of Koh, Steinhardt & Liang (2022): the
+attacker inserts ``k`` new rows, copies of training rows with another label, and moves them the
+same way.
+
+:func:`poisoning_study` is the robustness study: held-out error as the number of poisoned rows
+grows (next to a random perturbation of the same budget), how well each valuation method and the
+self-influence flag the poison (AUROC), and what removing the flagged rows gives back (the
+defence). It is meant to measure a model's fragility and a defence, not as a weapon: it needs
+white-box access to the model, the training data and the target.
+
+Examples
+--------
+>>> import numpy as np
+>>> from dataworth.data import Dataset
+>>> rng = np.random.default_rng(0)
+>>> X = rng.normal(size=(120, 3)); y = (X[:, 0] + 0.3 * rng.normal(size=120) > 0).astype(int)
+>>> train, target = Dataset.from_arrays(X[:80], y[:80]), Dataset.from_arrays(X[80:], y[80:])
+>>> poisoned, rows = craft_poison(train, target, 4, budget=0.5, steps=5, random_state=0)
+>>> rows.size, float(np.abs(poisoned.X - train.X).max().round(9))
+(4, 0.5)
+>>> target_loss(poisoned, target) > target_loss(train, target)
+True
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.special
+from numpy.typing import NDArray
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+
+from dataworth.apps._values import as_values, removal_order
+from dataworth.data import Dataset, is_categorical
+from dataworth.errors import DataworthError
+from dataworth.result import ValuationResult
+
+__all__ = [
+    "DEFAULT_POISON_FRACTIONS",
+    "PoisoningStudy",
+    "craft_poison",
+    "perturbation_influence",
+    "poisoning_study",
+    "target_loss",
+]
+
+_F64 = NDArray[np.float64]
+
+#: 0.5%, 1%, 2% and 3% of the training rows.
+DEFAULT_POISON_FRACTIONS: tuple[float, ...] = (0.005, 0.01, 0.02, 0.03)
+
+_MODES = ("modify", "add")
+_ATTACKS = ("influence", "random")
+
+
+# ---------------------------------------------------------------------------------- gradients
+def _encode(model: Any, y: Any) -> _F64:
+    """Targets in the model's loss: 0/1 (binary), one-hot (multiclass), floats (regression)."""
+    y = np.asarray(y)
+    if model.kind != "logistic":
+        return np.asarray(y, dtype=np.float64)
+    classes = model.classes_
+    pos = np.clip(np.searchsorted(classes, y), 0, classes.size - 1)
+    if not np.all(classes[pos] == y):
+        unknown = sorted(set(y[classes[pos] != y].tolist()))[:3]
+        raise DataworthError(f"labels {unknown} were not in the training data.")
+    if model.n_outputs == 1:
+        return (pos == 1).astype(np.float64)
+    return np.asarray(np.eye(classes.size)[pos], dtype=np.float64)
+
+
+def _design(model: Any, X: _F64) -> _F64:
+    return np.column_stack([X, np.ones(X.shape[0])]) if model.fit_intercept else X
+
+
+def _target_direction(model: Any, X_target: Any, y_target: Any) -> _F64:
+    """``v = H^-1 grad L_target``, with ``L_target`` the mean loss over the target rows."""
+    g = model.to_numpy(model.test_gradients(X_target, y_target, "loss")).mean(axis=0)
+    return np.asarray(model.solve(g[None, :])[0], dtype=np.float64)
+
+
+def _pert(model: Any, X: _F64, y: Any, v: _F64) -> _F64:
+    """``I_pert`` of the rows ``(X, y)`` given ``v = H^-1 grad L_target`` (shape ``(k, d)``)."""
+    d = X.shape[1]
+    Xd = _design(model, X)
+    t = _encode(model, y)
+    theta = np.asarray(model.theta, dtype=np.float64)
+    if model.kind != "logistic":  # loss (x.theta - y)^2, grad_theta = 2 r [x, 1]
+        r = Xd @ theta - t
+        s = Xd @ v
+        grad = 2.0 * (s[:, None] * theta[None, :d] + r[:, None] * v[None, :d])
+    elif model.n_outputs == 1:
+        p = scipy.special.expit(Xd @ theta)
+        s = Xd @ v
+        grad = (p * (1.0 - p) * s)[:, None] * theta[None, :d] + (p - t)[:, None] * v[None, :d]
+    else:  # softmax: d p_k / d x = p_k (W_k - sum_j p_j W_j)
+        K = model.n_outputs
+        Theta = theta.reshape(K, -1)
+        V = v.reshape(K, -1)
+        P = scipy.special.softmax(Xd @ Theta.T, axis=1)
+        SP = (Xd @ V.T) * P
+        W = Theta[:, :d]
+        grad = (P - t) @ V[:, :d] + SP @ W - SP.sum(axis=1, keepdims=True) * (P @ W)
+    return np.asarray(-grad, dtype=np.float64)
+
+
+def _as_xy(data: Any, name: str) -> tuple[_F64, NDArray[Any]]:
+    if isinstance(data, Dataset):
+        return data.X, data.y
+    try:
+        X, y = data
+    except (TypeError, ValueError):
+        raise DataworthError(f"{name} must be a Dataset or a pair (X, y).") from None
+    X = np.asarray(X, dtype=np.float64)
+    y = np.atleast_1d(np.asarray(y))
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[0] != y.shape[0] or X.shape[0] == 0:
+        raise DataworthError(
+            f"{name} must hold one or more rows: X of shape (m, d) and y of shape (m,); "
+            f"got {X.shape} and {y.shape}."
+        )
+    return X, y
+
+
+def perturbation_influence(model: Any, X: Any, y: Any, X_target: Any, y_target: Any) -> _F64:
+    """``I_pert(z, target)``: how moving each training point's features changes the target loss.
+
+    The gradient, with respect to the features ``x`` of a training point ``z = (x, y)``, of its
+    up-weighting influence ``I_up(z) = -grad L_target^T H^-1 grad_theta L(x, y)`` on the mean
+    loss over the target rows (Koh & Liang 2017, eq. for training-set attacks), parameters held
+    fixed. Retraining with ``x_i`` moved by a small ``delta`` changes the mean target loss by
+    ``delta . I_pert(z_i) / n`` to first order (``n`` training rows; exact as a derivative).
+
+    Parameters
+    ----------
+    model : LinearInfluence
+        The fitted closed-form influence model (logistic regression, binary or multinomial;
+        ridge or least squares).
+    X, y : array-like of shape (k, d) and (k,)
+        The training points (rows of the data the model was fitted on).
+    X_target, y_target : array-like
+        The target rows whose mean loss is the attacked quantity (one row for a targeted attack).
+
+    Returns
+    -------
+    ndarray of shape (k, d)
+        ``n`` times the derivative of the retrained mean target loss with respect to each
+        point's features.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from dataworth.influence import LinearInfluence
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(50, 2)); y = (X[:, 0] > 0).astype(int)
+    >>> model = LinearInfluence(LogisticRegression(), X, y)
+    >>> perturbation_influence(model, X[:3], y[:3], X[40:], y[40:]).shape
+    (3, 2)
+    """
+    if not all(hasattr(model, a) for a in ("theta", "kind", "fit_intercept", "solve")):
+        raise DataworthError(
+            "perturbation_influence needs a dataworth.influence.LinearInfluence model; got "
+            f"{type(model).__name__}."
+        )
+    X_arr = np.asarray(X, dtype=np.float64)
+    if X_arr.ndim != 2 or X_arr.shape[1] != model.theta.size // model.n_outputs - int(
+        model.fit_intercept
+    ):
+        raise DataworthError(f"X must be (k, n_features) for the model; got shape {X_arr.shape}.")
+    v = _target_direction(model, X_target, y_target)
+    return _pert(model, X_arr, y, v)
+
+
+def _fit_influence(model: Any, X: _F64, y: NDArray[Any]) -> Any:
+    from dataworth.influence import LinearInfluence
+
+    return LinearInfluence(model, X, y)
+
+
+def _loss_of(model: Any, X: _F64, y: Any) -> float:
+    """Mean loss of the fitted influence model's exact optimum on ``(X, y)``."""
+    Xd = _design(model, X)
+    t = _encode(model, y)
+    theta = np.asarray(model.theta, dtype=np.float64)
+    if model.kind != "logistic":
+        return float(np.mean((Xd @ theta - t) ** 2))
+    if model.n_outputs == 1:
+        z = Xd @ theta
+        return float(np.mean(np.logaddexp(0.0, z) - t * z))
+    Z = Xd @ theta.reshape(model.n_outputs, -1).T
+    return float(np.mean(scipy.special.logsumexp(Z, axis=1) - (Z * t).sum(axis=1)))
+
+
+def _default_model(train: Dataset, model: Any) -> Any:
+    if model is not None:
+        return model
+    from dataworth.api import default_model
+
+    return default_model(train)
+
+
+def target_loss(train: Dataset, target: Any, model: Any = None) -> float:
+    """Mean loss on ``target`` of ``model`` trained (to its exact optimum) on ``train``.
+
+    Log-loss for logistic regression, squared error for ridge and least squares; ``model``
+    defaults to logistic regression for class labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dataworth.data import Dataset
+    >>> ds = Dataset.from_arrays([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    >>> round(target_loss(ds, ds), 3)
+    0.348
+    """
+    X_t, y_t = _as_xy(target, "target")
+    fitted = _fit_influence(_default_model(train, model), train.X, train.y)
+    return _loss_of(fitted, X_t, y_t)
+
+
+# ---------------------------------------------------------------------------------- crafting
+def _check_budget(budget: Any, d: int) -> _F64:
+    b = np.asarray(budget, dtype=np.float64)
+    if b.ndim > 1 or (b.ndim == 1 and b.size != d):
+        raise DataworthError(
+            f"budget must be a number or one number per feature ({d}); got shape {b.shape}."
+        )
+    if not np.all(np.isfinite(b)) or np.any(b < 0):
+        raise DataworthError(f"budget must be finite and >= 0; got {budget!r}.")
+    return np.broadcast_to(b, (d,)).astype(np.float64)
+
+
+def _check_bounds(bounds: Any, train: Dataset) -> tuple[_F64, _F64]:
+    d = train.n_features
+    if bounds is None:
+        return np.full(d, -np.inf), np.full(d, np.inf)
+    if isinstance(bounds, str):
+        if bounds != "data":
+            raise DataworthError(f"bounds must be 'data', None or (low, high); got {bounds!r}.")
+        return train.X.min(axis=0), train.X.max(axis=0)
+    try:
+        lo, hi = bounds
+    except (TypeError, ValueError):
+        raise DataworthError("bounds must be 'data', None or a pair (low, high).") from None
+    lo_a = np.broadcast_to(np.asarray(lo, dtype=np.float64), (d,)).copy()
+    hi_a = np.broadcast_to(np.asarray(hi, dtype=np.float64), (d,)).copy()
+    if np.any(lo_a > hi_a) or np.any(np.isnan(lo_a)) or np.any(np.isnan(hi_a)):
+        raise DataworthError("bounds: every low must be <= its high.")
+    return lo_a, hi_a
+
+
+def _box(x0: _F64, budget: _F64, lo: _F64, hi: _F64, rows: NDArray[np.intp]) -> tuple[_F64, _F64]:
+    """The feasible box of each poisoned row: ``[x0 - budget, x0 + budget]`` within bounds."""
+    lower = np.maximum(x0 - budget, lo)
+    upper = np.minimum(x0 + budget, hi)
+    bad = np.flatnonzero((lower > upper).any(axis=1))
+    if bad.size:
+        raise DataworthError(
+            f"training row {int(rows[bad[0]])} lies outside the bounds by more than the budget; "
+            "widen the bounds or use bounds='data'."
+        )
+    return lower, upper
+
+
+def _flipped_labels(model: Any, X: _F64, y: NDArray[Any], v: _F64) -> tuple[NDArray[Any], _F64]:
+    """For each row the other label whose copy most raises the target loss, and that ``I_up``."""
+    classes = np.asarray(model.classes_)
+    best_label = np.empty(y.shape[0], dtype=classes.dtype)
+    best = np.full(y.shape[0], -np.inf)
+    for c in classes.tolist():  # a loop over classes, not rows
+        labels = np.full(y.shape[0], c, dtype=classes.dtype)
+        up = -model.to_numpy(model.test_gradients(X, labels, "loss")) @ v
+        better = (y != c) & (up > best)
+        best = np.where(better, up, best)
+        best_label = np.where(better, labels, best_label)
+    return best_label, best
+
+
+def _gain(G: _F64, x: _F64, lower: _F64, upper: _F64) -> _F64:
+    """First-order gain of the best move of each row inside its box (``n`` x loss change)."""
+    return np.asarray(
+        np.maximum(G * (upper - x), G * (lower - x)).clip(min=0.0).sum(axis=1), dtype=np.float64
+    )
+
+
+def craft_poison(
+    train: Dataset,
+    target: Any,
+    k: int,
+    budget: float | Any = 1.0,
+    steps: int = 10,
+    random_state: int | None = None,
+    *,
+    mode: str = "modify",
+    attack: str = "influence",
+    step_size: float | None = None,
+    bounds: Any = "data",
+    model: Any = None,
+) -> tuple[Dataset, NDArray[np.intp]]:
+    """Poison ``k`` training rows to raise the loss on ``target`` (Koh & Liang 2017, 5.2).
+
+    ``attack="influence"``: choose the ``k`` rows whose best move inside their box gives the
+    largest first-order rise of the target loss (``mode="add"``: the largest rise from adding a
+    relabelled copy and moving it), then ``steps`` rounds of ``x <- clip(x + step_size *
+    sign(I_pert(x)))`` on their features, retraining the model after every round; the iterate
+    with the highest retrained target loss is returned. ``attack="random"`` is the baseline of
+    the same size: ``k`` random rows moved to a random corner of their box (every feature by
+    ``+-budget``, within the bounds), with the same relabelling in ``mode="add"``.
+
+    Parameters
+    ----------
+    train : Dataset
+        Clean training data (features in the units the budget is given in; standardise first to
+        give the budget in standard deviations).
+    target : Dataset or (X, y)
+        The rows whose mean loss the attacker raises: one row for a targeted attack, a sample of
+        the data distribution for an indiscriminate one.
+    k : int
+        Number of poisoned rows (``mode="modify"``: at most ``n``).
+    budget : float or array of shape (n_features,), default=1.0
+        Largest change of each feature of a poisoned row (an L-infinity ball around the row it
+        started from).
+    steps : int, default=10
+        Rounds of gradient steps (one retraining each).
+    random_state : int, optional
+        Seed for ``attack="random"`` and for ties in the choice of rows.
+    mode : {"modify", "add"}, default="modify"
+        ``"modify"``: perturb ``k`` existing rows, labels kept (Koh & Liang). ``"add"``: append
+        ``k`` copies of training rows, each with the other label that most raises the target
+        loss, and perturb them (Koh, Steinhardt & Liang 2022 style).
+    attack : {"influence", "random"}, default="influence"
+    step_size : float, optional
+        Size of a sign step; default ``2.5 * budget / steps``.
+    bounds : "data", None or (low, high), default="data"
+        Allowed feature range: the per-feature minimum and maximum of ``train`` (``"data"``),
+        unbounded (``None``) or given.
+    model : estimator, optional
+        scikit-learn ``LogisticRegression`` (default), ``Ridge`` or ``LinearRegression``.
+
+    Returns
+    -------
+    (Dataset, ndarray of int)
+        The poisoned training set (``mode="add"``: ``n + k`` rows, the new ones at the end with
+        row labels ``n..n+k-1`` or ``"poison<i>"``) and the sorted positions of the poisoned rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dataworth.data import Dataset
+    >>> rng = np.random.default_rng(1)
+    >>> X = rng.normal(size=(60, 2)); y = (X[:, 0] > 0).astype(int)
+    >>> train = Dataset.from_arrays(X[:40], y[:40])
+    >>> poisoned, rows = craft_poison(train, (X[40:], y[40:]), 2, budget=0.3, mode="add")
+    >>> poisoned.n_samples, rows.tolist()
+    (42, [40, 41])
+    """
+    if mode not in _MODES:
+        raise DataworthError(f"mode must be one of {', '.join(_MODES)}; got {mode!r}.")
+    if attack not in _ATTACKS:
+        raise DataworthError(f"attack must be one of {', '.join(_ATTACKS)}; got {attack!r}.")
+    n, d = train.n_samples, train.n_features
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
+        raise DataworthError(f"k must be a positive whole number; got {k!r}.")
+    if mode == "modify" and k > n:
+        raise DataworthError(f"k={k} is more than the {n} training rows.")
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 0:
+        raise DataworthError(f"steps must be a whole number >= 0; got {steps!r}.")
+    b = _check_budget(budget, d)
+    lo, hi = _check_bounds(bounds, train)
+    X_t, y_t = _as_xy(target, "target")
+    if X_t.shape[1] != d:
+        raise DataworthError(f"target has {X_t.shape[1]} features; train has {d}.")
+    model = _default_model(train, model)
+    if mode == "add" and not (hasattr(model, "predict_proba") and is_categorical(train.y)):
+        raise DataworthError("mode='add' relabels the copies: it needs a classifier and labels.")
+    rng = np.random.default_rng(random_state)
+    k = int(k)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = _fit_influence(model, train.X, train.y)
+        X, y = train.X, train.y
+        v = _target_direction(fitted, X_t, y_t)
+        labels = y
+        up = np.zeros(n)
+        if mode == "add":
+            labels, up = _flipped_labels(fitted, X, y, v)
+        if attack == "influence":
+            lower, upper = _box(X, b, lo, hi, np.arange(n))
+            gain = _gain(_pert(fitted, X, labels, v), X, lower, upper) + up
+            gain = np.where(np.isfinite(gain), gain, -np.inf)
+            # stable: ties go to the earlier row after a seeded shuffle
+            perm = rng.permutation(n)
+            chosen = perm[np.argsort(-gain[perm], kind="stable")[:k]]
+        else:
+            chosen = rng.choice(n, size=k, replace=False)
+        chosen = np.sort(chosen).astype(np.intp)
+        x0 = X[chosen]
+        lower, upper = _box(x0, b, lo, hi, chosen)
+
+        if mode == "modify":
+            X_all = X.copy()
+            y_all = y.copy()
+            rows = chosen
+        else:
+            X_all = np.vstack([X, x0])
+            y_all = np.concatenate([y, labels[chosen]])
+            rows = np.arange(n, n + k, dtype=np.intp)
+
+        if attack == "random":
+            signs = rng.choice(np.array([-1.0, 1.0]), size=x0.shape)
+            X_all[rows] = np.clip(x0 + signs * b, lower, upper)
+        elif steps > 0:
+            alpha = 2.5 * b / steps if step_size is None else float(step_size)
+            if np.any(np.asarray(alpha) < 0) or not np.all(np.isfinite(alpha)):
+                raise DataworthError(f"step_size must be finite and >= 0; got {step_size!r}.")
+            best_loss, best_x = -np.inf, X_all[rows].copy()
+            for _ in range(int(steps)):
+                fitted = _fit_influence(model, X_all, y_all)
+                loss = _loss_of(fitted, X_t, y_t)
+                if loss > best_loss:
+                    best_loss, best_x = loss, X_all[rows].copy()
+                G = _pert(fitted, X_all[rows], y_all[rows], _target_direction(fitted, X_t, y_t))
+                X_all[rows] = np.clip(X_all[rows] + alpha * np.sign(G), lower, upper)
+            loss = _loss_of(_fit_influence(model, X_all, y_all), X_t, y_t)
+            if loss < best_loss:
+                X_all[rows] = best_x
+
+    if mode == "modify":
+        return train.replace(X=X_all), rows
+    return _append(train, X_all, y_all, chosen), rows
+
+
+def _append(train: Dataset, X_all: _F64, y_all: NDArray[Any], sources: NDArray[np.intp]) -> Dataset:
+    n, k = train.n_samples, sources.size
+    groups = None if train.groups is None else np.concatenate([train.groups, train.groups[sources]])
+    labels = (
+        np.arange(n + k)
+        if train.row_labels.dtype.kind in "iu"
+        else np.concatenate([train.row_labels.astype(str), [f"poison{i}" for i in range(k)]])
+    )
+    return train.replace(X=X_all, y=y_all, groups=groups, row_labels=labels)
+
+
+# ---------------------------------------------------------------------------------- study
+@dataclass(frozen=True, eq=False)
+class PoisoningStudy:
+    """Held-out error under poisoning, detection of the poison, and the defence.
+
+    Attributes
+    ----------
+    attack_rows : list of dict
+        One per (``k``, attack): ``k``, ``fraction`` (of the clean training rows), ``attack``
+        (``"none"`` for the clean model, ``"influence"``, ``"random"``), ``target_loss``,
+        ``target_error`` and ``test_error`` of the model trained on the poisoned data.
+    detection_rows : list of dict
+        One per (``k``, method) for the influence attack: ``auroc`` of ``-value`` as a detector
+        of the poisoned rows, ``recall`` (share of the poison among the lowest
+        ``defence_fraction`` of rows), ``test_error_after`` (held-out error after removing those
+        rows and retraining), with ``test_error_poisoned`` next to it, and ``seconds``.
+        ``method`` is a valuation method or ``"self-influence"``; the pseudo-methods
+        ``"remove-poison"`` (oracle: exactly the poisoned rows) and ``"random"`` (as many random
+        rows, mean over draws) are the references.
+    budget : float
+    mode, metric : str
+    n_train : int
+    defence_fraction : float
+    """
+
+    attack_rows: list[dict[str, Any]]
+    detection_rows: list[dict[str, Any]]
+    budget: float
+    mode: str
+    n_train: int
+    defence_fraction: float
+    steps: int
+    metric: str = "error (1 - accuracy)"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "budget": self.budget,
+            "mode": self.mode,
+            "steps": self.steps,
+            "n_train": self.n_train,
+            "defence_fraction": self.defence_fraction,
+            "metric": self.metric,
+            "attack": [dict(r) for r in self.attack_rows],
+            "detection": [dict(r) for r in self.detection_rows],
+        }
+
+    def table(self) -> str:
+        """Two plain-text tables: error as ``k`` grows, then detection and defence."""
+        lines = [
+            f"poisoning ({self.mode}, L-inf budget {self.budget:g}, {self.steps} steps) of "
+            f"{self.n_train} training rows",
+            f"{'k':>4} {'share':>6}  {'attack':<10} {'target loss':>11} {'target err':>10} "
+            f"{'test err':>8}",
+        ]
+        for r in self.attack_rows:
+            lines.append(
+                f"{r['k']:>4} {r['fraction']:>6.1%}  {r['attack']:<10} {r['target_loss']:>11.4f} "
+                f"{r['target_error']:>10.3f} {r['test_error']:>8.3f}"
+            )
+        lines.append("")
+        lines.append(
+            f"detection of the influence poison; defence = drop the lowest "
+            f"{self.defence_fraction:.0%} of rows and retrain"
+        )
+        lines.append(
+            f"{'k':>4}  {'method':<15} {'AUROC':>6} {'recall':>6} {'test err':>8} {'after':>6}"
+        )
+        for r in self.detection_rows:
+            auroc = "" if np.isnan(r["auroc"]) else f"{r['auroc']:.3f}"
+            recall = "" if np.isnan(r["recall"]) else f"{r['recall']:.2f}"
+            lines.append(
+                f"{r['k']:>4}  {r['method']:<15} {auroc:>6} {recall:>6} "
+                f"{r['test_error_poisoned']:>8.3f} {r['test_error_after']:>6.3f}"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+
+def _fit_predict_error(
+    model: Any, train: Dataset, rows: NDArray[np.intp], evals: Sequence[Any]
+) -> list[float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        fitted = clone(model).fit(train.X[rows], train.y[rows])
+    return [float(np.mean(fitted.predict(X) != y)) for X, y in evals]
+
+
+def _check_fractions(fractions: Sequence[float]) -> list[float]:
+    out = [float(f) for f in fractions]
+    if not out or any(not (0 < f < 1) for f in out):
+        raise DataworthError(f"fractions must be a non-empty list in (0, 1); got {fractions!r}.")
+    return out
+
+
+def _self_influence_values(model: Any, train: Dataset) -> _F64:
+    from dataworth.influence import self_influence
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return -self_influence(_fit_influence(model, train.X, train.y))
+
+
+def poisoning_study(
+    train: Dataset,
+    valid: Dataset,
+    target: Dataset,
+    test: Dataset,
+    *,
+    fractions: Sequence[float] = DEFAULT_POISON_FRACTIONS,
+    budget: float = 1.0,
+    steps: int = 10,
+    mode: str = "modify",
+    model: Any = None,
+    methods: Sequence[str] = ("knn-shapley", "data-oob", "loo", "influence"),
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    valuer: Callable[[Dataset, Dataset], Mapping[str, ValuationResult | Any]] | None = None,
+    self_influence: bool = True,
+    random_baseline: bool = True,
+    defence_fraction: float = 0.05,
+    n_random: int = 5,
+    random_state: int | None = None,
+    n_jobs: int | None = 1,
+) -> PoisoningStudy:
+    """Held-out error as ``k`` poisoned rows grow, and how valuation flags and removes them.
+
+    For each fraction ``f`` (of the ``n`` clean training rows), ``k = max(1, round(f n))`` rows
+    are poisoned by :func:`craft_poison` against ``target`` (the attacker's sample of the data;
+    keep it apart from ``test``, which only measures). The poisoned training set is then valued
+    on the defender's clean ``valid`` set, each method's lowest ``defence_fraction`` of rows
+    are removed and the model retrained.
+
+    Parameters
+    ----------
+    train, valid, target, test : Dataset
+        Clean training rows, the defender's valuation rows, the attacker's target rows, and
+        held-out rows (class labels; standardised features suit the default budget).
+    fractions : sequence of float, default=(0.005, 0.01, 0.02, 0.03)
+    budget, steps, mode
+        See :func:`craft_poison`.
+    model : LogisticRegression, optional
+        The attacked model (default: logistic regression, max_iter=1000); also the model the
+        valuation methods and the defence retrain.
+    methods : sequence of str
+        Valuation methods run on each poisoned set through
+        :func:`dataworth.apps.clean.compute_values` (with ``params``, ``random_state`` and
+        ``n_jobs``).
+    params : dict, optional
+        Per-method parameters.
+    valuer : callable, optional
+        ``valuer(poisoned_train, valid) -> {name: ValuationResult or array}``; replaces
+        ``methods`` (values for any method computed any way, e.g. with another model).
+    self_influence : bool, default=True
+        Also score ``-self_influence`` of the model (high self-influence is suspicious).
+    random_baseline : bool, default=True
+        Also run ``attack="random"`` of the same size and budget.
+    defence_fraction : float, default=0.05
+        Share of rows the defender drops, lowest-valued first.
+    n_random : int, default=5
+        Draws of the random-removal reference.
+    random_state : int, optional
+    n_jobs : int, default=1
+        Passed to the valuation methods.
+
+    Examples
+    --------
+    >>> from dataworth.datasets import load_dataset
+    >>> ds = load_dataset("breast_cancer")
+    >>> ds = ds.replace(X=(ds.X - ds.X.mean(0)) / ds.X.std(0))
+    >>> rest, test = ds.split(0.25, random_state=0)
+    >>> rest, target = rest.split(0.2, random_state=0)
+    >>> train, valid = rest.split(0.25, random_state=0)
+    >>> study = poisoning_study(train, valid, target, test, fractions=(0.03,), steps=3,
+    ...                         methods=["knn-shapley"], random_baseline=False, random_state=0)
+    >>> [r["attack"] for r in study.attack_rows]
+    ['none', 'influence']
+    """
+    from dataworth.apps.clean import compute_values, detection_auroc, detection_recall
+    from dataworth.apps.removal import n_removed
+
+    fracs = _check_fractions(fractions)
+    if not 0 < defence_fraction < 1:
+        raise DataworthError(f"defence_fraction must lie in (0, 1); got {defence_fraction}.")
+    if not is_categorical(train.y):
+        raise DataworthError("poisoning_study measures error: it needs class labels.")
+    for name, ds in (("valid", valid), ("target", target), ("test", test)):
+        if ds.n_features != train.n_features:
+            raise DataworthError(
+                f"{name} has {ds.n_features} features; train has {train.n_features}."
+            )
+    model = _default_model(train, model)
+    n = train.n_samples
+    evals = [(target.X, target.y), (test.X, test.y)]
+    rng = np.random.default_rng(random_state)
+
+    def errors(ds: Dataset, rows: NDArray[np.intp] | None = None) -> list[float]:
+        use = np.arange(ds.n_samples) if rows is None else rows
+        return _fit_predict_error(model, ds, use, evals)
+
+    clean_target_err, clean_test_err = errors(train)
+    attack_rows: list[dict[str, Any]] = [
+        {
+            "k": 0,
+            "fraction": 0.0,
+            "attack": "none",
+            "target_loss": target_loss(train, target, model),
+            "target_error": clean_target_err,
+            "test_error": clean_test_err,
+        }
+    ]
+    detection_rows: list[dict[str, Any]] = []
+    common = {"budget": budget, "steps": steps, "mode": mode, "model": model}
+    for f in fracs:
+        k = max(1, int(np.floor(f * n + 0.5)))
+        seed = int(rng.integers(2**31))
+        attacks = ["influence", "random"] if random_baseline else ["influence"]
+        poisoned_sets: dict[str, tuple[Dataset, NDArray[np.intp]]] = {}
+        for attack in attacks:
+            poisoned, rows = craft_poison(
+                train, target, k, random_state=seed, attack=attack, **common
+            )
+            poisoned_sets[attack] = (poisoned, rows)
+            t_err, s_err = errors(poisoned)
+            attack_rows.append(
+                {
+                    "k": k,
+                    "fraction": k / n,
+                    "attack": attack,
+                    "target_loss": target_loss(poisoned, target, model),
+                    "target_error": t_err,
+                    "test_error": s_err,
+                }
+            )
+        poisoned, rows = poisoned_sets["influence"]
+        m = poisoned.n_samples
+        poisoned_err = attack_rows[-len(attacks)]["test_error"]
+        if valuer is not None:
+            values: dict[str, Any] = dict(valuer(poisoned, valid))
+            seconds: dict[str, float] = {}
+        else:
+            results = compute_values(
+                list(methods),
+                poisoned,
+                valid,
+                model,
+                params=params,
+                random_state=seed,
+                n_jobs=n_jobs,
+            )
+            values = dict(results)
+            seconds = {
+                name: float(r.metadata.get("seconds", np.nan)) for name, r in results.items()
+            }
+        if self_influence:
+            t0 = time.perf_counter()
+            values["self-influence"] = _self_influence_values(model, poisoned)
+            seconds["self-influence"] = time.perf_counter() - t0
+        cut = n_removed(defence_fraction, m)
+        for name, vals in values.items():
+            v = as_values(vals, n=m)
+            keep = np.sort(removal_order(v)[cut:])
+            detection_rows.append(
+                {
+                    "k": k,
+                    "method": str(name),
+                    "auroc": detection_auroc(v, rows),
+                    "recall": detection_recall(v, rows, defence_fraction),
+                    "test_error_poisoned": poisoned_err,
+                    "test_error_after": errors(poisoned, keep)[1],
+                    "seconds": seconds.get(name, np.nan),
+                }
+            )
+        oracle_keep = np.setdiff1d(np.arange(m), rows)
+        detection_rows.append(
+            {
+                "k": k,
+                "method": "remove-poison",
+                "auroc": 1.0,
+                "recall": 1.0,
+                "test_error_poisoned": poisoned_err,
+                "test_error_after": errors(poisoned, oracle_keep)[1],
+                "seconds": np.nan,
+            }
+        )
+        draws = [
+            errors(poisoned, np.sort(rng.permutation(m)[cut:]))[1] for _ in range(max(1, n_random))
+        ]
+        detection_rows.append(
+            {
+                "k": k,
+                "method": "random",
+                "auroc": 0.5,
+                "recall": np.nan,
+                "test_error_poisoned": poisoned_err,
+                "test_error_after": float(np.mean(draws)),
+                "seconds": np.nan,
+            }
+        )
+    return PoisoningStudy(
+        attack_rows=attack_rows,
+        detection_rows=detection_rows,
+        budget=float(np.max(_check_budget(budget, train.n_features))),
+        mode=mode,
+        n_train=n,
+        defence_fraction=float(defence_fraction),
+        steps=int(steps),
+    )
