@@ -94,8 +94,9 @@ def dataworth_methods(rank: int) -> dict[str, tuple[Any, str | None]]:
     return {
         "direct": (DirectSolver(), "direct"),
         "cg": (CGSolver(), "cg"),
-        # pyDVL's LiSSA runs full-batch here (one DataLoader batch) for up to 1000 iterations.
-        "lissa": (LiSSASolver(batch_size=None, depth=1000, random_state=0), "lissa"),
+        # pyDVL's LiSSA runs full-batch here (one DataLoader batch) for up to 1000 iterations
+        # and stops at a relative residual of 1e-4: the same settings.
+        "lissa": (LiSSASolver(batch_size=None, depth=1000, rtol=1e-4, random_state=0), "lissa"),
         "arnoldi": (ArnoldiSolver(rank=rank, random_state=0), "arnoldi"),
         "arnoldi, complement=smallest": (
             ArnoldiSolver(rank=rank, complement="smallest", random_state=0),
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(HERE / "influence"))
+    parser.add_argument(
+        "--methods", default=None, help="Comma-separated subset of the rows (direct always runs)."
+    )
+    parser.add_argument("--no-pydvl", action="store_true", help="dataworth's rows only.")
     args = parser.parse_args(argv)
     n_train, n_test = (300, 100) if args.quick else (1000, 400)
     torch.set_num_threads(args.threads)
@@ -201,8 +206,15 @@ def main(argv: list[str] | None = None) -> int:
         reference: np.ndarray | None = None
         # pyDVL's Hessian is that of the loss it is given plus its regularisation: the weight
         # decay of the training objective goes into the regularisation, so H is the same.
-        peers = pydvl_methods(args.damping + problem["weight_decay"], args.rank)
+        peers = (
+            None
+            if args.no_pydvl
+            else pydvl_methods(args.damping + problem["weight_decay"], args.rank)
+        )
+        chosen = None if args.methods is None else {"direct", *args.methods.split(",")}
         for name, (solver, peer) in dataworth_methods(args.rank).items():
+            if chosen is not None and name not in chosen:
+                continue
             started = time.perf_counter()
             matrix = run_dataworth(problem, solver, args.damping)
             seconds = time.perf_counter() - started

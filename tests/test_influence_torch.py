@@ -319,6 +319,22 @@ def test_lissa_matches_direct(mlp):
     assert _rel(inf.solve(V), expected) < 0.25
 
 
+def test_lissa_stops_early_at_rtol(mlp):
+    """Full batch with rtol: fewer steps than depth, and the error stays within
+    rtol / (1 - rate) (rate ~ 0.94 here, so < 20 * rtol)."""
+    model, X, y = mlp["model"], mlp["X"], mlp["y"]
+    ref = TorchInfluence(model, X, y, weight_decay=WD, damping=0.1)
+    V = ref.test_gradients(mlp["Xt"], mlp["yt"])
+    solver = LiSSASolver(depth=2000, batch_size=None, rtol=1e-8, random_state=0)
+    inf = TorchInfluence(model, X, y, weight_decay=WD, damping=0.1, solver=solver)
+    assert _rel(inf.solve(V), ref.solve(V)) < 20 * 1e-8
+    assert solver.n_steps_ < 2000
+    with pytest.raises(DataworthError, match="rtol"):
+        TorchInfluence(
+            model, X, y, damping=0.1, solver=LiSSASolver(batch_size=None, rtol=2.0)
+        ).solve(V)
+
+
 def test_lissa_diverges_loudly(mlp):
     solver = LiSSASolver(scale=1e-12, depth=10_000, batch_size=None)
     inf = TorchInfluence(mlp["model"], mlp["X"], mlp["y"], weight_decay=WD, solver=solver)

@@ -359,11 +359,19 @@ class LiSSASolver(_Solver):
         Independent recursions averaged.
     random_state : int, numpy Generator or None
         Seeds the minibatches and the power iteration.
+    rtol : float, default=0.0
+        Full batch only (``batch_size=None``): stop early once every row's update
+        ``||h_{t+1} - h_t||`` is at most ``rtol * ||h_{t+1}||``. The remaining error is then
+        about ``rtol / (1 - rate)``, larger than ``rtol`` when convergence is slow. 0 (default)
+        always runs ``depth`` steps; minibatch recursions always do (their updates never
+        vanish).
 
     Attributes
     ----------
     scale_ : float
         The scale used.
+    n_steps_ : int
+        Steps of the last solve (of its last sample).
     lambda_max_ : float or None
         The power-iteration estimate of ``||H||_2`` (None when ``scale`` was given).
 
@@ -387,12 +395,14 @@ class LiSSASolver(_Solver):
         batch_size: int | None = 32,
         n_samples: int = 1,
         random_state: Any = None,
+        rtol: float = 0.0,
     ) -> None:
         self.scale = scale
         self.depth = depth
         self.batch_size = batch_size
         self.n_samples = n_samples
         self.random_state = random_state
+        self.rtol = rtol
 
     def fit(self, influence: TorchInfluence) -> LiSSASolver:
         """Validate the settings and choose the scale; returns ``self``."""
@@ -402,6 +412,9 @@ class LiSSASolver(_Solver):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise DataworthError(f"{name} must be a positive whole number; got {value!r}.")
+        rtol = self.rtol
+        if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 <= rtol < 1:
+            raise DataworthError(f"rtol must be a number in [0, 1); got {rtol!r}.")
         self._rng = np.random.default_rng(self.random_state)
         self._influence = influence
         self.lambda_max_: float | None = None
@@ -427,6 +440,8 @@ class LiSSASolver(_Solver):
         B = self._matrix(V)
         n = influence.n_train
         total = torch.zeros_like(B)
+        early = self.batch_size is None and self.rtol > 0
+        self.n_steps_ = 0
         for _ in range(int(self.n_samples)):
             h = B.clone()
             for step in range(int(self.depth)):
@@ -435,7 +450,11 @@ class LiSSASolver(_Solver):
                     if self.batch_size is None
                     else self._rng.integers(0, n, size=int(self.batch_size))
                 )
-                h = B + h - influence.hvp(h, rows=rows) / self.scale_
+                update = B - influence.hvp(h, rows=rows) / self.scale_
+                h = h + update
+                self.n_steps_ = step + 1
+                if early and bool((update.norm(dim=1) <= self.rtol * h.norm(dim=1)).all()):
+                    break
                 if (step + 1) % 32 == 0 and not bool(torch.isfinite(h).all()):
                     break
             total += h
