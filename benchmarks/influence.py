@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -272,8 +274,8 @@ def write(
         )
     lines += [
         "",
-        "Command: `.venv-bench/bin/python benchmarks/influence.py"
-        + (" --quick" if args.quick else "")
+        "Command: `.venv-bench/bin/python benchmarks/influence.py "
+        + " ".join(shlex.quote(a) for a in sys.argv[1:])
         + "`.",
         "",
     ]
