@@ -16,6 +16,7 @@ from dataworth.cli.debug import debug
 from dataworth.cli.demo import demo
 from dataworth.cli.explain import explain
 from dataworth.cli.influencers import influencers
+from dataworth.cli.market import market
 from dataworth.cli.prune import prune
 from dataworth.cli.report import report
 from dataworth.cli.robustness import robustness
@@ -44,6 +45,7 @@ for _command in (
     debug,
     prune,
     select,
+    market,
     report,
 ):
     cli.add_command(_command)
