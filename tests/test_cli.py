@@ -45,6 +45,8 @@ METHOD_ARGS: dict[str, list[str]] = {
     "knn-shapley": ["--k", "3"],
     "data-oob": ["--budget", "64"],
     "influence": [],  # closed form for logistic (multinomial on iris), linear and ridge
+    "lava": [],
+    "cgs": [],
 }
 
 

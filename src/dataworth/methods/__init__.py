@@ -36,6 +36,8 @@ METHODS: dict[str, str] = {
     "knn-shapley": "knn_shapley:KNNShapley",
     "data-oob": "data_oob:DataOOB",
     "influence": "influence:Influence",
+    "lava": "lava:LAVA",
+    "cgs": "cgs:CGS",
 }
 
 
