@@ -1,20 +1,30 @@
 """Batch active learning on a clean and on polluted pools: learning curves, labels saved.
 
-    python benchmarks/active_learning.py            # 10 seeds; writes active_learning.md/.json
+    python benchmarks/active_learning.py            # final run: 10 fresh seeds (1000-1009),
+                                                    # test split; writes active_learning.md/.json
     python benchmarks/active_learning.py --seeds 5  # fewer seeds
     python benchmarks/active_learning.py --quick    # 2 seeds, 4 rounds, no files: a smoke run
-    python benchmarks/active_learning.py --scaling standardise --seeds 5 --output first-run
-                                                    # the first measurement (see docs/select.md)
+    python benchmarks/active_learning.py --split validation --first-seed 100 --seeds 20 \
+        --strategies random,uncertainty --variants '{"sr-k5": {"k": 5, "n_folds": 5}}' \
+        --scenarios polluted                        # a validation run (prints; --json PATH
+                                                    # keeps the numbers; never writes the .md)
 
-Task: scikit-learn's digits, **classify the digits 0-4** with logistic regression. Features are
-the pixel intensities divided by 16 (one common scale, so that Euclidean distances, which
+The strategies are the five of ``dataworth select`` plus ``sr-previous``: shapley-regression with
+its previous defaults (``k=5``, 5 folds, raw values, no acquisition), for comparison
+(``--variants`` replaces it).
+
+Two tasks, four scenarios. A fixed test split (30% of the rows, drawn once with seed 12345) is
+used only to measure accuracy in the final run. ``--split validation`` never reads it: it carves
+30% of the other rows (seed 54321) as the evaluation set and draws the pool from the remaining
+rows; every setting of ``shapley-regression`` was chosen that way, on seeds 100-119, before the
+final run (see ``docs/select.md``).
+
+**digits** (scikit-learn's digits, classify 0-4 with logistic regression; features are the
+pixel intensities divided by 16, one common scale, so that Euclidean distances, which
 KNN-Shapley, the value regressor and k-center greedy use, are those of the images;
-``--scaling standardise`` standardises each pixel with the pool's statistics instead). A fixed
-test split (30% of all images, drawn once with seed 12345, its 0-4 images) is used only to
-measure accuracy. Every strategy of one seed starts from the same 50 random pool rows and buys
-25 labels per round for 14 rounds (400 labels).
-
-Scenarios (the pool is drawn from the other 70% of the images):
+``--scaling standardise`` standardises each pixel with the pool's statistics instead). Every
+strategy of one seed starts from the same 50 random pool rows and buys 25 labels per round for
+14 rounds (400 labels).
 
 * ``clean``: the pool holds only images of 0-4, with their true labels.
 * ``polluted``: the pool holds every image; the images of 5-9 (about half the pool) do not
@@ -25,13 +35,21 @@ Scenarios (the pool is drawn from the other 70% of the images):
 * ``outliers``: the images of 0-4 plus 30% junk: blends of two images of different classes 0-4
   plus Gaussian pixel noise (sd 2 on the 0-16 scale), labelled uniformly at random. The noise
   makes them outliers in feature space, where k-center greedy (the diversity step of
-  shapley-regression) is drawn: the value filter has to be nearly perfect. A stress case,
-  reported as measured.
+  shapley-regression) is drawn: the value filter has to be nearly perfect. A stress case.
+
+**breast cancer** (scikit-learn's breast_cancer, malignant vs benign with logistic regression;
+the 30 features standardised with the pool's mean and sd). Every strategy of one seed starts
+from the same 20 random pool rows and buys 10 labels per round for 15 rounds (170 labels).
+
+* ``cancer-texture``: in-distribution rows with unreliable labels in one region of feature
+  space: the labels of the pool rows whose ``mean texture`` (the spread of grey levels of the
+  scan) is above the pool's 70th percentile are coin flips, as if hard-to-read scans had been
+  labelled by guessing. Those 30% are the junk; the test split keeps its true labels.
 
 Target accuracies are fixed fractions (90%, 95%) of the accuracy of the same model trained on
 *every* clean, correctly labelled task row of the pool. "Labels saved" = random's labels minus
 the strategy's labels to first reach the target (linear interpolation between rounds), paired
-by seed; a run that never reaches the target counts as the 400-label budget and the figure is a
+by seed; a run that never reaches the target counts as the label budget and the figure is a
 bound (marked). Intervals: Student t over seeds, 95%.
 """
 
@@ -46,7 +64,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_digits
+from sklearn.datasets import load_breast_cancer, load_digits
 from sklearn.linear_model import LogisticRegression
 from threadpoolctl import threadpool_limits
 
@@ -56,11 +74,24 @@ from dataworth.apps.active_loop import (
     labels_to_reach,
     summarize_curves,
 )
+from dataworth.apps.select import ShapleyRegression
 
 HERE = Path(__file__).resolve().parent
 STRATEGIES = ["random", "uncertainty", "entropy", "shapley-regression", "influence"]
 TARGET_FRACTIONS = (0.90, 0.95)
 TEST_SEED = 12345
+VALID_SEED = 54321
+#: shapley-regression as first measured (before the settings were chosen on validation runs)
+PREVIOUS = {
+    "sr-previous": {"k": 5, "n_folds": 5, "within_class": False, "acquisition": None},
+}
+#: scenario -> (initial rows, batch, rounds)
+PROTOCOL = {
+    "clean": (50, 25, 14),
+    "polluted": (50, 25, 14),
+    "outliers": (50, 25, 14),
+    "cancer-texture": (20, 10, 15),
+}
 
 
 def _scale(Xp: np.ndarray, Xt: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
@@ -72,13 +103,33 @@ def _scale(Xp: np.ndarray, Xt: np.ndarray, scaling: str) -> tuple[np.ndarray, np
     return (Xp - mean) / std, (Xt - mean) / std
 
 
-def make_scenario(name: str, seed: int, scaling: str = "unit") -> dict[str, Any]:
-    """Pool features, oracle labels, junk mask, test split and clean reference rows."""
+def _splits(n: int, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """(evaluation rows, rows the pool is drawn from) for ``split`` ("test" or "validation").
+
+    The test split is 30% of the rows (seed ``TEST_SEED``). For validation the test rows are
+    set aside unread and 30% of the others (seed ``VALID_SEED``) are the evaluation rows.
+    """
+    perm = np.random.default_rng(TEST_SEED).permutation(n)
+    n_test = int(0.3 * n)
+    test, rest = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    if split == "test":
+        return test, rest
+    if split != "validation":
+        raise ValueError(f"unknown split {split!r}")
+    inner = np.random.default_rng(VALID_SEED).permutation(rest)
+    n_valid = int(0.3 * rest.size)
+    return np.sort(inner[:n_valid]), np.sort(inner[n_valid:])
+
+
+def make_scenario(
+    name: str, seed: int, scaling: str = "unit", split: str = "test"
+) -> dict[str, Any]:
+    """Pool features, oracle labels, junk mask, evaluation split and clean reference rows."""
+    if name == "cancer-texture":
+        return _cancer_texture(seed, split)
     X, y = load_digits(return_X_y=True)
     X = X.astype(np.float64)
-    perm = np.random.default_rng(TEST_SEED).permutation(y.size)
-    n_test = int(0.3 * y.size)
-    test, rest = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    test, rest = _splits(y.size, split)
     test = test[y[test] < 5]
     rng = np.random.default_rng(seed)
     if name in ("clean", "polluted"):
@@ -118,6 +169,30 @@ def make_scenario(name: str, seed: int, scaling: str = "unit") -> dict[str, Any]
     }
 
 
+def _cancer_texture(seed: int, split: str) -> dict[str, Any]:
+    """Breast cancer; the pool rows of highest mean texture (top 30%) have coin-flip labels."""
+    data = load_breast_cancer()
+    X, y = data.data.astype(np.float64), data.target
+    test, rest = _splits(y.size, split)
+    rng = np.random.default_rng(seed)
+    rest = rest[rng.permutation(rest.size)]
+    Xp, y_true = X[rest], y[rest]
+    texture = Xp[:, list(data.feature_names).index("mean texture")]
+    junk = texture > np.quantile(texture, 0.7)
+    oracle = y_true.copy()
+    oracle[junk] = rng.integers(2, size=int(junk.sum()))
+    Xp, Xt = _scale(Xp, X[test], "standardise")
+    return {
+        "X_pool": Xp,
+        "y_oracle": oracle,
+        "junk": junk,
+        "X_test": Xt,
+        "y_test": y[test],
+        "clean_X": Xp[~junk],
+        "clean_y": y_true[~junk],
+    }
+
+
 def reference_accuracy(sc: dict[str, Any]) -> float:
     """Test accuracy with every clean, correctly labelled task row of the pool."""
     model = LogisticRegression(max_iter=1000).fit(sc["clean_X"], sc["clean_y"])
@@ -125,44 +200,71 @@ def reference_accuracy(sc: dict[str, Any]) -> float:
 
 
 def run_scenario(
-    name: str, seeds: list[int], rounds: int, n_jobs: int, scaling: str
+    name: str,
+    strategies: dict[str, Any],
+    seeds: list[int],
+    rounds: int | None,
+    n_jobs: int,
+    scaling: str,
+    split: str,
 ) -> dict[str, Any]:
+    """Every strategy on one scenario over ``seeds`` (paired by seed), with its summaries."""
     started = time.perf_counter()
-    curves: dict[str, list[Any]] = {s: [] for s in STRATEGIES}
-    junk_share: dict[str, list[float]] = {s: [] for s in STRATEGIES}
+    initial, batch, default_rounds = PROTOCOL[name]
+    rounds = default_rounds if rounds is None else rounds
+    curves: dict[str, list[Any]] = {s: [] for s in strategies}
+    junk_share: dict[str, list[float]] = {s: [] for s in strategies}
+    junk_early: dict[str, list[float]] = {s: [] for s in strategies}
     refs = []
     for seed in seeds:  # the pool's junk labels depend on the seed: one scenario per seed
-        sc = make_scenario(name, seed, scaling)
+        sc = make_scenario(name, seed, scaling, split)
         refs.append(reference_accuracy(sc))
         got = compare_strategies(
-            STRATEGIES,
+            strategies,
             sc["X_pool"],
             sc["y_oracle"],
             sc["X_test"],
             sc["y_test"],
             seeds=[seed],
-            initial=50,
-            batch=25,
+            initial=initial,
+            batch=batch,
             rounds=rounds,
             n_jobs=n_jobs,
         )
-        for s in STRATEGIES:
+        for s in strategies:
             curves[s] += got[s]
             c = got[s][0]
-            junk_share[s].append(float(sc["junk"][c.bought[c.n_initial :]].mean()))
+            bought = c.bought[c.n_initial :]
+            junk_share[s].append(float(sc["junk"][bought].mean()))
+            junk_early[s].append(float(sc["junk"][bought[: 2 * batch]].mean()))
     reference = float(np.mean(refs))
     summary = summarize_curves(curves)
     reach = {
         f"{frac:.2f}": labels_to_reach(curves, round(frac * reference, 4))
         for frac in TARGET_FRACTIONS
     }
+    # the same crossings, paired against uncertainty sampling (the issue's second baseline)
+    versus_uncertainty = (
+        {
+            f"{frac:.2f}": labels_to_reach(
+                curves, round(frac * reference, 4), baseline="uncertainty"
+            )
+            for frac in TARGET_FRACTIONS
+        }
+        if "uncertainty" in curves
+        else {}
+    )
     return {
         "scenario": name,
+        "split": split,
+        "initial": initial,
+        "batch": batch,
+        "rounds": rounds,
         "n_pool": int(sc["X_pool"].shape[0]),
         "junk_fraction": float(sc["junk"].mean()),
         "n_test": int(sc["X_test"].shape[0]),
         "reference_accuracy": reference,
-        "n_labels": summary[STRATEGIES[0]].n_labels.tolist(),
+        "n_labels": next(iter(summary.values())).n_labels.tolist(),
         "curves": {
             s: {
                 "mean": summary[s].mean.tolist(),
@@ -170,23 +272,31 @@ def run_scenario(
                 "high": summary[s].high.tolist(),
                 "per_seed": [c.accuracy.tolist() for c in curves[s]],
                 "junk_share_bought": junk_share[s],
+                "junk_share_first_two_batches": junk_early[s],
                 "select_seconds": [c.select_seconds for c in curves[s]],
             }
-            for s in STRATEGIES
+            for s in strategies
         },
         "reach": {k: [r.to_dict() for r in rows] for k, rows in reach.items()},
+        "reach_vs_uncertainty": {
+            k: [r.to_dict() for r in rows] for k, rows in versus_uncertainty.items()
+        },
         "_reach_rows": reach,
+        "_versus_uncertainty": versus_uncertainty,
         "seconds": time.perf_counter() - started,
     }
 
 
-def markdown(results: list[dict[str, Any]], command: str, seeds: list[int], scaling: str) -> str:
+def markdown(
+    results: list[dict[str, Any]], command: str, seeds: list[int], scaling: str, split: str
+) -> str:
+    where = "the test split" if split == "test" else "the validation split (test split unread)"
     out = [
         "# Batch active learning: clean and polluted pools",
         "",
-        f"Produced by `{command}` ({len(seeds)} seeds: {seeds}; Python {platform.python_version()},"
-        f" {platform.machine()}; features: {scaling}). Protocol: see the docstring of"
-        " `benchmarks/active_learning.py` and `docs/select.md`.",
+        f"Produced by `{command}` ({len(seeds)} seeds: {seeds}; accuracy on {where}; Python "
+        f"{platform.python_version()}, {platform.machine()}; digits features: {scaling}). "
+        "Protocol: see the docstring of `benchmarks/active_learning.py` and `docs/select.md`.",
         "",
     ]
     for res in results:
@@ -197,20 +307,23 @@ def markdown(results: list[dict[str, Any]], command: str, seeds: list[int], scal
         out += [
             f"## {res['scenario']}",
             "",
-            f"Pool {res['n_pool']} rows ({res['junk_fraction']:.0%} junk), test {res['n_test']}"
-            f" rows; accuracy with every clean label: {res['reference_accuracy']:.3f}."
-            f" Wall time {res['seconds']:.0f} s.",
+            f"Pool {res['n_pool']} rows ({res['junk_fraction']:.0%} junk), evaluation "
+            f"{res['n_test']} rows; {res['initial']} initial rows, then {res['batch']} per round "
+            f"for {res['rounds']} rounds; accuracy with every clean label: "
+            f"{res['reference_accuracy']:.3f}. Wall time {res['seconds']:.0f} s.",
             "",
-            "Test accuracy (mean over seeds [95% t interval]) by labels bought:",
+            "Accuracy (mean over seeds [95% t interval]) by labels bought:",
             "",
-            "| strategy | " + " | ".join(str(n_labels[j]) for j in show) + " | junk share of "
-            "bought labels | selection s/run |",
+            "| strategy | "
+            + " | ".join(str(n_labels[j]) for j in show)
+            + " | junk share of bought labels (first 2 rounds) | selection s/run |",
             "|---|" + "---|" * len(show) + "---|---|",
         ]
         for s, c in res["curves"].items():
             cells = [f"{c['mean'][j]:.3f} [{c['low'][j]:.3f}, {c['high'][j]:.3f}]" for j in show]
             out.append(
                 f"| {s} | " + " | ".join(cells) + f" | {np.mean(c['junk_share_bought']):.2f} "
+                f"({np.mean(c['junk_share_first_two_batches']):.2f}) "
                 f"| {np.mean(c['select_seconds']):.1f} |"
             )
         for frac, rows in res["_reach_rows"].items():
@@ -221,6 +334,18 @@ def markdown(results: list[dict[str, Any]], command: str, seeds: list[int], scal
                 "",
                 format_reach_table(rows),
             ]
+            versus = {r.strategy: r for r in res["_versus_uncertainty"].get(frac, [])}
+            paired = [
+                f"{name} {r.saved_mean:+.1f} [{r.saved_low:+.1f}, {r.saved_high:+.1f}]"
+                + (" (a bound)" if r.censored else "")
+                for name, r in versus.items()
+                if name.startswith(("shapley-regression", "sr-"))
+            ]
+            if paired:
+                out += [
+                    "",
+                    "Labels saved vs uncertainty (paired by seed): " + "; ".join(paired) + ".",
+                ]
         out.append("")
     out += [
         "`>=`: some runs never reached the target within the budget and count as the budget, "
@@ -231,42 +356,67 @@ def markdown(results: list[dict[str, Any]], command: str, seeds: list[int], scal
     return "\n".join(out)
 
 
+def build_strategies(names: str, variants: str | None) -> dict[str, Any]:
+    """Display name -> strategy: the named ones, plus shapley-regression variants (JSON)."""
+    chosen: dict[str, Any] = {n.strip(): n.strip() for n in names.split(",") if n.strip()}
+    if variants:
+        for label, params in json.loads(variants).items():
+            chosen[label] = ShapleyRegression(**params)
+    return chosen
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--rounds", type=int, default=14)
+    parser.add_argument("--seeds", type=int, default=10, help="number of seeds")
+    parser.add_argument("--first-seed", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=None, help="override every scenario's")
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--scenarios", default="clean,polluted,outliers")
+    parser.add_argument("--scenarios", default="clean,polluted,outliers,cancer-texture")
+    parser.add_argument("--strategies", default=",".join(STRATEGIES))
+    parser.add_argument(
+        "--variants",
+        default=json.dumps(PREVIOUS),
+        help='JSON {"name": {shapley-regression params}, ...}; default: the previous defaults',
+    )
+    parser.add_argument("--split", choices=["test", "validation"], default="test")
     parser.add_argument("--quick", action="store_true", help="2 seeds, 4 rounds, no files")
     parser.add_argument("--output", default="active_learning", help="file stem under benchmarks/")
     parser.add_argument("--scaling", choices=["unit", "standardise"], default="unit")
+    parser.add_argument("--json", default=None, help="also write the JSON here (any split)")
     args = parser.parse_args()
-    seeds = list(range(2 if args.quick else args.seeds))
+    seeds = list(range(args.first_seed, args.first_seed + (2 if args.quick else args.seeds)))
     rounds = 4 if args.quick else args.rounds
+    strategies = build_strategies(args.strategies, args.variants)
     command = "python benchmarks/active_learning.py " + " ".join(sys.argv[1:])
     results = []
     with threadpool_limits(1):
         for name in args.scenarios.split(","):
-            res = run_scenario(name, seeds, rounds, args.n_jobs, args.scaling)
+            res = run_scenario(
+                name, strategies, seeds, rounds, args.n_jobs, args.scaling, args.split
+            )
             results.append(res)
             print(f"{name}: {res['seconds']:.0f} s", flush=True)
-    text = markdown(results, command.strip(), seeds, args.scaling)
+    text = markdown(results, command.strip(), seeds, args.scaling, args.split)
     print(text)
-    if args.quick:
-        return
-    (HERE / f"{args.output}.md").write_text(text)
     payload = {
         "command": command.strip(),
         "seeds": seeds,
-        "strategies": STRATEGIES,
-        "initial": 50,
-        "batch": 25,
-        "rounds": rounds,
+        "split": args.split,
+        "strategies": {k: repr(v) if not isinstance(v, str) else v for k, v in strategies.items()},
+        "protocol": {
+            k: dict(zip(("initial", "batch", "rounds"), v, strict=True))
+            for k, v in PROTOCOL.items()
+        },
         "target_fractions": TARGET_FRACTIONS,
         "scaling": args.scaling,
         "python": platform.python_version(),
-        "results": [{k: v for k, v in r.items() if k != "_reach_rows"} for r in results],
+        "results": [{k: v for k, v in r.items() if not k.startswith("_")} for r in results],
     }
+    if args.json:
+        Path(args.json).write_text(json.dumps(payload, indent=1))
+    if args.quick or args.split == "validation":
+        return  # smoke and validation runs never overwrite the reported figures
+    (HERE / f"{args.output}.md").write_text(text)
     (HERE / f"{args.output}.json").write_text(json.dumps(payload, indent=1))
 
 

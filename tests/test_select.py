@@ -40,6 +40,7 @@ from dataworth.apps.select import (
     make_strategy,
     pseudo_label_influence,
     select_batch,
+    within_class_ranks,
 )
 from dataworth.cli import main
 from dataworth.data import Dataset
@@ -162,14 +163,18 @@ def test_mislabelled_labelled_rows_get_the_lowest_values():
     assert sorted(np.argsort(values)[:3].tolist()) == flipped
 
 
-def test_shapley_regression_avoids_the_junk_region_that_uncertainty_is_drawn_to():
+@pytest.mark.parametrize("acquisition", ["margin", None])
+def test_shapley_regression_avoids_the_junk_region_that_uncertainty_is_drawn_to(acquisition):
     d = blobs_with_junk(1, n_clean=200, n_junk=100)
     lab_rows = np.arange(60)
     pool = np.arange(60, d["y"].size)
     lab = Dataset.from_arrays(d["X"][lab_rows], d["y"][lab_rows])
     assert d["junk"][lab_rows].sum() >= 10  # the labelled set saw the junk region
     junk_pool = d["junk"][pool]
-    sr = ShapleyRegression().select(lab, d["X"][pool], 15, random_state=0)
+    # k=5 as in the paper: on this 2-class toy (random labels in a cloud on the boundary) the
+    # default k=3, chosen on 5-class digits and breast cancer, ranks labelled junk worse
+    strat = ShapleyRegression(k=5, n_folds=5, acquisition=acquisition)
+    sr = strat.select(lab, d["X"][pool], 15, random_state=0)
     unc = UncertaintySampling().select(lab, d["X"][pool], 15, random_state=0)
     assert junk_pool[sr.indices].sum() == 0
     assert junk_pool[unc.indices].mean() > 0.5
@@ -178,8 +183,60 @@ def test_shapley_regression_avoids_the_junk_region_that_uncertainty_is_drawn_to(
     assert set(sr.indices.tolist()) <= set(kept.tolist())
     assert sr.scores[kept].min() >= np.delete(sr.scores, kept).max()
     assert kept.size == int(np.ceil(0.5 * pool.size))
-    plain = ShapleyRegression(diversity=False).select(lab, d["X"][pool], 15, random_state=0)
-    assert plain.indices.tolist() == kept[:15].tolist()
+    assert strat.uses_model == (acquisition is not None)
+    if acquisition is None:
+        plain = ShapleyRegression(k=5, n_folds=5, acquisition=None, diversity=False)
+        top = plain.select(lab, d["X"][pool], 15, random_state=0)
+        assert top.indices.tolist() == kept[:15].tolist()
+
+
+def test_within_class_ranks_are_hand_computed():
+    got = within_class_ranks([0.3, 0.1, 0.9, 0.2, 0.2, -1.0], ["a", "a", "b", "b", "b", "c"])
+    np.testing.assert_allclose(got, [3 / 4, 1 / 4, 5 / 6, 2 / 6, 2 / 6, 1 / 2])
+    with pytest.raises(DataworthError, match="same length"):
+        within_class_ranks([0.1, 0.2], [0])
+
+
+def test_shapley_regression_fits_within_class_ranks_and_keeps_a_rare_class():
+    # two overlapping classes; class 1 is rare among the labelled rows, so its raw KNN-Shapley
+    # values are low (its valuation points have neighbours of class 0) and a filter on raw
+    # values drops its region of the pool; ranks within each class keep it
+    rng = np.random.default_rng(0)
+    y = np.r_[np.zeros(40, int), np.ones(6, int)]
+    X = rng.normal(size=(46, 2)) + np.where(y[:, None] == 1, [1.5, 0.0], [-1.5, 0.0])
+    pool_y = np.r_[np.zeros(100, int), np.ones(100, int)]
+    pool = rng.normal(size=(200, 2)) + np.where(pool_y[:, None] == 1, [1.5, 0.0], [-1.5, 0.0])
+    lab = Dataset.from_arrays(X, y)
+    raw = ShapleyRegression(within_class=False).select(lab, pool, 10, random_state=0)
+    ranked = ShapleyRegression().select(lab, pool, 10, random_state=0)
+    values = ranked.details["labeled_values"]
+    assert values[y == 1].mean() < values[y == 0].mean()
+    np.testing.assert_allclose(ranked.details["targets"], within_class_ranks(values, y))
+    np.testing.assert_array_equal(raw.details["targets"], values)
+    assert (pool_y[raw.details["kept"]] == 1).sum() < 20
+    assert (pool_y[ranked.details["kept"]] == 1).sum() >= 40
+    assert ranked.score_name == "predicted within-class value rank"
+
+
+def test_shapley_regression_acquisition_narrows_the_kept_rows_to_the_most_uncertain():
+    d = blobs_with_junk(2, n_clean=150, n_junk=50)
+    lab = Dataset.from_arrays(d["X"][:50], d["y"][:50])
+    P = d["X"][50:]
+    model = LogisticRegression(max_iter=1000)
+    for acquisition, plain in (("margin", UncertaintySampling()), ("entropy", EntropySampling())):
+        strat = ShapleyRegression(acquisition=acquisition, candidates=2)
+        sel = strat.select(lab, P, 6, model=model, random_state=4)
+        kept = sel.details["kept"]
+        # the same kept rows, ranked by the plain strategy's score: the 12 most uncertain
+        unc = plain.select(lab, P[kept], 12, model=model).indices
+        candidates = kept[unc]
+        assert sel.details["n_candidates"] == 12
+        expected = candidates[brute_k_center(P[candidates], 6, lab.X)]
+        assert sel.indices.tolist() == expected.tolist()
+        top = ShapleyRegression(acquisition=acquisition, diversity=False)
+        assert top.select(lab, P, 6, model=model, random_state=4).indices.tolist() == (
+            kept[unc[:6]].tolist()
+        )
 
 
 def test_influence_score_matches_a_finite_difference_refit():
@@ -245,6 +302,10 @@ def test_bad_input_is_refused_with_clear_messages():
         select_batch("uncertainty", lab.take([0, 1]), pool, 2)
     with pytest.raises(DataworthError, match="keep_fraction"):
         select_batch("shapley-regression", lab, pool, 2, keep_fraction=0.0)
+    with pytest.raises(DataworthError, match="acquisition must be"):
+        select_batch("shapley-regression", lab, pool, 2, acquisition="coreset")
+    with pytest.raises(DataworthError, match="candidates must be"):
+        select_batch("shapley-regression", lab, pool, 2, candidates=0)
     with pytest.raises(DataworthError, match="does not take"):
         make_strategy("random", k=3)
     with pytest.raises(DataworthError, match="classifier"):
@@ -437,6 +498,8 @@ def test_cli_select_prints_and_writes_the_api_choice(files, capsys, tmp_path, st
         [[float(r["a"]), float(r["b"])] for r in rows], files["X"][40:200][expected.indices]
     )
     assert f"6 of 160 rows of {files['pool']}" in stdout
+    if strategy == "shapley-regression":
+        assert "the 12 most uncertain of them (margin) went to k-center greedy" in stdout
     lines = stdout.splitlines()
     first = lines[next(i for i, s in enumerate(lines) if s.lstrip().startswith("rank")) + 1]
     assert first.split()[:2] == ["1", str(expected.indices[0])]

@@ -16,10 +16,12 @@ Strategies (``STRATEGIES``):
     The rows of highest predictive entropy ``-sum_c p_c log p_c``.
 ``shapley-regression``
     Ghorbani, Zou & Esteva (2022), as in ``ALGORITHMS.md``: KNN-Shapley values of the labelled
-    rows (the library's ``knn-shapley`` method, cross-fitted over folds of the labelled rows;
-    see :class:`ShapleyRegression`) -> a regressor from features to value -> the predicted
-    value of every pool row (the score) -> keep the top ``keep_fraction`` of the pool ->
-    k-center greedy on the kept rows, with the labelled rows as initial centres -> the batch.
+    rows (the library's ``knn-shapley`` method, cross-fitted over folds of the labelled rows,
+    then ranked within each class; see :class:`ShapleyRegression`) -> a regressor from features
+    to value -> the predicted value of every pool row (the score) -> keep the top
+    ``keep_fraction`` of the pool -> k-center greedy on the kept rows, with the labelled rows as
+    initial centres -> the batch; by default the kept rows are first narrowed to the most
+    uncertain ones (margin), so the value filter is a pre-filter for uncertainty sampling.
 ``influence``
     Influence with pseudo-labels (after Liu et al. 2021): each pool row, with the label the
     current model predicts for it, is scored by how much up-weighting it is predicted to lower
@@ -67,6 +69,7 @@ __all__ = [
     "make_strategy",
     "pseudo_label_influence",
     "select_batch",
+    "within_class_ranks",
 ]
 
 _F64 = NDArray[np.float64]
@@ -285,12 +288,17 @@ class Strategy:
             Seed for the strategy's randomness (only ``random`` and the cross-fitting folds).
         """
         X = _check_pool(labeled, pool_X, batch)
-        if self.needs_model:
+        if self.uses_model:
             model = _default_model(random_state) if model is None else model
             if not is_classifier(model):
                 raise DataworthError(f"{self.name} needs a classifier; got {type(model).__name__}.")
         rng = np.random.default_rng(random_state)
         return self._select(labeled, X, int(batch), model, rng)
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether :meth:`select` fits the model (``needs_model`` unless parameters decide)."""
+        return self.needs_model
 
     def _select(
         self, labeled: Dataset, X: _F64, batch: int, model: Any, rng: np.random.Generator
@@ -335,6 +343,17 @@ def _probabilities(labeled: Dataset, X: _F64, model: Any, strategy: str) -> _F64
     return np.asarray(fitted.predict_proba(X), dtype=np.float64)
 
 
+def _uncertainty(P: _F64, kind: str) -> _F64:
+    """``1 - (p_(1) - p_(2))`` (``"margin"``) or ``-sum_c p_c log p_c`` (``"entropy"``)."""
+    if kind == "margin":
+        if P.shape[1] < 2:
+            return np.ones(P.shape[0])
+        top2 = -np.partition(-P, 1, axis=1)[:, :2]
+        return np.asarray(1.0 - (top2[:, 0] - top2[:, 1]), dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.asarray(-np.where(P > 0, P * np.log(P), 0.0).sum(axis=1), dtype=np.float64)
+
+
 class UncertaintySampling(Strategy):
     """Margin sampling: the rows whose two most probable classes are closest.
 
@@ -355,9 +374,7 @@ class UncertaintySampling(Strategy):
     def _select(
         self, labeled: Dataset, X: _F64, batch: int, model: Any, rng: np.random.Generator
     ) -> Selection:
-        P = _probabilities(labeled, X, model, self.name)
-        top2 = -np.partition(-P, 1, axis=1)[:, :2]
-        scores = 1.0 - (top2[:, 0] - top2[:, 1])
+        scores = _uncertainty(_probabilities(labeled, X, model, self.name), "margin")
         return Selection(_top(scores, batch), scores, self.name, self.score_name)
 
 
@@ -379,9 +396,7 @@ class EntropySampling(Strategy):
     def _select(
         self, labeled: Dataset, X: _F64, batch: int, model: Any, rng: np.random.Generator
     ) -> Selection:
-        P = _probabilities(labeled, X, model, self.name)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scores = -np.where(P > 0, P * np.log(P), 0.0).sum(axis=1)
+        scores = _uncertainty(_probabilities(labeled, X, model, self.name), "entropy")
         return Selection(_top(scores, batch), scores, self.name, self.score_name)
 
 
@@ -406,38 +421,94 @@ def _check_folds(n_folds: Any, n_rows: int) -> int:
     return min(int(n_folds), n_rows)
 
 
+def within_class_ranks(values: ArrayLike, y: ArrayLike) -> _F64:
+    """Each value's rank among the values of its own class, scaled to (0, 1).
+
+    ``(rank - 0.5) / n_c`` with ``rank`` the average rank (ties share it) of the value among the
+    ``n_c`` rows of its class: the lowest of a class gets ``0.5 / n_c``, the highest
+    ``1 - 0.5 / n_c``, a lone row ``0.5``.
+
+    Examples
+    --------
+    >>> within_class_ranks([0.3, 0.1, 0.9, 0.2, 0.2], ["a", "a", "b", "b", "b"]).round(3).tolist()
+    [0.75, 0.25, 0.833, 0.333, 0.333]
+    """
+    from scipy.stats import rankdata
+
+    v = np.asarray(values, dtype=np.float64)
+    labels = np.asarray(y)
+    if v.ndim != 1 or labels.shape != v.shape:
+        raise DataworthError(
+            f"values and y must be 1-D and of the same length; got shapes {v.shape} and "
+            f"{labels.shape}."
+        )
+    _, codes = np.unique(labels, return_inverse=True)
+    codes = codes.ravel()
+    out = np.empty_like(v)
+    for c in range(int(codes.max()) + 1 if codes.size else 0):  # a loop over classes, not rows
+        rows = np.flatnonzero(codes == c)
+        out[rows] = (rankdata(v[rows]) - 0.5) / rows.size
+    return out
+
+
+_ACQUISITIONS = (None, "margin", "entropy")
+
+
 class ShapleyRegression(Strategy):
     """Shapley-regression batch selection (Ghorbani, Zou & Esteva 2022).
 
     1. **Values of the labelled rows**: KNN-Shapley (the library's ``knn-shapley`` method,
-       exact) on the features, or on ``embedding(X)`` when given. The labelled rows are cut into
-       ``n_folds`` folds (stratified, seeded); for each fold, the *other* rows are valued with the
-       fold as valuation set, and a row's value is the mean over the ``n_folds - 1`` runs that
-       valued it. No row is ever its own valuation point, so a mislabelled row or a row from a
-       region of unreliable labels gets a low value.
-    2. **Regressor** from features to value (``regressor``, default a distance-weighted
-       5-nearest-neighbour regressor) fitted on the labelled rows.
-    3. **Score** every pool row by its predicted value.
+       exact, ``k`` neighbours) on the features, or on ``embedding(X)`` when given. The labelled
+       rows are cut into ``n_folds`` folds (stratified, seeded); for each fold, the *other* rows
+       are valued with the fold as valuation set, and a row's value is the mean over the
+       ``n_folds - 1`` runs that valued it. No row is ever its own valuation point, so a
+       mislabelled row, or a row from a region of unreliable labels, gets a low value.
+    2. **Regression target** (``within_class=True``): each value is replaced by its rank among
+       the values of its own labelled class (:func:`within_class_ranks`). A KNN-Shapley value is
+       a mean over the valuation points, so it grows with the number of valuation points of the
+       row's class: without this step the rows of a class that is rare among the labelled rows
+       get low values, the filter drops that class from the pool, and it stays rare.
+    3. **Regressor** from features to the target (``regressor``, default a distance-weighted
+       5-nearest-neighbour regressor) fitted on the labelled rows; it scores every pool row
+       (its predicted value).
     4. **Filter**: keep the ``ceil(keep_fraction * n_pool)`` highest-scoring pool rows (at least
        ``batch``).
-    5. **Diversity**: :func:`k_center_greedy` on the kept rows, with the labelled rows as
-       initial centres, picks the batch.
+    5. **Acquisition** (``acquisition``, default ``"margin"``): the model fitted on the
+       labelled rows ranks the kept rows by uncertainty (margin, or ``"entropy"``) and the
+       ``candidates * batch`` most uncertain stay candidates: the value filter is a pre-filter
+       for another acquisition function. With ``acquisition=None`` every kept row is a
+       candidate (the pipeline of ``ALGORITHMS.md`` without this step).
+    6. **Diversity**: :func:`k_center_greedy` on the candidates, with the labelled rows as
+       initial centres, picks the batch (``diversity=False``: the first ``batch`` candidates,
+       i.e. the most uncertain, or the highest predicted values without an acquisition).
+
+    The defaults (``k=3``, ``n_folds=10``, ``within_class=True``, ``keep_fraction=0.5``,
+    ``acquisition="margin"``, ``candidates=2``) were chosen on validation runs (validation
+    splits carved from the training side, seeds never used for the reported figures); see
+    ``docs/select.md``.
 
     Parameters
     ----------
-    k : int, default=5
+    k : int, default=3
         Neighbours of the KNN-Shapley utility.
     keep_fraction : float, default=0.5
         Share of the pool kept by the value filter, in (0, 1].
     regressor : estimator, optional
         Any scikit-learn regressor (cloned before fitting).
-    n_folds : int, default=5
+    n_folds : int, default=10
         Folds of the cross-fitted valuation (>= 2; at most the number of labelled rows). More
         folds value each row with more of the other rows as training set.
     embedding : callable, optional
         ``embedding(X) -> Z``: values, regression and distances are computed on ``Z``.
     diversity : bool, default=True
-        Step 5; without it the batch is simply the top-scoring rows.
+        Step 6; without it the batch is the first ``batch`` candidates.
+    within_class : bool, default=True
+        Step 2; without it the regressor is fitted to the raw values.
+    acquisition : {"margin", "entropy", None}, default="margin"
+        Step 5. With one, the strategy fits the model (``model`` of :meth:`select`, default
+        logistic regression); with ``None`` it uses no model.
+    candidates : int, default=2
+        With an acquisition, ``candidates * batch`` kept rows go to the diversity step.
 
     Examples
     --------
@@ -452,17 +523,20 @@ class ShapleyRegression(Strategy):
 
     name = "shapley-regression"
     score_name = "predicted value"
-    needs_model = False  # values come from the KNN utility; the trained model is not used
+    needs_model = True  # for the acquisition step; ``uses_model`` is False without one
 
     def __init__(
         self,
-        k: int = 5,
+        k: int = 3,
         *,
         keep_fraction: float = 0.5,
         regressor: Any = None,
-        n_folds: int = 5,
+        n_folds: int = 10,
         embedding: Any = None,
         diversity: bool = True,
+        within_class: bool = True,
+        acquisition: str | None = "margin",
+        candidates: int = 2,
     ) -> None:
         self.k = k
         self.keep_fraction = keep_fraction
@@ -470,6 +544,14 @@ class ShapleyRegression(Strategy):
         self.n_folds = n_folds
         self.embedding = embedding
         self.diversity = diversity
+        self.within_class = within_class
+        self.acquisition = acquisition
+        self.candidates = candidates
+
+    @property
+    def uses_model(self) -> bool:
+        """Whether :meth:`select` fits the model (only with an ``acquisition``)."""
+        return self.acquisition is not None
 
     def labeled_values(
         self, labeled: Dataset, random_state: int | np.random.Generator | None = None
@@ -515,40 +597,65 @@ class ShapleyRegression(Strategy):
             count[rest] += 1
         return total / count
 
+    def _check_params(self) -> None:
+        if not (
+            isinstance(self.keep_fraction, (int, float))
+            and not isinstance(self.keep_fraction, bool)
+            and 0 < self.keep_fraction <= 1
+        ):
+            raise DataworthError(
+                f"keep_fraction must be a number in (0, 1]; got {self.keep_fraction!r}."
+            )
+        if self.acquisition not in _ACQUISITIONS:
+            raise DataworthError(
+                f"acquisition must be None, 'margin' or 'entropy'; got {self.acquisition!r}."
+            )
+        if not _is_whole(self.candidates) or self.candidates < 1:
+            raise DataworthError(
+                f"candidates must be a positive whole number; got {self.candidates!r}."
+            )
+
     def _select(
         self, labeled: Dataset, X: _F64, batch: int, model: Any, rng: np.random.Generator
     ) -> Selection:
         from sklearn.neighbors import KNeighborsRegressor
 
-        if not (isinstance(self.keep_fraction, (int, float)) and 0 < self.keep_fraction <= 1):
-            raise DataworthError(
-                f"keep_fraction must be a number in (0, 1]; got {self.keep_fraction!r}."
-            )
+        self._check_params()
         _check_classes(labeled, self.name)
         Z_lab = self._embed(labeled.X)
         Z_pool = self._embed(X)
         values = self._values(labeled, Z_lab, rng)
+        targets = within_class_ranks(values, labeled.y) if self.within_class else values
         regressor = (
             KNeighborsRegressor(n_neighbors=min(5, labeled.n_samples), weights="distance")
             if self.regressor is None
             else self.regressor
         )
-        fitted = _fit(regressor, Z_lab, values)
+        fitted = _fit(regressor, Z_lab, targets)
         scores = np.asarray(fitted.predict(Z_pool), dtype=np.float64).ravel()
         n_keep = max(batch, math.ceil(self.keep_fraction * X.shape[0]))
         kept = _top(scores, n_keep)
+        candidates = kept
+        if self.acquisition is not None:
+            P = _probabilities(labeled, X[kept], model, self.name)
+            uncertainty = _uncertainty(P, self.acquisition)
+            candidates = kept[_top(uncertainty, min(kept.size, int(self.candidates) * batch))]
         if self.diversity:
-            chosen = kept[k_center_greedy(Z_pool[kept], batch, centers=Z_lab)]
+            chosen = candidates[k_center_greedy(Z_pool[candidates], batch, centers=Z_lab)]
         else:
-            chosen = kept[:batch]
+            chosen = candidates[:batch]
         details = {
             "n_folds": _check_folds(self.n_folds, labeled.n_samples),
             "n_kept": int(n_keep),
             "kept": kept,
+            "n_candidates": int(candidates.size),
             "value_threshold": float(scores[kept[-1]]),
             "labeled_values": values,
+            "targets": targets,
+            "acquisition": self.acquisition,
         }
-        return Selection(chosen, scores, self.name, self.score_name, details)
+        score_name = "predicted within-class value rank" if self.within_class else self.score_name
+        return Selection(chosen, scores, self.name, score_name, details)
 
 
 class InfluenceSampling(Strategy):

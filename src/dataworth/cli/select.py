@@ -158,7 +158,7 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
     "supports), knn, random-forest, gaussian-nb, ... or a dotted class path.",
 )
 @click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option("--k", type=int, default=None, help="shapley-regression: KNN-Shapley neighbours (5).")
+@click.option("--k", type=int, default=None, help="shapley-regression: KNN-Shapley neighbours (3).")
 @click.option(
     "--keep-fraction",
     type=float,
@@ -217,7 +217,8 @@ def select(
 
     Strategies: random; uncertainty (margin) and entropy of the model fitted on the labelled
     rows; shapley-regression (KNN-Shapley values of the labelled rows -> regressor -> keep the
-    pool rows of highest predicted value -> k-center greedy); influence (predicted effect of
+    pool rows of highest predicted value -> the most uncertain of them -> k-center greedy);
+    influence (predicted effect of
     each pool row, with its predicted label, on the loss of held-out labelled rows).
     """
     if batch < 1:
@@ -266,7 +267,7 @@ def select(
         lab_X, pool_X = (lab_X - mean) / std, (pool_X - mean) / std
     params = _strategy_params(notes, [strategy], k, keep_fraction)[strategy]
     strat = make_strategy(strategy, **params)
-    model = build_model(model_name, model_params, labeled.y, seed) if strat.needs_model else None
+    model = build_model(model_name, model_params, labeled.y, seed) if strat.uses_model else None
     started = time.monotonic()
     chosen = strat.select(labeled.replace(X=lab_X), pool_X, batch, model=model, random_state=seed)
     elapsed = time.monotonic() - started
@@ -279,11 +280,16 @@ def select(
     )
     if strategy == "shapley-regression":
         d = chosen.details
+        narrowed = (
+            f"the {d['n_candidates']} most uncertain of them ({d['acquisition']}) went to "
+            "k-center greedy, which chose the batch"
+            if d["acquisition"] is not None
+            else "k-center greedy chose the batch among them"
+        )
         click.echo(
             f"value filter: kept the {d['n_kept']} pool rows of highest predicted KNN-Shapley "
-            f"value (>= {d['value_threshold']:.4g}); k-center greedy chose the batch among "
-            f"them. Labelled values ({d['n_folds']}-fold cross-fitted): median "
-            f"{np.median(d['labeled_values']):.4g}."
+            f"value (score >= {d['value_threshold']:.4g}); {narrowed}. Labelled values "
+            f"({d['n_folds']}-fold cross-fitted): median {np.median(d['labeled_values']):.4g}."
         )
     shown = list(pool_ds.feature_names[:_SHOWN_FEATURES])
     more = pool_ds.n_features - len(shown)
