@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from collections.abc import Mapping
@@ -167,3 +168,65 @@ def test_damaged_checkpoint(tmp_path, damage) -> None:
     path.write_bytes(raw)
     with pytest.raises(CheckpointError):
         ckpt.load()
+
+
+# ------------------------------------------------- a full disk: refused at start, never torn
+def _no_space(*_args: Any, **_kwargs: Any) -> None:
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+
+def test_full_location_is_refused_at_start_before_any_work(tmp_path, monkeypatch) -> None:
+    from dataworth.methods import get_method
+    from dataworth.testing import AirportGame
+
+    calls: list[int] = []
+
+    class CountingAirport(AirportGame):
+        def __call__(self, subset: Any) -> float:
+            calls.append(1)
+            return super().__call__(subset)
+
+    monkeypatch.setattr(os, "fsync", _no_space)  # every write on this "disk" ends in ENOSPC
+    method = get_method("permutation-shapley")(
+        budget=8, random_state=0, checkpoint=tmp_path / "run.ckpt"
+    )
+    with pytest.raises(CheckpointError, match="No space left on device") as info:
+        method.fit(CountingAirport(np.arange(1.0, 7.0)))
+    assert "free space" in str(info.value)
+    assert calls == []  # refused before the first utility evaluation
+    assert list(tmp_path.iterdir()) == []  # the probe file is not left behind
+
+
+def test_probe_is_at_least_twice_the_checkpoint(tmp_path, monkeypatch) -> None:
+    """The start-up probe reserves room for the new checkpoint next to the previous one."""
+    from dataworth.methods import get_method
+    from dataworth.testing import AirportGame
+
+    probed: list[int] = []
+    original = Checkpoint.check_writable
+
+    def spy(self: Checkpoint, nbytes: int = 65536) -> None:
+        probed.append(nbytes)
+        original(self, nbytes)
+
+    monkeypatch.setattr(Checkpoint, "check_writable", spy)
+    path = tmp_path / "run.ckpt"
+    get_method("permutation-shapley")(budget=8, random_state=0, checkpoint=path).fit(
+        AirportGame(np.arange(1.0, 3001.0))
+    )
+    assert len(probed) == 1
+    assert probed[0] >= 2 * path.stat().st_size
+
+
+def test_disk_full_mid_run_keeps_the_previous_checkpoint(tmp_path, monkeypatch) -> None:
+    path = tmp_path / "run.ckpt"
+    ckpt = Checkpoint(path, IDENTITY)
+    ckpt.save(_saved({"seed": 1}))
+    before = path.read_bytes()
+    monkeypatch.setattr(os, "fsync", _no_space)
+    with pytest.raises(CheckpointError, match="cannot write checkpoint"):
+        ckpt.save(Saved(_saved({"seed": 1}).state, {"seed": 2}, n_updates=99, n_failures=0))
+    monkeypatch.undo()
+    assert path.read_bytes() == before  # the old checkpoint is intact and still loads
+    assert ckpt.load().n_updates == 7
+    assert [p.name for p in tmp_path.iterdir()] == ["run.ckpt"]  # no temporary file left

@@ -116,6 +116,7 @@ class Dataset:
                 f"target {self.target_name!r} has {rows.size} missing or infinite value(s) "
                 f"(first at row {int(rows[0])}); drop those rows before valuing."
             )
+        _check_magnitude(X, names, y, self.target_name)
         groups = None if self.groups is None else np.asarray(self.groups)
         if groups is not None and groups.shape != (n,):
             raise DataworthError(f"groups must have one entry per row ({n}); got {groups.shape}.")
@@ -295,6 +296,31 @@ class Dataset:
             idx, test_size=n_valid, random_state=random_state, stratify=strat
         )
         return self.take(np.sort(train_idx)), self.take(np.sort(valid_idx))
+
+
+#: Largest magnitude accepted in a feature or a real target: squares of larger numbers, summed
+#: over many rows, overflow float64 (squared distances, Gram matrices, squared errors).
+LARGEST_VALUE = 1e150
+
+
+def _check_magnitude(X: NDArray[np.float64], names: tuple[str, ...], y: NDArray[Any],
+                     target_name: str) -> None:  # fmt: skip
+    """Refuse values whose squares would overflow (they are finite, but no fit survives them)."""
+    if X.size:
+        big = np.abs(X) > LARGEST_VALUE
+        if big.any():
+            col = int(np.flatnonzero(big.any(axis=0))[0])
+            row = int(np.flatnonzero(big[:, col])[0])
+            raise DataworthError(
+                f"feature {names[col]!r} has values as large as "
+                f"{float(np.max(np.abs(X[:, col]))):.3g} (first at row {row}); beyond "
+                f"{LARGEST_VALUE:.0e} squared distances and model fits overflow: rescale it."
+            )
+    if y.dtype.kind == "f" and y.size and float(np.max(np.abs(y))) > LARGEST_VALUE:
+        raise DataworthError(
+            f"target {target_name!r} has values as large as {float(np.max(np.abs(y))):.3g}; "
+            f"beyond {LARGEST_VALUE:.0e} squared errors overflow: rescale it."
+        )
 
 
 def is_categorical(y: NDArray[Any]) -> bool:

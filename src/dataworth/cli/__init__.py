@@ -6,7 +6,9 @@ one line on standard error and exit code 2, never a traceback.
 
 from __future__ import annotations
 
+import os
 import sys
+import warnings
 
 import click
 
@@ -52,24 +54,64 @@ for _command in (
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one line and exit code 2."""
+    """Entry point: user errors become one line and exit code 2.
+
+    Exit codes: 0 success; 2 a user error (bad input or settings), shown as one ``error:``
+    line; 130 interrupted; 1 an unexpected internal error, also shown as one ``error:`` line
+    that asks for a bug report (set ``DATAWORTH_DEBUG=1`` to see the traceback instead).
+    Python warnings raised by a command are shown once each as one ``warning:`` line after it
+    succeeds, and not at all when it fails, so that a failing command prints exactly one line.
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        code = _run(argv)
+    if code == 0:
+        seen: set[str] = set()
+        for w in caught:
+            line = f"warning: {w.category.__name__}: {_one_line(w.message)}"
+            if line not in seen:
+                seen.add(line)
+                click.echo(line, err=True)
+    if code:
+        sys.exit(code)
+
+
+def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="dataworth", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted.", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         message = exc.format_message().replace("\n", " ")
         click.echo(f"error: {message} (see `dataworth --help`)", err=True)
-        sys.exit(2)
+        return 2
     except (DataworthError, OSError) as exc:
         click.echo(f"error: {_one_line(exc)}", err=True)
-        sys.exit(2)
+        return 2
     except KeyboardInterrupt:
         click.echo("interrupted; with --checkpoint, rerun with --resume to continue.", err=True)
-        sys.exit(130)
+        return 130
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        click.echo(f"error: {_one_line(str(exc.code))}", err=True)
+        return 1
+    except Exception as exc:
+        if os.environ.get("DATAWORTH_DEBUG"):
+            raise
+        click.echo(
+            f"error: internal error ({type(exc).__name__}: {_one_line(exc)[:300]}); this is a "
+            "bug in dataworth: please report it with the command that caused it (set "
+            "DATAWORTH_DEBUG=1 to see the traceback).",
+            err=True,
+        )
+        return 1
+    return 0
 
 
-def _one_line(exc: BaseException) -> str:
-    text = str(exc) if not isinstance(exc, OSError) else f"{exc.strerror}: {exc.filename}"
+def _one_line(exc: BaseException | str) -> str:
+    text = str(exc)
+    if isinstance(exc, OSError) and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename}" if exc.filename else exc.strerror
     return " ".join(text.split()) or type(exc).__name__

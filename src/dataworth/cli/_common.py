@@ -71,7 +71,36 @@ def load_pair(
             if p
         )
         raise DataworthError(f"{valid_path} must have the same columns as {train_path} ({detail}).")
+    check_same_target_kind(data, valid, train_path, valid_path)
     return data, valid
+
+
+def check_same_target_kind(
+    train: Dataset, other: Dataset, train_path: str, other_path: str
+) -> None:
+    """Refuse a target holding numbers in one file and text in the other (nothing would match).
+
+    A user error, not a model question: e.g. ``0/1`` labels for training and ``yes/no`` for
+    validation would score every prediction as wrong without a word.
+    """
+    numeric = [np.asarray(d.y).dtype.kind in "biuf" for d in (train, other)]
+    if numeric[0] == numeric[1]:
+        return
+    text = other if numeric[0] else train
+    example = next((v for v in text.y.tolist() if not _is_number(v)), text.y[0])
+    kinds = ("numbers", "text") if numeric[0] else ("text", "numbers")
+    raise DataworthError(
+        f"the target {train.target_name!r} holds {kinds[0]} in {train_path} but {kinds[1]} in "
+        f"{other_path} (e.g. {str(example)[:40]!r}); use the same kind of labels in both files."
+    )
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def standardize_features(notes: Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import sys
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import click
@@ -72,7 +76,27 @@ __all__ = ["methods", "models", "value"]
 )
 @click.option("--time-limit", type=float, default=None, help="Stop after this many seconds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@click.option(
+    "--n-jobs",
+    type=int,
+    default=None,
+    help="Parallel workers (default: 1 with loky, every worker of the cluster with ray/dask).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["loky", "ray", "dask"]),
+    default="loky",
+    show_default=True,
+    help="Where parallel work runs: local processes (loky), a Ray cluster or a Dask cluster. "
+    "The values are the same for all three with the same --seed.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="With --backend ray|dask: the cluster to use (ray: auto, ray://HEAD:10001 or "
+    "HEAD:6379; dask: tcp://SCHEDULER:8786). Without it a local cluster of --n-jobs "
+    "workers is started for the run.",
+)
 @click.option("--group", default=None, help="Column of data sources: value groups, not rows.")
 @click.option(
     "--default-score",
@@ -136,7 +160,9 @@ def value(
     stderr_below: float | None,
     time_limit: float | None,
     seed: int,
-    n_jobs: int,
+    n_jobs: int | None,
+    backend: str,
+    address: str | None,
     group: str | None,
     default_score: float,
     catch_errors: bool,
@@ -159,6 +185,8 @@ def value(
         raise DataworthError(f"--k must be a positive whole number; got {k}.")
     if n_jobs == 0:
         raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    if address is not None and backend == "loky":
+        raise DataworthError("--address needs --backend ray or --backend dask.")
     if checkpoint and resume and Path(checkpoint) != Path(resume):
         raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
     stop: Stopping | None = None
@@ -195,11 +223,19 @@ def value(
     }
     params = method_params(notes, cls, given, stop)
     accepted = parameters_of(cls)
+    on_cluster = backend != "loky" and "n_jobs" in accepted
+    if backend != "loky" and not on_cluster:
+        notes.append(f"--backend {backend} does not apply to {method} (it runs in this process).")
+    if n_jobs is None:
+        n_jobs = -1 if on_cluster else 1
     for name, val in (("random_state", seed), ("n_jobs", n_jobs), ("progress", progress)):
         if name in accepted:
             params[name] = val
     started = time.monotonic()
-    with warnings.catch_warnings(record=True) as caught:
+    with (
+        _cluster(backend, address, n_jobs) if on_cluster else nullcontext(),
+        warnings.catch_warnings(record=True) as caught,
+    ):
         warnings.simplefilter("always")
         result = cls(**params).fit(utility).result_
     for w in caught:
@@ -225,6 +261,98 @@ def value(
     )
     notes.extend(result.metadata.get("notes", []))
     notes.flush()
+
+
+def _missing_extra(backend: str) -> DataworthError:
+    return DataworthError(
+        f'--backend {backend} needs the {backend} extra: pip install "dataworth[{backend}]"'
+    )
+
+
+@contextmanager
+def _cluster(backend: str, address: str | None, n_jobs: int) -> Iterator[None]:
+    """Make joblib run on a Ray or Dask cluster (at ``address``, or a local one) for a block."""
+    from joblib import parallel_config
+
+    workers = n_jobs if n_jobs > 0 else None  # None: one per core
+    if backend == "ray":
+        try:
+            import ray
+            from ray.util.joblib import register_ray
+        except ImportError:
+            raise _missing_extra("ray") from None
+        started = not ray.is_initialized()
+        if started:
+            _check_reachable("Ray", address)
+            try:
+                ray.init(
+                    address=address,
+                    num_cpus=workers if address is None else None,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.ERROR,
+                )
+            except Exception as exc:  # connection errors come in many types
+                where = f"at {address}" if address else "locally"
+                raise DataworthError(f"cannot start Ray {where}: {_first_line(exc)}") from None
+        register_ray()
+        try:
+            with parallel_config(backend="ray"):
+                yield
+        finally:
+            if started:
+                ray.shutdown()
+        return
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise _missing_extra("dask") from None
+    _check_reachable("Dask", address)
+    cluster = None
+    try:
+        if address is None:
+            cluster = LocalCluster(
+                n_workers=workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
+                silence_logs=logging.ERROR,
+            )
+        client = Client(cluster if cluster is not None else address, timeout="30s")
+    except Exception as exc:  # connection errors come in many types
+        if cluster is not None:
+            cluster.close()
+        where = f"at {address}" if address else "locally"
+        raise DataworthError(f"cannot start Dask {where}: {_first_line(exc)}") from None
+    try:
+        with parallel_config(backend="dask", client=client):
+            yield
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def _check_reachable(what: str, address: str | None, timeout: float = 10.0) -> None:
+    """Fail in seconds, not minutes, when nothing listens at ``[scheme://]host:port``."""
+    if address is None or address == "auto":
+        return
+    host, _, port = address.rpartition("://")[2].rpartition(":")
+    if not host or not port.isdigit():
+        raise DataworthError(
+            f"--address must look like HOST:PORT or SCHEME://HOST:PORT; got {address!r}."
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise DataworthError(
+            f"cannot reach the {what} cluster at {address}: {exc.strerror or exc}."
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 @click.command()

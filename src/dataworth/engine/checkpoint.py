@@ -54,24 +54,35 @@ class Checkpoint:
         self.path = Path(path)
         self.identity = dict(identity)
 
-    def check_writable(self) -> None:
-        """Fail now, not after an hour, if the checkpoint cannot be written."""
+    def check_writable(self, nbytes: int = 65536) -> None:
+        """Fail now, not after an hour, if the checkpoint cannot be written.
+
+        Writes (and removes) a probe file of ``nbytes`` next to the checkpoint, so a read-only
+        or full location is refused before any work is done.
+        """
         parent = self.path.parent
         if self.path.is_dir():
             raise CheckpointError(f"checkpoint path {self.path} is a directory; give a file name.")
+        tmp = None
         try:
             parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(prefix=".dataworth-probe.", dir=parent)
             with os.fdopen(fd, "wb") as fh:
-                fh.write(b"\0" * 65536)
+                remaining = max(int(nbytes), 1)
+                block = b"\0" * min(remaining, 1 << 20)
+                while remaining > 0:
+                    fh.write(block[:remaining])
+                    remaining -= len(block)
                 fh.flush()
                 os.fsync(fh.fileno())
-            os.unlink(tmp)
         except OSError as exc:
             raise CheckpointError(
                 f"cannot write a checkpoint in {parent}: {exc.strerror or exc}; "
                 "choose a writable location with free space."
             ) from None
+        finally:  # never leave the probe behind, also in a full directory
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
 
     def exists(self) -> bool:
         return self.path.is_file()

@@ -5,17 +5,25 @@ chunks of a fixed size, and hands the chunks to ``joblib.Parallel``; every task 
 per-player moments, which the driver merges in submission order. Because neither the draws nor
 the chunking depend on ``n_jobs`` or the joblib backend (loky, threads, Dask, Ray), the values are
 identical for any of them with the same seed.
+
+The utility (and its data) goes to the workers once per run, not once per task: on a Ray or Dask
+backend (``joblib.parallel_config(backend="ray" | "dask")``) it is pickled once and put in Ray's
+object store, or scattered to every Dask worker, and each task unpickles its own copy there;
+with loky, joblib memory-maps its large arrays once (into a shared temporary folder).
 """
 
 from __future__ import annotations
 
+import pickle
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
+from joblib.parallel import get_active_backend
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -24,6 +32,11 @@ from dataworth.engine.moments import Moments, State, estimate, merge_states
 from dataworth.engine.stopping import Status, Stopping
 from dataworth.errors import DataworthError
 
+try:  # a dependency of joblib >= 1.6; vendored by older versions
+    import cloudpickle
+except ImportError:  # pragma: no cover
+    from joblib.externals import cloudpickle  # type: ignore[no-redef,unused-ignore]
+
 __all__ = [
     "MonteCarloJob",
     "RunOutput",
@@ -31,6 +44,7 @@ __all__ = [
     "counting_failures",
     "run_monte_carlo",
     "run_tasks",
+    "shipped",
 ]
 
 
@@ -62,7 +76,84 @@ class RunOutput:
     resumed_from: int
 
 
+class _Blob:
+    """An object pickled once in the driver; every task unpickles its own copy from it."""
+
+    def __init__(self, obj: Any) -> None:
+        self.data = cloudpickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def open(self) -> Any:
+        return pickle.loads(self.data)
+
+
+class _RayRef:
+    """A :class:`_Blob` in Ray's object store: fetched once per node, unpickled per task."""
+
+    def __init__(self, ref: Any) -> None:
+        self.ref = ref
+
+    def open(self) -> Any:
+        import ray
+
+        return ray.get(self.ref).open()
+
+
+def _open(handle: Any) -> Any:
+    """In a worker: the shipped object (a fresh copy), or ``handle`` itself when not shipped.
+
+    On Dask the scheduler has already replaced the future by the :class:`_Blob` it holds.
+    """
+    return handle.open() if isinstance(handle, (_Blob, _RayRef)) else handle
+
+
+def _cluster_backend(n_jobs: int | None) -> tuple[str, Any] | None:
+    """``("ray" | "dask", backend)`` when tasks will run on such a joblib backend, else None."""
+    backend, default_n_jobs = get_active_backend()
+    kind = {"RayBackend": "ray", "DaskDistributedBackend": "dask"}.get(type(backend).__name__)
+    if kind is None:
+        return None
+    if effective_n_jobs(default_n_jobs if n_jobs is None else n_jobs) == 1:
+        return None  # joblib runs the tasks in this process
+    return kind, backend
+
+
+@contextmanager
+def shipped(obj: Any, n_jobs: int | None) -> Iterator[Any]:
+    """What to pass to the tasks of one run in place of ``obj``, sent to the workers once.
+
+    On a Ray backend ``obj`` is pickled once and put in the object store; on a Dask backend it is
+    pickled once and scattered to every worker. Each task then unpickles its own copy (so tasks
+    never share mutable state, as with loky). With any other backend ``obj`` itself is passed,
+    and joblib memory-maps its large arrays once per ``Parallel`` context. Workers turn the
+    handle back into the object with ``_open``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with shipped(np.arange(3), n_jobs=1) as handle:  # no cluster: the object itself
+    ...     _open(handle).tolist()
+    [0, 1, 2]
+    """
+    cluster = _cluster_backend(n_jobs)
+    if cluster is None:
+        yield obj
+        return
+    kind, backend = cluster
+    blob = _Blob(obj)
+    if kind == "ray":
+        import ray
+
+        yield _RayRef(ray.put(blob))
+        return
+    future = backend.client.scatter(blob, broadcast=True, hash=False)
+    try:
+        yield future
+    finally:
+        future.release()
+
+
 def _process_chunk(job: MonteCarloJob, utility: Any, samples: Sequence[Any]) -> tuple[State, int]:
+    utility = _open(utility)
     before = getattr(utility, "n_failures", 0)
     with threadpool_limits(limits=1):
         state = job.process(utility, samples)
@@ -95,9 +186,9 @@ def check_n_jobs(n_jobs: int | None) -> None:
         )
 
 
-def _call_limited(fn: Any, *args: Any) -> Any:
+def _call_limited(fn: Any, extra: Any, chunk: Any) -> Any:
     with threadpool_limits(limits=1):
-        return fn(*args)
+        return fn(*_open(extra), chunk)
 
 
 def run_tasks(
@@ -109,12 +200,21 @@ def run_tasks(
     desc: str,
     extra: tuple[Any, ...] = (),
 ) -> list[Any]:
-    """Run ``fn(*extra, chunk)`` for each chunk through joblib, results in submission order."""
+    """Run ``fn(*extra, chunk)`` for each chunk through joblib, results in submission order.
+
+    ``extra`` goes to the workers once (see :func:`shipped`), not with every chunk.
+    """
     check_n_jobs(n_jobs)
     out: list[Any] = []
     bar = tqdm(total=len(chunks), desc=desc, disable=not progress, leave=False)
-    with Parallel(n_jobs=n_jobs, return_as="generator") as parallel:
-        for res in parallel(delayed(_call_limited)(fn, *extra, c) for c in chunks):
+    backend, _ = get_active_backend()
+    # Ray's joblib backend (a multiprocessing pool) cannot stream results
+    return_as = "generator" if backend.supports_return_generator else "list"
+    with (
+        shipped(tuple(extra), n_jobs) as handle,
+        Parallel(n_jobs=n_jobs, return_as=return_as) as parallel,
+    ):
+        for res in parallel(delayed(_call_limited)(fn, handle, c) for c in chunks):
             out.append(res)
             bar.update(1)
     bar.close()
@@ -140,7 +240,8 @@ def run_monte_carlo(
     state: State = {k: Moments.zeros(n_players) for k in job.state_keys}
     n_updates = n_failures = 0
     if checkpoint is not None:
-        checkpoint.check_writable()
+        # room for the new checkpoint next to the previous one (written, then renamed)
+        checkpoint.check_writable(nbytes=2 * 24 * n_players * len(job.state_keys) + 65536)
         if resume and checkpoint.exists():
             saved = checkpoint.load()
             state, n_updates, n_failures = saved.state, saved.n_updates, saved.n_failures
@@ -160,7 +261,10 @@ def run_monte_carlo(
         values, stderr, counts = estimate(job.estimator, state)
         return Status(n_updates, values, stderr, counts, started=started)
 
-    with Parallel(n_jobs=n_jobs, return_as="list") as parallel:
+    with (
+        shipped(utility, n_jobs) as handle,
+        Parallel(n_jobs=n_jobs, return_as="list") as parallel,
+    ):
         current = status()
         while not (n_updates > 0 and stop.check(current)):
             cap = stop.max_remaining(current)
@@ -171,7 +275,7 @@ def run_monte_carlo(
             chunks = [
                 samples[i : i + job.chunk_size] for i in range(0, len(samples), job.chunk_size)
             ]
-            parts = parallel(delayed(_process_chunk)(job, utility, c) for c in chunks)
+            parts = parallel(delayed(_process_chunk)(job, handle, c) for c in chunks)
             for part, failed in parts:
                 state = merge_states(state, part)
                 n_failures += failed

@@ -150,7 +150,15 @@ class LinearInfluence:
             raise DataworthError("influence needs X of shape (n, d) and y of shape (n,).")
         if not np.all(np.isfinite(X)):
             raise DataworthError("X has NaN or infinite values.")
+        largest = float(np.max(np.abs(X), initial=0.0))
+        if not np.isfinite(largest * largest * max(X.shape[0], 1)):
+            raise DataworthError(
+                f"features as large as {largest:.3g} overflow the Hessian (their squares "
+                "exceed the float64 range); rescale them, e.g. standardise them."
+            )
         self.n_train = X.shape[0]
+        if self.kind == "logistic" and np.unique(y).size < 2:  # before scikit-learn refuses it
+            raise DataworthError("influence needs at least two classes in the training data.")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = clone(model).fit(X, y)
@@ -170,6 +178,15 @@ class LinearInfluence:
             theta = np.column_stack([W, b]) if self.fit_intercept else W
             self._penalty = self._penalty_vector(lam)
             self.theta = self._newton(theta.ravel())
+            if lam == 0.0 and self._separates():
+                warnings.warn(
+                    "the training classes are perfectly separable and the model has no penalty, "
+                    "so the loss has no minimum (the coefficients grow without bound) and the "
+                    "influence values depend on where the fit stopped; use an L2 penalty "
+                    "(a finite C).",
+                    UserWarning,
+                    stacklevel=2,
+                )
         else:
             yf = np.asarray(y, dtype=np.float64)
             if not np.all(np.isfinite(yf)):
@@ -270,6 +287,13 @@ class LinearInfluence:
                 break
             theta = theta - step
         return theta
+
+    def _separates(self) -> bool:
+        """Whether ``theta`` classifies every training row correctly (no finite optimum then)."""
+        P = self._probabilities(self._Xt, self.theta)
+        if self.n_outputs == 1:
+            return bool(np.all((P > 0.5) == (self._yt == 1.0)))
+        return bool(np.all(np.argmax(P, axis=1) == np.argmax(self._yt, axis=1)))
 
     def _null_direction(self) -> _F64 | None:
         """The softmax intercept shift (multiclass with intercept), else None."""

@@ -7,6 +7,7 @@ The update is one matrix product per chunk of samples, never a Python loop over 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Moments, State
 from dataworth.engine.stopping import Stopping
 from dataworth.methods.semivalue import _check_budget
+from dataworth.result import ValuationResult
 from dataworth.samplers import draw_uniform_subsets
 
 __all__ = ["MSRBanzhaf", "MSRJob"]
@@ -85,3 +87,16 @@ class MSRBanzhaf(MonteCarloValuation):
     def _job(self, utility: Any) -> MSRJob:
         _check_budget(self.budget)
         return MSRJob()
+
+    def _fit(self, utility: Any) -> ValuationResult:
+        result = super()._fit(utility)
+        n_nan = int(np.isnan(result.values).sum())
+        if n_nan:  # a point in every sampled subset, or in none: no difference to estimate
+            what = "groups" if result.kind == "group" else "points"
+            warnings.warn(
+                f"banzhaf: {n_nan} of {len(result)} {what} were in every sampled subset or in "
+                f"none of the {result.metadata.get('n_updates')}; their value is NaN. Raise the "
+                "budget.",
+                stacklevel=3,
+            )
+        return result
