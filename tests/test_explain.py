@@ -103,6 +103,26 @@ def test_regions_are_exactly_the_rows_their_rules_describe():
     assert 0.8 < worst["x0"] <= 1.05  # the planted drop at x0 > 1
 
 
+@pytest.mark.parametrize("scale", [1e100, 1e-300])
+def test_features_at_any_magnitude_give_the_same_tree_with_scaled_thresholds(scale):
+    """scikit-learn's trees work in float32 (1e100 overflows, 1e-300 vanishes): each column is
+    scaled by a power of two before the tree, so only the thresholds change, by the scale."""
+    X, values = only_x2_matters(1.0, n=120, seed=5)
+    X = X[:, :3]
+    big = X * np.array([1.0, 1.0, scale])
+    a = explain_values(values, X, max_depth=3, random_state=0)
+    b = explain_values(values, big, max_depth=3, random_state=0)
+    assert [f.name for f in a.features] == [f.name for f in b.features]
+    assert [f.importance for f in a.features] == pytest.approx([f.importance for f in b.features])
+    assert len(a.regions) == len(b.regions) > 1
+    for ra, rb in zip(a.regions, b.regions, strict=True):
+        assert np.array_equal(ra.rows, rb.rows)
+        for (na, lo_a, hi_a), (nb, lo_b, hi_b) in zip(ra.conditions, rb.conditions, strict=True):
+            factor = scale if na == "x2" else 1.0
+            assert na == nb
+            assert lo_b == pytest.approx(lo_a * factor) and hi_b == pytest.approx(hi_a * factor)
+
+
 def test_knn_shapley_values_point_at_the_region_with_flipped_labels():
     train, valid, bad = flipped_region()
     values = value("knn-shapley", train, valid, k=5)

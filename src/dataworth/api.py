@@ -35,7 +35,7 @@ def default_model(train: Dataset, random_state: int | None = None) -> Any:
     return make_model("linear-regression")
 
 
-def _check_target(model: Any, train: Dataset) -> None:
+def check_target(model: Any, train: Dataset) -> None:
     """Refuse a classifier on real-valued targets, or on a single class."""
     if not is_classifier(model):
         return
@@ -49,7 +49,7 @@ def _check_target(model: Any, train: Dataset) -> None:
     if classes.size < 2:
         raise DataworthError(
             f"the training data has a single class ({classes[0].item()!r}) in "
-            f"{train.target_name!r}; valuation needs at least two classes."
+            f"{train.target_name!r}; a classifier needs at least two classes."
         )
 
 
@@ -80,7 +80,7 @@ def make_utility(
         :class:`~dataworth.utility.batched.BatchedUtility`.
     """
     model = default_model(train) if model is None else model
-    _check_target(model, train)
+    check_target(model, train)
     kwargs: dict[str, Any] = {
         "scoring": scoring,
         "default_score": default_score,

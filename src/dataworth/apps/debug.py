@@ -481,7 +481,7 @@ def misclassified_rows(train: Dataset, test: Dataset, model: Any = None) -> NDAr
     >>> misclassified_rows(train, test).tolist()
     [1, 2]
     """
-    from dataworth.api import default_model
+    from dataworth.api import check_target, default_model
 
     if not is_categorical(train.y):
         raise DataworthError(
@@ -489,6 +489,7 @@ def misclassified_rows(train: Dataset, test: Dataset, model: Any = None) -> NDAr
             "values."
         )
     model = default_model(train) if model is None else model
+    check_target(model, train)
     fitted = clone(model).fit(train.X, train.y)
     return np.flatnonzero(fitted.predict(test.X) != test.y).astype(np.intp)
 

@@ -401,9 +401,12 @@ def _spearman(a: _F64, b: _F64) -> tuple[float, float]:
 
 
 def _leaf_rules(
-    tree: Any, names: tuple[str, ...]
+    tree: Any, names: tuple[str, ...], unit: _F64
 ) -> dict[int, tuple[tuple[str, float, float], ...]]:
-    """Leaf node id -> merged conditions ``(feature, lower, upper)`` along its path."""
+    """Leaf node id -> merged conditions ``(feature, lower, upper)`` along its path.
+
+    ``unit[j]`` converts the tree's thresholds on feature ``j`` back to the data's units.
+    """
     t = tree.tree_
     out: dict[int, tuple[tuple[str, float, float], ...]] = {}
     stack: list[tuple[int, dict[int, tuple[float, float]]]] = [(0, {})]
@@ -413,7 +416,8 @@ def _leaf_rules(
         if left == right:  # a leaf
             out[node] = tuple((names[j], lo, hi) for j, (lo, hi) in sorted(bounds.items()))
             continue
-        j, thr = int(t.feature[node]), float(t.threshold[node])
+        j = int(t.feature[node])
+        thr = float(t.threshold[node]) * float(unit[j])
         lo, hi = bounds.get(j, (-math.inf, math.inf))
         stack.append((left, {**bounds, j: (lo, min(hi, thr))}))
         stack.append((right, {**bounds, j: (max(lo, thr), hi)}))
@@ -430,6 +434,12 @@ def _rule_text(conditions: tuple[tuple[str, float, float], ...]) -> str:
         else:
             parts.append(f"{_threshold(lo)} < {name} <= {_threshold(hi)}")
     return " and ".join(parts) or "all rows"
+
+
+def _power_of_two_units(X: _F64) -> _F64:
+    """Per column, the power of two just above its largest magnitude (1 for a zero column)."""
+    _, exponent = np.frexp(np.abs(X).max(axis=0, initial=0.0))
+    return np.ldexp(1.0, np.where(np.abs(X).max(axis=0, initial=0.0) > 0, exponent, 0))
 
 
 def _partial_dependence(tree: Any, X: _F64, j: int) -> _F64:
@@ -539,13 +549,17 @@ def explain_values(
             max_depth=int(max_depth), min_samples_leaf=min_leaf, random_state=random_state
         )
 
-    tree = make_tree().fit(X, v)
+    # scikit-learn's trees work in float32: scale each column by a power of two (exact) so that
+    # its largest magnitude lies in [0.5, 1), then neither 1e100 overflows nor 1e-300 vanishes
+    unit = _power_of_two_units(X)
+    X_tree = X / unit
+    tree = make_tree().fit(X_tree, v)
     total_var = float(v.var())
-    r2_tree = float(tree.score(X, v)) if total_var > 0 else math.nan
+    r2_tree = float(tree.score(X_tree, v)) if total_var > 0 else math.nan
     r2_cv = math.nan
     if n >= 10 and total_var > 0:
         cv = KFold(5, shuffle=True, random_state=random_state)
-        r2_cv = float(np.mean(cross_val_score(make_tree(), X, v, cv=cv, scoring="r2")))
+        r2_cv = float(np.mean(cross_val_score(make_tree(), X_tree, v, cv=cv, scoring="r2")))
 
     # standardised linear effects
     sx = X.std(axis=0)
@@ -562,7 +576,7 @@ def explain_values(
     effects = []
     for j, name in enumerate(names):
         rho, p = _spearman(X[:, j], v)
-        pd = _partial_dependence(tree, X, j) if importance[j] > 0 else np.zeros(1)
+        pd = _partial_dependence(tree, X_tree, j) if importance[j] > 0 else np.zeros(1)
         effects.append(
             FeatureEffect(
                 name=name,
@@ -583,8 +597,8 @@ def explain_values(
         ),
     )
 
-    leaf_of = tree.apply(X)
-    rules = _leaf_rules(tree, names)
+    leaf_of = tree.apply(X_tree)
+    rules = _leaf_rules(tree, names, unit)
     regions = []
     for leaf, conditions in rules.items():
         members = np.flatnonzero(leaf_of == leaf)

@@ -48,7 +48,7 @@ from numpy.typing import ArrayLike, NDArray
 from dataworth.apps._values import as_values, removal_order
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
-from dataworth.report.plots import PALETTE, _curve_dict, categories
+from dataworth.report.plots import PALETTE, _curve_dict, categories, histogram_edges
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -335,7 +335,7 @@ def _svg_histogram(
 ) -> str:
     finite = np.isfinite(values)
     v = values[finite]
-    edges = np.histogram_bin_edges(v if v.size else [0.0], bins=min(bins, max(v.size, 1)))
+    edges = histogram_edges(v, min(bins, max(v.size, 1)))
     if by is None:
         names, codes = ["all rows"], np.zeros(values.size, dtype=np.intp)
     else:

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PALETTE",
+    "histogram_edges",
     "plot_learning_curves",
     "plot_payouts",
     "plot_removal_curves",
@@ -92,6 +93,31 @@ def categories(by: ArrayLike, max_categories: int = 10) -> tuple[list[str], NDAr
     return [names[k] for k in keep.tolist()] + ["other"], new_code[inverse]
 
 
+def histogram_edges(values: ArrayLike, bins: int) -> NDArray[np.float64]:
+    """``bins + 1`` equal-width bin edges over finite ``values``, safe at any magnitude.
+
+    Unlike :func:`numpy.histogram_bin_edges`, equal values as large as 1e300 get a window of
+    their own relative width (numpy's fixed +-0.5 vanishes there), and a range wider than the
+    largest float is split without overflow.
+
+    Examples
+    --------
+    >>> float(histogram_edges([1e300, 1e300], 2)[1])
+    1e+300
+    >>> histogram_edges([-1.7e308, 1.7e308], 2).tolist()
+    [-1.7e+308, 0.0, 1.7e+308]
+    >>> histogram_edges([], 1).tolist()
+    [-0.5, 0.5]
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    lo, hi = (float(v.min()), float(v.max())) if v.size else (0.0, 0.0)
+    if lo == hi:
+        half = max(0.5, abs(lo) * 1e-6)
+        lo, hi = lo - half, hi + half
+    t = np.linspace(0.0, 1.0, int(bins) + 1)
+    return lo * (1.0 - t) + hi * t
+
+
 def plot_value_distribution(
     values: Any,
     by: ArrayLike | None = None,
@@ -128,7 +154,7 @@ def plot_value_distribution(
     v = as_values(values)
     ax = _axes(ax)
     finite = np.isfinite(v)
-    edges = np.histogram_bin_edges(v[finite] if finite.any() else [0.0], bins=bins)
+    edges = histogram_edges(v[finite], bins)
     if by is None:
         ax.hist(v[finite], bins=edges.tolist(), color=PALETTE[0], label="all rows")
     else:

@@ -67,6 +67,10 @@ class _AllClasses(ClassifierMixin, BaseEstimator):
         return self._expand(scores, -np.inf)
 
 
+#: Scorers that are NaN (with a warning only) on fewer than two valuation rows.
+_NEED_TWO_ROWS = frozenset({"r2", "explained_variance"})
+
+
 def _resolve_scorer(scoring: str | Scorer | None, classifier: bool) -> tuple[str, Scorer | None]:
     """Return (name, scorer); scorer None means the fast accuracy path."""
     if scoring is None:
@@ -143,6 +147,11 @@ class ModelUtility(UtilityBase):
         self.by_group = bool(by_group)
         self.is_classifier = bool(is_classifier(model))
         self.scoring_name, self._scorer = _resolve_scorer(scoring, self.is_classifier)
+        if self.scoring_name in _NEED_TWO_ROWS and valid.n_samples < 2:
+            raise DataworthError(
+                f"scoring {self.scoring_name!r} is undefined on {valid.n_samples} valuation row; "
+                "give at least 2 (a larger valuation set, or another scoring)."
+            )
         self.n_failures = 0
         if by_group:
             if train.groups is None:
