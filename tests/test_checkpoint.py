@@ -49,8 +49,9 @@ def test_round_trip_state_and_rng(tmp_path) -> None:
     assert loaded.state.keys() == saved.state.keys()
     for key in saved.state:
         for part in ("count", "mean", "m2"):
-            np.testing.assert_array_equal(getattr(loaded.state[key], part),
-                                          getattr(saved.state[key], part))
+            np.testing.assert_array_equal(
+                getattr(loaded.state[key], part), getattr(saved.state[key], part)
+            )
     resumed = np.random.default_rng()
     resumed.bit_generator.state = loaded.rng_state
     np.testing.assert_array_equal(resumed.random(100), expected_next)

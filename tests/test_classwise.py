@@ -36,8 +36,12 @@ def tiny(n_per_class: tuple[int, ...], seed: int = 0) -> tuple[Dataset, Dataset]
     return Dataset.from_arrays(X, y), Dataset.from_arrays(Xv, yv)
 
 
-def brute_force(model: Any, train: Dataset, valid: Dataset, default_score: float = 0.0,
-                ) -> NDArray[np.float64]:
+def brute_force(
+    model: Any,
+    train: Dataset,
+    valid: Dataset,
+    default_score: float = 0.0,
+) -> NDArray[np.float64]:
     """E over all contexts S_-c (uniform) of the exact in-class Shapley value, from scratch."""
     X, y, Xv, yv = train.X, train.y, valid.X, valid.y
     cache: dict[tuple[int, ...], NDArray[Any] | None] = {}

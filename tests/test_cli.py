@@ -505,6 +505,7 @@ BAD_CASES: dict[str, tuple[list[str], list[str]]] = {
     "train-is-directory": (["{tmp}", "--target", TARGET], ["directory"]),
 }
 
+
 def _fill(args: list[str], names: dict[str, Path]) -> list[str]:
     """Replace ``{name}`` placeholders (only known names, so JSON braces stay as they are)."""
     pattern = re.compile(r"\{(" + "|".join(map(re.escape, names)) + r")\}")

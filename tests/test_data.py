@@ -203,8 +203,16 @@ def test_not_utf8(tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("cell", "pattern"),
-    [("", "missing"), ("nan", "missing"), ("NaN", "missing"), ("inf", "infinite"),
-     ("-inf", "infinite"), ("1e999", "infinite"), ("abc", "not numeric"), ("1,5", "not numeric")],
+    [
+        ("", "missing"),
+        ("nan", "missing"),
+        ("NaN", "missing"),
+        ("inf", "infinite"),
+        ("-inf", "infinite"),
+        ("1e999", "infinite"),
+        ("abc", "not numeric"),
+        ("1,5", "not numeric"),
+    ],
 )
 def test_bad_feature_cell_names_column(tmp_path, cell, pattern) -> None:
     path = write_csv(
@@ -217,8 +225,11 @@ def test_bad_feature_cell_names_column(tmp_path, cell, pattern) -> None:
 
 @pytest.mark.parametrize(
     ("column", "pattern"),
-    [([1.0, np.nan, 3.0], "missing"), ([1.0, np.inf, 3.0], "infinite"),
-     (["1", "x", "3"], "not numeric")],
+    [
+        ([1.0, np.nan, 3.0], "missing"),
+        ([1.0, np.inf, 3.0], "infinite"),
+        (["1", "x", "3"], "not numeric"),
+    ],
 )
 def test_bad_feature_in_frame_names_column(column, pattern) -> None:
     df = pd.DataFrame({"ok": [1.0, 2.0, 3.0], "height": column, "y": [0, 1, 0]})
@@ -488,8 +499,9 @@ def test_csv_garbage_feature_cell(table, garbage, data) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "t.csv"
         header = [f"x{j}" for j in range(X.shape[1])] + ["target"]
-        rows: list[list[str]] = [[repr(float(v)) for v in r] + [repr(float(t))]
-                                    for r, t in zip(X, y, strict=True)]
+        rows: list[list[str]] = [
+            [repr(float(v)) for v in r] + [repr(float(t))] for r, t in zip(X, y, strict=True)
+        ]
         rows[row][col] = garbage
         write_csv(path, header, rows)
         with pytest.raises(DataworthError) as info:

@@ -54,8 +54,9 @@ def test_banzhaf_closed_form_matches_bruteforce(game) -> None:
     np.testing.assert_allclose(game.banzhaf_values(), brute, rtol=0, atol=TOL)
 
 
-@pytest.mark.parametrize("weight", [beta_weight(16, 1), beta_weight(4, 1), beta_weight(1, 4)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "weight", [beta_weight(16, 1), beta_weight(4, 1), beta_weight(1, 4)], ids=repr
+)
 @pytest.mark.parametrize("game", GAMES[::3], ids=IDS[::3])
 def test_general_semivalues_match_bruteforce(game, weight) -> None:
     brute = exact_semivalue_bruteforce(game, weight)
@@ -97,9 +98,10 @@ def test_games_accept_indices_and_masks() -> None:
 
 
 def test_fingerprints_follow_parameters() -> None:
-    assert AirportGame([1, 2]).fingerprint_parts()["utility"] == AirportGame(
-        [1.0, 2.0]
-    ).fingerprint_parts()["utility"]
+    assert (
+        AirportGame([1, 2]).fingerprint_parts()["utility"]
+        == AirportGame([1.0, 2.0]).fingerprint_parts()["utility"]
+    )
     assert AirportGame([1, 2]).fingerprint() != AirportGame([1, 3]).fingerprint()
     assert GloveGame(2, 3).fingerprint() != GloveGame(3, 2).fingerprint()
     assert AdditiveGame([1.0, 2.0]).fingerprint() != AirportGame([1.0, 2.0]).fingerprint()
@@ -171,15 +173,20 @@ def test_large_games_do_not_underflow() -> None:
     glove = GloveGame(150, 200)
     assert math.isclose(float(glove.shapley_values().sum()), 150.0, rel_tol=1e-10)
     voting = SymmetricVotingGame(2000)
-    np.testing.assert_allclose(voting.semivalues(banzhaf_weight), voting.banzhaf_values(),
-                               rtol=1e-10)
-    np.testing.assert_allclose(voting.semivalues(shapley_weight), voting.shapley_values(),
-                               rtol=1e-10)
+    np.testing.assert_allclose(
+        voting.semivalues(banzhaf_weight), voting.banzhaf_values(), rtol=1e-10
+    )
+    np.testing.assert_allclose(
+        voting.semivalues(shapley_weight), voting.shapley_values(), rtol=1e-10
+    )
     airport = AirportGame(np.random.default_rng(0).uniform(0, 5, size=1200))
-    np.testing.assert_allclose(airport.semivalues(banzhaf_weight), airport.banzhaf_values(),
-                               rtol=1e-9, atol=1e-12)
-    np.testing.assert_allclose(airport.semivalues(shapley_weight), airport.shapley_values(),
-                               rtol=1e-9)
+    np.testing.assert_allclose(
+        airport.semivalues(banzhaf_weight), airport.banzhaf_values(), rtol=1e-9, atol=1e-12
+    )
+    np.testing.assert_allclose(
+        airport.semivalues(shapley_weight), airport.shapley_values(), rtol=1e-9
+    )
     additive = AdditiveGame(np.linspace(-1, 1, 1500))
-    np.testing.assert_allclose(additive.semivalues(beta_weight(16, 1)), additive.weights,
-                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        additive.semivalues(beta_weight(16, 1)), additive.weights, rtol=1e-9, atol=1e-12
+    )

@@ -27,7 +27,6 @@ import contextlib
 import csv
 import io
 import math
-import re
 import sys
 import tempfile
 from collections.abc import Callable
@@ -36,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dataworth.cli import main
@@ -45,6 +44,7 @@ from dataworth.errors import DataworthError
 
 pa = pytest.importorskip("pyarrow", reason='Parquet tests need pyarrow: "dataworth[parquet]"')
 pq = pytest.importorskip("pyarrow.parquet")
+
 
 def _settings(n: int) -> settings:
     return settings(
@@ -323,7 +323,9 @@ def _independent_parse(t: Table, *, is_csv: bool) -> dict[str, list[str]] | None
             ):
                 return None
         elif not all(
-            (v := _number(c)) is not None and math.isfinite(v) and abs(v) <= LARGEST_VALUE
+            (v := _number(c)) is not None
+            and math.isfinite(v)
+            and abs(v) <= LARGEST_VALUE
             and c.strip()
             for c in cells
         ):
@@ -433,8 +435,10 @@ ArgvBuilder = Callable[[Case, Path], list[str]]
 
 
 def _files(case: Case, tmp: Path, parquet: bool) -> tuple[str, str]:
-    if parquet and case.train.raw is None and all(
-        len(r) == len(case.train.header) for r in case.train.rows
+    if (
+        parquet
+        and case.train.raw is None
+        and all(len(r) == len(case.train.header) for r in case.train.rows)
     ):
         train = case.train.write_parquet(tmp / "train.parquet")
     else:

@@ -164,9 +164,11 @@ def test_group_value_is_sum_of_row_values(iris_split):
     groups = np.array(["a", "b", "c", "d"])[np.arange(train.n_samples) % 4]
     gtrain = train.replace(groups=groups)
     rows = KNNShapley(k=3).fit(ModelUtility(KNeighborsClassifier(3), gtrain, valid)).result_
-    res = KNNShapley(k=3).fit(
-        ModelUtility(KNeighborsClassifier(3), gtrain, valid, by_group=True)
-    ).result_
+    res = (
+        KNNShapley(k=3)
+        .fit(ModelUtility(KNeighborsClassifier(3), gtrain, valid, by_group=True))
+        .result_
+    )
     assert res.kind == "group"
     assert res.labels.tolist() == ["a", "b", "c", "d"]
     assert res.metadata["group_aggregation"] == "sum of row values"

@@ -43,8 +43,12 @@ def all_masks(n: int) -> list[NDArray[np.bool_]]:
     return [np.array(bits, dtype=bool) for bits in itertools.product([0, 1], repeat=n)]
 
 
-def assert_in_least_core(values: NDArray[np.float64], subsidy: float, game: Game,
-                         masks: list[NDArray[np.bool_]] | None = None) -> None:
+def assert_in_least_core(
+    values: NDArray[np.float64],
+    subsidy: float,
+    game: Game,
+    masks: list[NDArray[np.bool_]] | None = None,
+) -> None:
     """Efficiency, and every coalition constraint sum_{i in S} x_i + e* >= u(S)."""
     n = game.n_players
     assert values.sum() == pytest.approx(game.fn(np.ones(n, dtype=bool)), abs=1e-9)
@@ -130,8 +134,12 @@ def test_least_norm_among_many_optima() -> None:
 def test_matches_brute_force_least_norm(seed: int) -> None:
     rng = np.random.default_rng(seed)
     n = 4
-    table = {m.tobytes(): float(v) for m, v in zip(
-        all_masks(n), np.round(rng.random(2**n) * 4) / 4 * np.arange(2**n) % 3, strict=True)}
+    table = {
+        m.tobytes(): float(v)
+        for m, v in zip(
+            all_masks(n), np.round(rng.random(2**n) * 4) / 4 * np.arange(2**n) % 3, strict=True
+        )
+    }
     game = Game(n, lambda m: table[m.tobytes()])
     values, subsidy, _ = fit(game)
     assert_in_least_core(values, subsidy, game)

@@ -136,8 +136,11 @@ def test_merge_states_requires_same_keys() -> None:
 
 
 def test_estimate_mean() -> None:
-    state = {"marginal": Moments.from_samples(np.array([[1.0, 2.0], [3.0, 2.0]]),
-                                              np.array([[True, False], [True, False]]))}
+    state = {
+        "marginal": Moments.from_samples(
+            np.array([[1.0, 2.0], [3.0, 2.0]]), np.array([[True, False], [True, False]])
+        )
+    }
     vals, se, counts = estimate("mean", state)
     assert vals[0] == 2.0 and np.isnan(vals[1])
     assert se[0] == pytest.approx(1.0)

@@ -115,8 +115,9 @@ def assert_same(a: ValuationResult, b: ValuationResult, *, labels: bool = True) 
         assert a.state.keys() == b.state.keys()
         for key in a.state:
             for part in ("count", "mean", "m2"):
-                np.testing.assert_array_equal(getattr(a.state[key], part),
-                                              getattr(b.state[key], part))
+                np.testing.assert_array_equal(
+                    getattr(a.state[key], part), getattr(b.state[key], part)
+                )
 
 
 def _readable_without_pickle(path) -> None:
@@ -141,13 +142,22 @@ def test_save_load_round_trip(tmp_path, labels, with_state) -> None:
     rng = np.random.default_rng(0)
     if with_state:
         r = ValuationResult.from_state(
-            _state(rng), "mean", labels=labels, method="permutation-shapley",
-            params={"budget": 5, "random_state": 1}, metadata={"n_updates": 5, "note": "ok"},
+            _state(rng),
+            "mean",
+            labels=labels,
+            method="permutation-shapley",
+            params={"budget": 5, "random_state": 1},
+            metadata={"n_updates": 5, "note": "ok"},
         )
     else:
         r = ValuationResult(
-            values=[0.5, np.nan, -np.inf], stderr=[0.0, np.nan, 1.0], counts=[1, 0, 2],
-            labels=labels, method="loo", params={"model": "logreg"}, kind="group",
+            values=[0.5, np.nan, -np.inf],
+            stderr=[0.0, np.nan, 1.0],
+            counts=[1, 0, 2],
+            labels=labels,
+            method="loo",
+            params={"model": "logreg"},
+            kind="group",
             metadata={"fingerprint": "abc", "np": np.int64(3)},
         )
     path = r.save(tmp_path / "sub" / "r.npz")
@@ -196,11 +206,18 @@ def test_load_damaged_file(tmp_path, damage) -> None:
 
 label_arrays = st.one_of(
     st.lists(st.integers(-(2**62), 2**62), unique=True),
-    st.lists(st.text(st.characters(codec="utf-8", exclude_characters="\x00"),
-                     min_size=1, max_size=6), unique=True),
+    st.lists(
+        st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=6),
+        unique=True,
+    ),
 )
-json_values = st.one_of(st.none(), st.booleans(), st.integers(-(10**9), 10**9),
-                        st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8))
+json_values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**9), 10**9),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+)
 
 
 @st.composite
@@ -218,17 +235,24 @@ def results(draw: st.DrawFn) -> ValuationResult:
         state = {"marginal": Moments(counts, draw(moments), np.abs(draw(moments)))}
         estimator = "mean"
     return ValuationResult(
-        values=values, stderr=stderr, counts=counts, labels=np.array(labels),
+        values=values,
+        stderr=stderr,
+        counts=counts,
+        labels=np.array(labels),
         method=draw(st.text(max_size=12)),
         params=draw(st.dictionaries(st.text(max_size=5), json_values, max_size=3)),
         metadata=draw(st.dictionaries(st.text(max_size=5), json_values, max_size=3)),
         kind=draw(st.sampled_from(["row", "group"])),
-        state=state, estimator=estimator,
+        state=state,
+        estimator=estimator,
     )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                  HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(results())
 def test_round_trip_property(tmp_path, result) -> None:
     path = result.save(tmp_path / "r.npz")
@@ -249,18 +273,27 @@ def test_add_equals_single_run() -> None:
     rng = np.random.default_rng(3)
     samples = rng.normal(size=(40, 6))
     mask = rng.random((40, 6)) < 0.8
-    a = _partial(samples[:15], mask[:15], params={"budget": 15, "random_state": 1, "tol": 0.1},
-                 metadata={"n_updates": 15})
-    b = _partial(samples[15:], mask[15:], params={"budget": 25, "random_state": 2, "tol": 0.1},
-                 metadata={"n_updates": 25, "n_failures": 2})
+    a = _partial(
+        samples[:15],
+        mask[:15],
+        params={"budget": 15, "random_state": 1, "tol": 0.1},
+        metadata={"n_updates": 15},
+    )
+    b = _partial(
+        samples[15:],
+        mask[15:],
+        params={"budget": 25, "random_state": 2, "tol": 0.1},
+        metadata={"n_updates": 25, "n_failures": 2},
+    )
     whole = _partial(samples, mask)
     merged = a + b
     np.testing.assert_allclose(merged.values, whole.values, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(merged.stderr, whole.stderr, rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(merged.counts, whole.counts)
     assert merged.state is not None and whole.state is not None
-    np.testing.assert_allclose(merged.state["marginal"].m2, whole.state["marginal"].m2,
-                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        merged.state["marginal"].m2, whole.state["marginal"].m2, rtol=1e-12, atol=1e-12
+    )
     assert merged.metadata["n_updates"] == 40
     assert merged.metadata["n_failures"] == 2
     # inputs untouched
@@ -274,8 +307,10 @@ def test_add_difference_estimator() -> None:
     u = rng.normal(size=60)
 
     def part(sl: slice) -> ValuationResult:
-        state = {"in": Moments.from_indicator(ind[sl], u[sl]),
-                 "out": Moments.from_indicator(~ind[sl], u[sl])}
+        state = {
+            "in": Moments.from_indicator(ind[sl], u[sl]),
+            "out": Moments.from_indicator(~ind[sl], u[sl]),
+        }
         return ValuationResult.from_state(state, "difference", method="msr-banzhaf")
 
     merged = part(slice(0, 20)) + part(slice(20, 60))
@@ -293,11 +328,13 @@ def test_add_refusals() -> None:
     with pytest.raises(DataworthError, match="parameters"):
         base + _partial(s, m, params={"tol": 0.2})
     with pytest.raises(DataworthError, match="state"):
-        base + ValuationResult(values=np.zeros(3), method="permutation-shapley",
-                               params={"tol": 0.1})
+        base + ValuationResult(
+            values=np.zeros(3), method="permutation-shapley", params={"tol": 0.1}
+        )
     with pytest.raises(DataworthError, match="state"):
         ValuationResult(values=np.zeros(3), method="exact-shapley") + ValuationResult(
-            values=np.zeros(3), method="exact-shapley")
+            values=np.zeros(3), method="exact-shapley"
+        )
     with pytest.raises(DataworthError, match="players"):
         base + _partial(s, m, params={"tol": 0.1}, labels=["a", "b", "c"])
     with pytest.raises(DataworthError, match="merge"):

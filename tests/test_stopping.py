@@ -19,8 +19,9 @@ from dataworth.engine.stopping import (
 from dataworth.errors import DataworthError
 
 
-def status(n_updates: int = 0, *, values=None, stderr=None, counts=None,
-           elapsed: float = 0.0) -> Status:
+def status(
+    n_updates: int = 0, *, values=None, stderr=None, counts=None, elapsed: float = 0.0
+) -> Status:
     n = 4
     return Status(
         n_updates=n_updates,

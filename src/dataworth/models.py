@@ -81,4 +81,3 @@ def make_model(
     ):
         model.set_params(random_state=random_state)
     return model
-

@@ -94,12 +94,16 @@ class _ClassGame:
         correct = pred == self.yv
         return float(np.mean(correct[inside]) * np.exp(np.mean(correct[~inside])))
 
-    def prefixes(self, c: int, context: NDArray[np.intp], order: NDArray[np.intp],
-                 ) -> NDArray[np.float64]:
+    def prefixes(
+        self,
+        c: int,
+        context: NDArray[np.intp],
+        order: NDArray[np.intp],
+    ) -> NDArray[np.float64]:
         """``u_c(order[:k] | context)`` for ``k = 0..len(order)``."""
-        return np.array([
-            self(c, np.concatenate([context, order[:k]])) for k in range(order.size + 1)
-        ])
+        return np.array(
+            [self(c, np.concatenate([context, order[:k]])) for k in range(order.size + 1)]
+        )
 
 
 @dataclass

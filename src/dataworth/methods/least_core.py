@@ -50,6 +50,8 @@ MAX_EXACT_PLAYERS = 16
 def default_budget(n: int) -> int:
     """Sampled coalitions used when no budget is given for more than 16 players: max(1000, 10 n)."""
     return max(1000, 10 * n)
+
+
 #: Subsets per parallel task; fixed, so the work split never depends on ``n_jobs``.
 CHUNK_SIZE = 128
 #: Largest dense constraint matrix (entries) the least-norm step builds.
@@ -96,8 +98,9 @@ def _solve_lp(A: sp.csr_array, b: NDArray[np.float64], total: float) -> NDArray[
     A_ub = sp.hstack([-A, -np.ones((m, 1))], format="csc")
     A_eq = np.ones((1, n + 1))
     A_eq[0, -1] = 0.0
-    res = linprog(c, A_ub=A_ub, b_ub=-b, A_eq=A_eq, b_eq=[total], bounds=(None, None),
-                  method="highs")
+    res = linprog(
+        c, A_ub=A_ub, b_ub=-b, A_eq=A_eq, b_eq=[total], bounds=(None, None), method="highs"
+    )
     if res.status == 3:
         raise DataworthError(
             f"the {m} sampled coalitions do not bound the subsidy (the linear program is "
@@ -144,8 +147,11 @@ class _Hyperplane:
         return (A_dense - np.outer(A_dense @ self.w, self.w * (2.0 / self.ww)))[:, 1:]
 
 
-def _ldp_nnls(G: NDArray[np.float64], h: NDArray[np.float64], y_start: NDArray[np.float64],
-              ) -> NDArray[np.float64] | None:
+def _ldp_nnls(
+    G: NDArray[np.float64],
+    h: NDArray[np.float64],
+    y_start: NDArray[np.float64],
+) -> NDArray[np.float64] | None:
     """Least-distance program ``min ||y|| s.t. G y >= h`` by Lawson & Hanson's reduction to NNLS.
 
     Solve ``min ||E u - f||, u >= 0`` with ``E = [G^T; h^T]`` and ``f`` the last unit vector;
@@ -172,11 +178,17 @@ def _ldp_nnls(G: NDArray[np.float64], h: NDArray[np.float64], y_start: NDArray[n
     return y
 
 
-def _slsqp(G: NDArray[np.float64], h: NDArray[np.float64], y_start: NDArray[np.float64],
-           ) -> NDArray[np.float64] | None:
+def _slsqp(
+    G: NDArray[np.float64],
+    h: NDArray[np.float64],
+    y_start: NDArray[np.float64],
+) -> NDArray[np.float64] | None:
     """``min ||y||^2 / 2 s.t. G y >= h`` with SLSQP, analytic gradients, from a feasible start."""
     res: OptimizeResult = minimize(
-        lambda y: 0.5 * float(y @ y), y_start, jac=lambda y: y, method="SLSQP",
+        lambda y: 0.5 * float(y @ y),
+        y_start,
+        jac=lambda y: y,
+        method="SLSQP",
         constraints=[{"type": "ineq", "fun": lambda y: G @ y - h, "jac": lambda y: G}],
         options={"maxiter": 200, "ftol": 1e-14},
     )
@@ -184,8 +196,12 @@ def _slsqp(G: NDArray[np.float64], h: NDArray[np.float64], y_start: NDArray[np.f
 
 
 def _least_norm(
-    A: sp.csr_array, b: NDArray[np.float64], total: float, subsidy: float,
-    x_lp: NDArray[np.float64], tol: float,
+    A: sp.csr_array,
+    b: NDArray[np.float64],
+    total: float,
+    subsidy: float,
+    x_lp: NDArray[np.float64],
+    tol: float,
 ) -> tuple[NDArray[np.float64], str, str | None]:
     """The allocation of least norm with ``A x + subsidy + tol >= b`` and ``sum x = total``.
 
@@ -205,9 +221,13 @@ def _least_norm(
     if acceptable(plane.x0):  # the equal split is stable: nothing to optimise
         return plane.x0, "equal-split", None
     if m * n > MAX_DENSE_ENTRIES:
-        return x_lp, "lp", (
-            f"least-norm step skipped: {m} constraints x {n} players is too large for the dense "
-            "solver; the values are one optimal allocation of the LP, not the least-norm one."
+        return (
+            x_lp,
+            "lp",
+            (
+                f"least-norm step skipped: {m} constraints x {n} players is too large for the dense "
+                "solver; the values are one optimal allocation of the LP, not the least-norm one."
+            ),
         )
     G = plane.restrict(A.toarray().astype(np.float64))
     h = bound - A @ plane.x0
@@ -227,9 +247,13 @@ def _least_norm(
             assert x is not None
             return x, name, None
         errors.append(f"{name}: no acceptable solution")
-    return x_lp, "lp", (
-        "the least-norm program failed (" + "; ".join(errors) + "); the values are one optimal "
-        "allocation of the LP, not the least-norm one."
+    return (
+        x_lp,
+        "lp",
+        (
+            "the least-norm program failed (" + "; ".join(errors) + "); the values are one optimal "
+            "allocation of the LP, not the least-norm one."
+        ),
     )
 
 
@@ -285,8 +309,14 @@ class LeastCore(Valuation):
         "Yan & Procaccia 2021, If you like Shapley then you will love the core"
     )
 
-    def __init__(self, budget: int | None = None, *, random_state: int | None = None,
-                 n_jobs: int | None = 1, progress: bool = False) -> None:
+    def __init__(
+        self,
+        budget: int | None = None,
+        *,
+        random_state: int | None = None,
+        n_jobs: int | None = 1,
+        progress: bool = False,
+    ) -> None:
         self.budget = budget
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -295,7 +325,8 @@ class LeastCore(Valuation):
     def _check(self, n: int) -> None:
         budget = self.budget
         if budget is not None and (
-            isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (int, np.integer))
+            isinstance(budget, (bool, np.bool_))
+            or not isinstance(budget, (int, np.integer))
             or budget < 1
         ):
             raise DataworthError(
@@ -332,14 +363,21 @@ class LeastCore(Valuation):
             )
         todo = np.vstack([masks, np.ones((1, n), dtype=bool)])
         chunks = [todo[i : i + CHUNK_SIZE] for i in range(0, todo.shape[0], CHUNK_SIZE)]
-        parts = run_tasks(_evaluate_chunk, chunks, n_jobs=self.n_jobs, progress=self.progress,
-                          desc=self.name, extra=(utility,))
+        parts = run_tasks(
+            _evaluate_chunk,
+            chunks,
+            n_jobs=self.n_jobs,
+            progress=self.progress,
+            desc=self.name,
+            extra=(utility,),
+        )
         values = np.concatenate([p[0] for p in parts]) if parts else np.empty(0)
         n_failures = int(sum(p[1] for p in parts))
         b, total = values[:-1], float(values[-1])
         if not np.all(np.isfinite(values)):
-            raise DataworthError("the utility returned a non-finite value; least core needs "
-                                 "finite utilities.")
+            raise DataworthError(
+                "the utility returned a non-finite value; least core needs finite utilities."
+            )
         rows, cols = np.nonzero(masks)
         A = sp.csr_array((np.ones(rows.size), (rows, cols)), shape=masks.shape)
 
