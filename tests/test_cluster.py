@@ -24,6 +24,8 @@ from dataworth.api import make_utility
 from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.datasets import load_dataset
+from dataworth.engine.cluster import on_cluster_backend
+from dataworth.errors import DataworthError
 from dataworth.methods import get_method
 
 #: (method, budget): several rounds and many tasks each, so "once per run" is a real claim.
@@ -147,6 +149,24 @@ def test_dask_matches_loky_and_ships_once(
 ) -> None:
     with parallel_config(backend="dask", client=dask_client):
         _check_run(method, budget, data, loky_values, monkeypatch)
+
+
+def test_on_cluster_backend_starts_a_local_dask_cluster(data, loky_values) -> None:
+    """The API's context manager: a local cluster of 2 workers for the block, then closed."""
+    pytest.importorskip("distributed", reason='pip install "dataworth[dask]"')
+    from joblib.parallel import get_active_backend
+
+    with on_cluster_backend("dask", n_jobs=2):
+        assert type(get_active_backend()[0]).__name__ == "DaskDistributedBackend"
+        values, _ = _fit("data-oob", 96, data)
+    np.testing.assert_array_equal(values, loky_values["data-oob"])
+    assert type(get_active_backend()[0]).__name__ != "DaskDistributedBackend"
+
+
+def test_on_cluster_backend_refuses_an_unknown_backend() -> None:
+    with pytest.raises(DataworthError, match="backend must be 'ray' or 'dask'"):
+        with on_cluster_backend("spark"):
+            pass
 
 
 # ---------------------------------------------------------------------------------------- CLI

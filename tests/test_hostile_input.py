@@ -671,3 +671,19 @@ def test_internal_errors_are_one_line_with_exit_1(monkeypatch) -> None:
     monkeypatch.setenv("DATAWORTH_DEBUG", "1")
     with pytest.raises(ZeroDivisionError):
         main(["value", "x.csv", "--target", "y"])
+
+
+def test_many_whole_number_classes_are_announced(tmp_path) -> None:
+    """Whole numbers are class labels by convention; with many distinct values (counts, scores)
+    the choice is announced with the way out, and not for a few class codes."""
+    rng = np.random.default_rng(0)
+    many = [[a, b, int(c)] for a, b, c in zip(_numbers(60), _numbers(60)[::-1],
+                                              rng.integers(0, 1000, 60), strict=True)]  # fmt: skip
+    few = [[a, b, int(a > 0)] for a, b, _ in many]
+    for name, rows, announced in (("many", many, True), ("few", few, False)):
+        path = _write(tmp_path / f"{name}.csv", ["f0", "f1", "y"], rows)
+        res = _run(["value", path, "--target", "y", "--method", "knn-shapley"])
+        assert res.code == 0, res.err
+        assert ("holds whole numbers with" in res.err) is announced, res.err
+        if announced:
+            assert "--model ridge" in res.err

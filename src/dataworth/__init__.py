@@ -12,6 +12,7 @@ Examples
 
 from dataworth.api import make_utility, value
 from dataworth.data import Dataset
+from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import MaxTime, MaxUpdates, RankStable, StderrBelow
 from dataworth.errors import DataworthError
 from dataworth.methods import METHODS, get_method
@@ -30,6 +31,7 @@ __all__ = [
     "ValuationResult",
     "get_method",
     "make_utility",
+    "on_cluster_backend",
     "value",
 ]
 

@@ -50,6 +50,7 @@ def load_pair(
     seed: int,
 ) -> tuple[Dataset, Dataset]:
     data = Dataset.from_file(train_path, target, group=group)
+    announce_whole_number_classes(notes, data)
     if valid_path is None:
         train, valid = data.split(valid_fraction, random_state=seed)
         notes.append(
@@ -73,6 +74,29 @@ def load_pair(
         raise DataworthError(f"{valid_path} must have the same columns as {train_path} ({detail}).")
     check_same_target_kind(data, valid, train_path, valid_path)
     return data, valid
+
+
+#: Distinct whole-number targets beyond which treating them as classes is announced.
+MANY_CLASSES = 20
+
+
+def announce_whole_number_classes(notes: Notes, data: Dataset) -> None:
+    """Say so when a whole-number target with many distinct values is taken as class labels.
+
+    Whole numbers are class labels by convention (``Dataset``), which is right for codes such as
+    0-9 and wrong for counts or scores; with more than :data:`MANY_CLASSES` values the choice is
+    announced with the way out.
+    """
+    if np.asarray(data.y).dtype.kind not in "iu":
+        return
+    n_classes = int(np.unique(data.y).size)
+    if n_classes > MANY_CLASSES:
+        notes.append(
+            f"target {data.target_name!r} holds whole numbers with {n_classes} distinct values, "
+            f"taken as {n_classes} class labels by classifiers (the default model) and by "
+            "class-based methods; if they are quantities, use a regression model "
+            "(--model ridge or linear-regression)."
+        )
 
 
 def check_same_target_kind(

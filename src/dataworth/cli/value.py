@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import logging
-import socket
 import sys
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -22,6 +19,7 @@ from dataworth.cli._common import (
     standardize_features,
     write_values,
 )
+from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import MaxTime, StderrBelow, Stopping
 from dataworth.errors import DataworthError
 from dataworth.methods import METHODS, get_method, parameters_of
@@ -233,7 +231,7 @@ def value(
             params[name] = val
     started = time.monotonic()
     with (
-        _cluster(backend, address, n_jobs) if on_cluster else nullcontext(),
+        on_cluster_backend(backend, address, n_jobs) if on_cluster else nullcontext(),
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
@@ -261,98 +259,6 @@ def value(
     )
     notes.extend(result.metadata.get("notes", []))
     notes.flush()
-
-
-def _missing_extra(backend: str) -> DataworthError:
-    return DataworthError(
-        f'--backend {backend} needs the {backend} extra: pip install "dataworth[{backend}]"'
-    )
-
-
-@contextmanager
-def _cluster(backend: str, address: str | None, n_jobs: int) -> Iterator[None]:
-    """Make joblib run on a Ray or Dask cluster (at ``address``, or a local one) for a block."""
-    from joblib import parallel_config
-
-    workers = n_jobs if n_jobs > 0 else None  # None: one per core
-    if backend == "ray":
-        try:
-            import ray
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise _missing_extra("ray") from None
-        started = not ray.is_initialized()
-        if started:
-            _check_reachable("Ray", address)
-            try:
-                ray.init(
-                    address=address,
-                    num_cpus=workers if address is None else None,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.ERROR,
-                )
-            except Exception as exc:  # connection errors come in many types
-                where = f"at {address}" if address else "locally"
-                raise DataworthError(f"cannot start Ray {where}: {_first_line(exc)}") from None
-        register_ray()
-        try:
-            with parallel_config(backend="ray"):
-                yield
-        finally:
-            if started:
-                ray.shutdown()
-        return
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError:
-        raise _missing_extra("dask") from None
-    _check_reachable("Dask", address)
-    cluster = None
-    try:
-        if address is None:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
-        client = Client(cluster if cluster is not None else address, timeout="30s")
-    except Exception as exc:  # connection errors come in many types
-        if cluster is not None:
-            cluster.close()
-        where = f"at {address}" if address else "locally"
-        raise DataworthError(f"cannot start Dask {where}: {_first_line(exc)}") from None
-    try:
-        with parallel_config(backend="dask", client=client):
-            yield
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
-
-
-def _check_reachable(what: str, address: str | None, timeout: float = 10.0) -> None:
-    """Fail in seconds, not minutes, when nothing listens at ``[scheme://]host:port``."""
-    if address is None or address == "auto":
-        return
-    host, _, port = address.rpartition("://")[2].rpartition(":")
-    if not host or not port.isdigit():
-        raise DataworthError(
-            f"--address must look like HOST:PORT or SCHEME://HOST:PORT; got {address!r}."
-        )
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
-    except OSError as exc:
-        raise DataworthError(
-            f"cannot reach the {what} cluster at {address}: {exc.strerror or exc}."
-        ) from None
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @click.command()

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import get_active_backend
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from dataworth.engine.checkpoint import Checkpoint, Saved
@@ -42,6 +42,7 @@ __all__ = [
     "RunOutput",
     "check_n_jobs",
     "counting_failures",
+    "one_blas_thread",
     "run_monte_carlo",
     "run_tasks",
     "shipped",
@@ -152,10 +153,24 @@ def shipped(obj: Any, n_jobs: int | None) -> Iterator[Any]:
         future.release()
 
 
+_CONTROLLER: list[ThreadpoolController] = []
+
+
+def one_blas_thread() -> Any:
+    """A context limiting BLAS/OpenMP thread pools to one thread (no oversubscription).
+
+    The controller is made once per process: finding the loaded libraries takes milliseconds,
+    which per task would cost more than a small task itself.
+    """
+    if not _CONTROLLER:
+        _CONTROLLER.append(ThreadpoolController())
+    return _CONTROLLER[0].limit(limits=1)
+
+
 def _process_chunk(job: MonteCarloJob, utility: Any, samples: Sequence[Any]) -> tuple[State, int]:
     utility = _open(utility)
     before = getattr(utility, "n_failures", 0)
-    with threadpool_limits(limits=1):
+    with one_blas_thread():
         state = job.process(utility, samples)
     return state, getattr(utility, "n_failures", 0) - before
 
@@ -187,7 +202,7 @@ def check_n_jobs(n_jobs: int | None) -> None:
 
 
 def _call_limited(fn: Any, extra: Any, chunk: Any) -> Any:
-    with threadpool_limits(limits=1):
+    with one_blas_thread():
         return fn(*_open(extra), chunk)
 
 

@@ -557,6 +557,11 @@ class LogisticTrainer:
         self._pen = np.ones(A.shape[1])
         if self.fit_intercept:
             self._pen[-1] = 0.0
+        # The fit on all rows is every subset's warm start: computed here, once, so that the
+        # copies sent to parallel workers carry it instead of each task recomputing it.
+        present = np.bincount(self.y, minlength=self._K)[None, :] > 0
+        if present.sum() >= 2:
+            self._warm_start(present, is_binary=bool(present.sum() == 2))
 
     # ------------------------------------------------------------------ public
     def fit_predict(
