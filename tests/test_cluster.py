@@ -164,9 +164,11 @@ def test_on_cluster_backend_starts_a_local_dask_cluster(data, loky_values) -> No
 
 
 def test_on_cluster_backend_refuses_an_unknown_backend() -> None:
-    with pytest.raises(DataworthError, match="backend must be 'ray' or 'dask'"):
-        with on_cluster_backend("spark"):
-            pass
+    with (
+        pytest.raises(DataworthError, match="backend must be 'ray' or 'dask'"),
+        on_cluster_backend("spark"),
+    ):
+        pass
 
 
 # ---------------------------------------------------------------------------------------- CLI

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -99,13 +100,16 @@ def on_cluster_backend(
     cluster = None
     try:
         if address is None:
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=logging.ERROR,
-            )
+            with warnings.catch_warnings():
+                # the scheduler's HTTP server moves to a free port when 8787 is taken: harmless
+                warnings.filterwarnings("ignore", message="Port .* is already in use")
+                cluster = LocalCluster(
+                    n_workers=workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=logging.ERROR,
+                )
         client = Client(cluster if cluster is not None else address, timeout="30s")
     except Exception as exc:  # connection errors come in many types
         if cluster is not None:

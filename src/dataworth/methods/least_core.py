@@ -225,8 +225,9 @@ def _least_norm(
             x_lp,
             "lp",
             (
-                f"least-norm step skipped: {m} constraints x {n} players is too large for the dense "
-                "solver; the values are one optimal allocation of the LP, not the least-norm one."
+                f"least-norm step skipped: {m} constraints x {n} players is too large for the "
+                "dense solver; the values are one optimal allocation of the LP, not the "
+                "least-norm one."
             ),
         )
     G = plane.restrict(A.toarray().astype(np.float64))
