@@ -219,6 +219,22 @@ def _tiny_curves() -> dict:
     }
 
 
+def test_curves_with_a_nan_random_score_or_no_highest_first():
+    """A NaN random mean (a failed fit) must not put "nan" in the band's points: Chromium logs an
+    error there and stops drawing the band. ``highest_first=None``, which the curves check
+    accepts, gives a page (it used to raise TypeError) without highest-first columns."""
+    curves = _tiny_curves()
+    curves["random"]["mean"][1] = float("nan")
+    curves["highest_first"] = None
+    page = build_report(small_data(8), {"v": np.linspace(-1, 1, 8)}, curves=curves)
+    points = re.findall(r'<poly(?:gon|line) points="([^"]*)"', page)
+    assert len(points) == 3 and not any("nan" in p for p in points)  # band, random, lowest
+    assert len(points[0].split()) == 4  # the band's upper and lower edge at fractions 0 and 0.2
+    head = tables(page)["curves-table"]["head"]
+    assert head == ["removed (%)", "rows removed", "v lowest first", "random mean", "random sd"]
+    assert [row[3][0] for row in tables(page)["curves-table"]["rows"]] == ["0.8", "nan", "0.78"]
+
+
 # ------------------------------------------------------------------------------ contents
 def test_table_lists_every_row_lowest_first_with_nan_last():
     data = small_data(8)

@@ -1,0 +1,66 @@
+"""Text for the review page: HTML escaping, JSON that is safe inside ``<script>``, and numbers
+and labels as table text.
+
+Everything that comes from the data set reaches the page through :func:`_e` (:func:`html.escape`,
+quotes included); :func:`safe_json` writes the JSON summary embedded for machines.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+
+def _e(value: Any) -> str:
+    """Escape anything for HTML text or a quoted attribute."""
+    return html.escape(str(value), quote=True)
+
+
+def safe_json(obj: Any) -> str:
+    """JSON that can sit inside a ``<script>`` block: ``<``, ``>`` and ``&`` are ``\\u``-escaped,
+    so neither ``</script>`` nor ``<!--`` can occur; non-finite floats become ``null``.
+
+    Examples
+    --------
+    >>> safe_json({"a": "</script><!--", "b": float("nan")})
+    '{"a": "\\\\u003c/script\\\\u003e\\\\u003c!--", "b": null}'
+    """
+    text = json.dumps(_jsonable(obj), ensure_ascii=True, allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return _jsonable(obj.item())
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    return str(obj)
+
+
+def _num(v: float) -> str:
+    return "nan" if not math.isfinite(v) else f"{v:.4g}"
+
+
+def _key(v: float) -> str:
+    return "" if not math.isfinite(v) else repr(float(v))
+
+
+def _label_text(v: Any) -> str:
+    if isinstance(v, (bool, np.bool_)):
+        return "yes" if v else "no"
+    if isinstance(v, (float, np.floating)):
+        return _num(float(v))
+    return str(v.item() if isinstance(v, np.generic) else v)
