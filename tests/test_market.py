@@ -402,6 +402,47 @@ def test_federated_values_on_data(wine: tuple[np.ndarray, np.ndarray, np.ndarray
     assert not np.allclose(two.values, ref.values)  # arrival order matters
 
 
+def test_federated_values_refuse_missing_rounds(
+    wine: tuple[np.ndarray, np.ndarray, np.ndarray, Dataset],
+) -> None:
+    """A NaN round used to become one extra, last round without a word."""
+    X, y, g, valid = wine
+    ds = Dataset.from_arrays(X[:40], y[:40], groups=g[:40])
+    rounds = np.where(np.arange(40) < 20, 1.0, 2.0)
+    rounds[25] = np.nan
+    with pytest.raises(
+        DataworthError, match=r"1 missing or infinite value\(s\) \(first at row 25\)"
+    ):
+        federated_values(ds, valid, rounds)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "needle"),
+    [
+        ({"lam": -1.0}, "lam must be"),
+        ({"lam": True}, "lam must be"),
+        ({"lam": float("nan")}, "lam must be"),
+        ({"bandwidth": 0.0}, "bandwidth must be"),
+        ({"bandwidth": False}, "bandwidth must be"),
+    ],
+)
+def test_market_payouts_check_the_penalty_before_any_work(
+    wine: tuple[np.ndarray, np.ndarray, np.ndarray, Dataset], monkeypatch, kwargs, needle
+) -> None:
+    """A bad lam or bandwidth used to fail only after the whole valuation had run."""
+    import dataworth.api
+
+    X, y, g, valid = wine
+    ds = Dataset.from_arrays(X[:40], y[:40], groups=g[:40])
+
+    def no_valuation(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the valuation ran before the arguments were checked")
+
+    monkeypatch.setattr(dataworth.api, "value", no_valuation)
+    with pytest.raises(DataworthError, match=needle):
+        market_payouts(ds, valid, budget=100.0, **kwargs)
+
+
 # ------------------------------------------------------------------------------ CLI
 
 

@@ -210,6 +210,12 @@ def federated_values(
         raise DataworthError(
             f"rounds must have one entry per training row ({train.n_samples}); got {r.shape}."
         )
+    if r.dtype.kind == "f" and not np.all(np.isfinite(r)):
+        bad = np.flatnonzero(~np.isfinite(r))
+        raise DataworthError(
+            f"rounds has {bad.size} missing or infinite value(s) (first at row {int(bad[0])}); "
+            "give every row the round it arrived in."
+        )
     providers, p_code = _encode(train.groups)
     if r.dtype.kind == "f" and np.all(np.isfinite(r)) and np.all(r == np.round(r)):
         r = r.astype(np.int64)  # rounds read from a CSV as 1.0, 2.0 are shown as 1, 2

@@ -12,7 +12,8 @@ from dataworth.apps.market._labels import _align
 from dataworth.apps.market.budget_split import IF_NO_VALUE, Payouts, budget_cents, payouts
 from dataworth.apps.market.dedupe import dedupe_within_providers
 from dataworth.apps.market.federated import federated_values
-from dataworth.apps.market.replication import RobustValues, replication_robust_values
+from dataworth.apps.market.replication import RobustValues, check_lam, replication_robust_values
+from dataworth.apps.market.similarity import check_bandwidth
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
@@ -115,6 +116,9 @@ def market_payouts(
     if train.groups is None:
         raise DataworthError("a market needs the provider of every row (a group column).")
     budget_cents(budget)  # fail before any work
+    if robust:
+        check_lam(lam)
+        check_bandwidth(bandwidth)
     if if_no_value not in IF_NO_VALUE:
         raise DataworthError(f"if_no_value must be one of {IF_NO_VALUE}; got {if_no_value!r}.")
     r = None if rounds is None else np.asarray(rounds)

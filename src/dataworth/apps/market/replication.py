@@ -21,6 +21,7 @@ from dataworth.result import ValuationResult
 
 __all__ = [
     "RobustValues",
+    "check_lam",
     "replication_robust_values",
 ]
 
@@ -57,6 +58,13 @@ class RobustValues:
             "cosine of the providers' Gaussian-kernel mean embeddings (bandwidth "
             f"{self.similarity.bandwidth:.4g} pooled standard deviations)"
         )
+
+
+def check_lam(lam: float) -> None:
+    """Refuse a similarity penalty that is not a finite number >= 0 (booleans included)."""
+    number = isinstance(lam, (int, float, np.number)) and not isinstance(lam, (bool, np.bool_))
+    if not (number and math.isfinite(lam) and lam >= 0):
+        raise DataworthError(f"lam must be a finite number >= 0; got {lam!r}.")
 
 
 def replication_robust_values(
@@ -113,8 +121,7 @@ def replication_robust_values(
         Xa = X
     if groups is None:
         raise DataworthError("groups (the provider of each row) is required.")
-    if not (isinstance(lam, (int, float, np.number)) and math.isfinite(lam) and lam >= 0):
-        raise DataworthError(f"lam must be a finite number >= 0; got {lam!r}.")
+    check_lam(lam)
     sim = provider_similarity(Xa, groups, y=y, bandwidth=bandwidth)
     base = _align(values, sim.providers)
     penalty = np.exp(-float(lam) * sim.summed())

@@ -16,6 +16,7 @@ from dataworth.errors import DataworthError
 __all__ = [
     "BANDWIDTH_RELATIVE",
     "ProviderSimilarity",
+    "check_bandwidth",
     "provider_similarity",
 ]
 
@@ -88,6 +89,17 @@ class ProviderSimilarity:
         return np.asarray(self.matrix.sum(axis=1) - np.diag(self.matrix), dtype=np.float64)
 
 
+def check_bandwidth(bandwidth: float | None) -> None:
+    """Refuse a kernel bandwidth that is neither None (automatic) nor a finite number > 0."""
+    if bandwidth is None:
+        return
+    number = isinstance(bandwidth, (int, float, np.number)) and not isinstance(
+        bandwidth, (bool, np.bool_)
+    )
+    if not (number and math.isfinite(bandwidth) and bandwidth > 0):
+        raise DataworthError(f"bandwidth must be a finite number > 0; got {bandwidth!r}.")
+
+
 def provider_similarity(
     X: ArrayLike,
     groups: ArrayLike,
@@ -141,12 +153,8 @@ def provider_similarity(
         raise DataworthError("provider_similarity needs at least one row.")
     Z, classes = _features_and_labels(Xa, None if y is None else np.asarray(y))
     names, codes = _encode(g)
-    if bandwidth is None:
-        h = _default_bandwidth(Z, codes)
-    else:
-        if not (math.isfinite(bandwidth) and bandwidth > 0):
-            raise DataworthError(f"bandwidth must be a finite number > 0; got {bandwidth!r}.")
-        h = float(bandwidth)
+    check_bandwidth(bandwidth)
+    h = _default_bandwidth(Z, codes) if bandwidth is None else float(bandwidth)
     P = names.size
     onehot = np.zeros((n, P))
     onehot[np.arange(n), codes] = 1.0
