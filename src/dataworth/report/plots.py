@@ -197,13 +197,29 @@ def _curve_dict(curves: Any) -> dict[str, Any]:
             f"to_dict() with fractions and lowest_first; got {type(curves).__name__}."
         )
     n = len(curves["fractions"])
+    out = dict(curves)
+    out["highest_first"] = dict(curves.get("highest_first") or {})
     for key in ("lowest_first", "highest_first"):
-        for method, curve in dict(curves.get(key) or {}).items():
+        for method, curve in out[key].items():
             if len(curve) != n:
                 raise DataworthError(
                     f"curves[{key!r}][{method!r}] has {len(curve)} points for {n} fractions."
                 )
-    return dict(curves)
+    rnd = curves.get("random")
+    if rnd:  # the random baseline: a mean, and a standard deviation (0 when not given)
+        if "mean" not in rnd:
+            raise DataworthError("curves['random'] needs a 'mean' (one score per fraction).")
+        std = rnd.get("std")
+        out["random"] = {"mean": rnd["mean"], "std": [0.0] * n if std is None else std}
+        for part in ("mean", "std"):
+            if len(out["random"][part]) != n:
+                raise DataworthError(
+                    f"curves['random'][{part!r}] has {len(out['random'][part])} points for "
+                    f"{n} fractions."
+                )
+    else:
+        out.pop("random", None)
+    return out
 
 
 def plot_removal_curves(
@@ -253,7 +269,7 @@ def plot_removal_curves(
                 markersize=3,
                 label=f"{method}, lowest first",
             )
-        if order in ("both", "highest") and method in d.get("highest_first", {}):
+        if order in ("both", "highest") and method in d["highest_first"]:
             ax.plot(
                 x,
                 d["highest_first"][method],

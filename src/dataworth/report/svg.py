@@ -20,16 +20,16 @@ _BAND = "#9a9a9a"
 
 def _ticks(lo: float, hi: float, n: int = 6) -> tuple[_F64, int]:
     """Round tick positions covering [lo, hi] and the decimals to print them with."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or hi - lo < 1e-300:
         centre = lo if math.isfinite(lo) else 0.0
         half = max(abs(centre) * 0.1, 1e-12) if centre else 1.0
         lo, hi = centre - half, centre + half
-    raw = (hi - lo) / n
+    raw = (hi - lo) / n if math.isfinite(hi - lo) else hi / n - lo / n  # a span beyond 1.8e308
     mag = 10.0 ** math.floor(math.log10(raw))
     step = mag
     for m in (1.0, 2.0, 2.5, 5.0, 10.0):
         step = m * mag
-        if (hi - lo) / step <= n:
+        if hi / step - lo / step <= n * (1.0 + 1e-12):
             break
     steps = np.arange(math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9) + 1)
     ticks = np.asarray(steps * step, dtype=np.float64)
@@ -38,8 +38,8 @@ def _ticks(lo: float, hi: float, n: int = 6) -> tuple[_F64, int]:
 
 
 def _tick_text(t: float, decimals: int) -> str:
-    if decimals > 6:
-        return f"{t:.2g}"
+    if decimals > 6 or abs(t) >= 1e6:
+        return f"{t:.4g}" if abs(t) >= 1e6 else f"{t:.2g}"
     text = f"{t:.{decimals}f}"
     return "0" if float(text) == 0 else text
 

@@ -51,11 +51,14 @@ def _jsonable(obj: Any) -> Any:
 
 
 def _num(v: float) -> str:
-    return "nan" if not math.isfinite(v) else f"{v:.4g}"
+    return "nan" if math.isnan(v) else f"{v:.4g}"  # inf and -inf as such
 
 
 def _key(v: float) -> str:
-    return "" if not math.isfinite(v) else repr(float(v))
+    """Sort key of a number for the page's script (``parseFloat``): NaN sorts last."""
+    if math.isnan(v):
+        return ""
+    return repr(float(v)) if math.isfinite(v) else ("Infinity" if v > 0 else "-Infinity")
 
 
 def _label_text(v: Any) -> str:
