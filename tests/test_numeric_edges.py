@@ -219,3 +219,20 @@ def test_data_oob_with_a_lone_minority_row() -> None:
     # a bag without the minority row predicts class 0: every majority row is right whenever
     # it is out of such a bag, so the majority rows' values are high
     assert np.nanmean(values[y == 0]) > 0.9
+
+
+def test_negative_scorer_with_empty_set_at_zero_is_announced_with_a_baseline() -> None:
+    """u(empty) = default_score = 0 (ALGORITHMS.md) beats every model under a neg_ scorer: the
+    utility says so and proposes the score of a constant predictor."""
+    import warnings
+
+    from dataworth.api import make_utility
+    from dataworth.datasets import load_dataset
+
+    train, valid = load_dataset("iris").split(0.3, random_state=0)
+    with pytest.warns(UserWarning, match=r"default_score to a baseline, e\.g\. -1\.09"):
+        make_utility(train, valid, scoring="neg_log_loss")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_utility(train, valid, scoring="neg_log_loss", default_score=-1.1)
+        make_utility(train, valid, scoring="accuracy")

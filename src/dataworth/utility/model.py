@@ -172,6 +172,29 @@ class ModelUtility(UtilityBase):
                     f"({train.y.dtype} vs {valid.y.dtype}); use the same label encoding."
                 )
         self._constant_scores: dict[Any, float] = {}
+        if self.scoring_name.startswith("neg_") and self.default_score == 0.0:
+            warnings.warn(
+                f"scoring {self.scoring_name!r} is at most 0, so the empty set's default score 0 "
+                "beats every model and the first rows added look harmful; set default_score to "
+                f"a baseline, e.g. {self._baseline_score(train, valid):.6g} (a constant "
+                "predictor: the training class shares or mean).",
+                UserWarning,
+                stacklevel=2,
+            )
+
+    def _baseline_score(self, train: Dataset, valid: Dataset) -> float:
+        """The score of a constant predictor fitted on the training rows (a dummy model)."""
+        from sklearn.dummy import DummyClassifier, DummyRegressor
+
+        dummy = DummyClassifier(strategy="prior") if self.is_classifier else DummyRegressor()
+        fitted = dummy.fit(train.X, train.y)
+        scorer = self._scorer
+        if scorer is None:
+            return float(np.mean(fitted.predict(valid.X) == valid.y))
+        try:
+            return float(scorer(_AllClasses(fitted, self.classes), valid.X, valid.y))
+        except ValueError:
+            return float("nan")
 
     # ------------------------------------------------------------------ subsets
     def rows_of(self, subset: ArrayLike) -> NDArray[np.intp]:
