@@ -78,3 +78,45 @@ def test_killed_and_resumed_run_equals_uninterrupted(tmp_path, sig) -> None:
     np.testing.assert_array_equal(resumed.stderr, fresh.stderr)
     assert resumed.metadata["n_updates"] == 240
     assert resumed.metadata.get("resumed_from", 0) > 0
+
+
+def test_cli_terminated_killed_and_resumed_writes_the_uninterrupted_values(tmp_path) -> None:
+    """``dataworth value --checkpoint``: SIGTERM (exit 143 and a one-line hint to resume), then
+    SIGKILL, then ``--resume`` gives the CSV of a run that was never interrupted."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(300, 8, random_state=0)
+    data = tmp_path / "train.csv"
+    header = ",".join([f"x{i}" for i in range(8)] + ["label"])
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=header, comments="")
+    ckpt = tmp_path / "run.ckpt"
+    common = [sys.executable, "-m", "dataworth.cli", "value", str(data), "--target", "label",
+              "--method", "permutation-shapley", "--budget", "400", "--seed", "3"]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    rng = np.random.default_rng(11)
+    for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)):
+        where = "--checkpoint" if sig == signal.SIGTERM else "--resume"
+        proc = subprocess.Popen([*common, where, str(ckpt), "--out", str(tmp_path / "x.csv")],
+                                env=env, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        deadline = time.monotonic() + 60
+        before = ckpt.stat().st_mtime_ns if ckpt.exists() else 0
+        while proc.poll() is None and time.monotonic() < deadline:
+            if ckpt.exists() and ckpt.stat().st_mtime_ns != before:
+                break
+            time.sleep(0.01)
+        time.sleep(float(rng.uniform(0.0, 0.5)))
+        assert proc.poll() is None, "the run finished before it could be interrupted"
+        proc.send_signal(sig)
+        err = proc.communicate(timeout=60)[1]
+        assert proc.returncode == code, err
+        if sig == signal.SIGTERM:
+            assert err.strip().splitlines() == [
+                "terminated; with --checkpoint PATH every finished round is saved: rerun the "
+                "command with --resume PATH in place of --checkpoint PATH to continue."
+            ]
+    resumed, fresh = tmp_path / "resumed.csv", tmp_path / "fresh.csv"
+    subprocess.run([*common, "--resume", str(ckpt), "--out", str(resumed)], env=env,
+                   check=True, timeout=300, capture_output=True)  # fmt: skip
+    subprocess.run([*common, "--out", str(fresh)], env=env, check=True, timeout=300,
+                   capture_output=True)  # fmt: skip
+    assert resumed.read_text() == fresh.read_text()

@@ -7,8 +7,12 @@ one line on standard error and exit code 2, never a traceback.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import click
 
@@ -57,12 +61,13 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one line and exit code 2.
 
     Exit codes: 0 success; 2 a user error (bad input or settings), shown as one ``error:``
-    line; 130 interrupted; 1 an unexpected internal error, also shown as one ``error:`` line
-    that asks for a bug report (set ``DATAWORTH_DEBUG=1`` to see the traceback instead).
+    line; 130 interrupted (Ctrl-C) and 143 terminated (SIGTERM), with a hint to resume; 1 an
+    unexpected internal error, also shown as one ``error:`` line that asks for a bug report
+    (set ``DATAWORTH_DEBUG=1`` to see the traceback instead).
     Python warnings raised by a command are shown once each as one ``warning:`` line after it
     succeeds, and not at all when it fails, so that a failing command prints exactly one line.
     """
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, _sigterm_as_interrupt():
         warnings.simplefilter("default")
         code = _run(argv)
     if code == 0:
@@ -79,9 +84,12 @@ def main(argv: list[str] | None = None) -> None:
 def _run(argv: list[str] | None) -> int:
     try:
         cli.main(args=argv, prog_name="dataworth", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted.", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo(f"interrupted; {_RESUME_HINT}", err=True)
         return 130
+    except _Terminated:
+        click.echo(f"terminated; {_RESUME_HINT}", err=True)
+        return 143
     except click.ClickException as exc:
         message = exc.format_message().replace("\n", " ")
         click.echo(f"error: {message} (see `dataworth --help`)", err=True)
@@ -89,9 +97,6 @@ def _run(argv: list[str] | None) -> int:
     except (DataworthError, OSError) as exc:
         click.echo(f"error: {_one_line(exc)}", err=True)
         return 2
-    except KeyboardInterrupt:
-        click.echo("interrupted; with --checkpoint, rerun with --resume to continue.", err=True)
-        return 130
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
@@ -108,6 +113,33 @@ def _run(argv: list[str] | None) -> int:
         )
         return 1
     return 0
+
+
+_RESUME_HINT = (
+    "with --checkpoint PATH every finished round is saved: rerun the command with --resume PATH "
+    "in place of --checkpoint PATH to continue."
+)
+
+
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that clean-up (local clusters, files) runs."""
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """Turn SIGTERM into :class:`_Terminated` while a command runs (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _one_line(exc: BaseException | str) -> str:
