@@ -1,17 +1,19 @@
-"""Helpers shared by the commands: notes printed on success, loading, writing values."""
+"""Helpers shared by the commands: their common options, loading, notes and writing output."""
 
 from __future__ import annotations
 
 import csv
 import json
 import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
 import click
 import numpy as np
 
-from dataworth.data import Dataset, is_categorical
+from dataworth.data import Dataset, is_categorical, read_table
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
 from dataworth.methods import parameters_of
@@ -20,26 +22,163 @@ from dataworth.result import ValuationResult
 
 __all__ = [
     "Notes",
+    "budget_option",
     "build_model",
+    "catch_write_errors",
+    "check_n_jobs",
+    "check_positive",
+    "check_row",
+    "check_same_columns",
+    "check_same_target_kind",
+    "column_difference",
     "format_cell",
     "format_table",
+    "is_number",
+    "k_option",
     "load_pair",
+    "load_train_test",
     "method_params",
+    "model_options",
+    "n_jobs_option",
+    "open_output",
+    "read_rows_as_text",
+    "scaled_by_train",
+    "scoring_option",
+    "seed_option",
     "standardize_features",
+    "standardize_option",
+    "target_option",
+    "valid_file_option",
+    "valid_fraction_option",
+    "valid_options",
+    "valuation_params",
+    "write_json",
+    "write_text",
     "write_values",
 ]
 
+F = TypeVar("F", bound=Callable[..., Any])
 
+
+# ---------------------------------------------------------------------------------- options
+def target_option(f: F) -> F:
+    """Add ``--target``, the required name of the label column."""
+    return click.option("--target", required=True, help="Name of the target (label) column.")(f)
+
+
+def valid_file_option(f: F) -> F:
+    """Add ``--valid`` (parameter ``valid_path``): a valuation file with the same columns."""
+    return click.option(
+        "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
+    )(f)
+
+
+def valid_fraction_option(data: str = "TRAIN") -> Callable[[F], F]:
+    """Add ``--valid-fraction`` (default 0.2): the share of the argument ``data`` split off as
+    valuation set when ``--valid`` is not given."""
+    return click.option(
+        "--valid-fraction",
+        default=0.2,
+        show_default=True,
+        type=float,
+        help=f"Without --valid: fraction of {data} split off (with --seed) as valuation set.",
+    )
+
+
+def valid_options(f: F) -> F:
+    """Add ``--valid`` and ``--valid-fraction`` (of TRAIN), in that order."""
+    return valid_file_option(valid_fraction_option()(f))
+
+
+def model_options(model_help: str) -> Callable[[F], F]:
+    """Add ``--model`` (parameter ``model_name``, help ``model_help``) and ``--model-params``,
+    the two arguments of :func:`build_model`."""
+
+    def decorator(f: F) -> F:
+        f = click.option("--model-params", default=None, help="JSON object of model parameters.")(f)
+        return click.option("--model", "model_name", default=None, help=model_help)(f)
+
+    return decorator
+
+
+def scoring_option(f: F) -> F:
+    """Add ``--scoring``: a scikit-learn scorer name (default chosen by the utility)."""
+    return click.option(
+        "--scoring",
+        default=None,
+        help="scikit-learn scorer name (default: accuracy, or r2 for regression).",
+    )(f)
+
+
+def k_option(f: F) -> F:
+    """Add ``--k``: the neighbours of knn-shapley."""
+    return click.option(
+        "--k", type=int, default=None, help="Neighbours for knn-shapley (default 5)."
+    )(f)
+
+
+def budget_option(f: F) -> F:
+    """Add ``--budget``: the samples of a Monte Carlo valuation method."""
+    return click.option(
+        "--budget",
+        type=int,
+        default=None,
+        help="Permutations (permutation methods), subsets (banzhaf, least-core) or bags "
+        "(data-oob).",
+    )(f)
+
+
+def standardize_option(f: F) -> F:
+    """Add the flag ``--standardize``: scale features with the training rows' statistics."""
+    return click.option(
+        "--standardize", is_flag=True, help="Standardise features (training statistics)."
+    )(f)
+
+
+def seed_option(f: F) -> F:
+    """Add ``--seed`` (default 0)."""
+    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(f)
+
+
+def n_jobs_option(f: F) -> F:
+    """Add ``--n-jobs`` (default 1); check it with :func:`check_n_jobs`."""
+    return click.option(
+        "--n-jobs", type=int, default=1, show_default=True, help="Parallel workers."
+    )(f)
+
+
+# ---------------------------------------------------------------------------------- checks
+def check_positive(value: int | None, flag: str) -> None:
+    """Refuse a whole number below 1 given for ``flag`` (None, not given, passes)."""
+    if value is not None and value < 1:
+        raise DataworthError(f"{flag} must be a positive whole number; got {value}.")
+
+
+def check_n_jobs(n_jobs: int | None) -> None:
+    """Refuse ``--n-jobs 0`` (positive numbers and -1, all cores, pass)."""
+    if n_jobs == 0:
+        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+
+
+def check_row(row: int, path: str, n_rows: int) -> None:
+    """Refuse a row (0-based, negative from the end) outside the ``n_rows`` rows of ``path``."""
+    if not -n_rows <= row < n_rows:
+        raise DataworthError(f"--row {row} is out of range: {path} has {n_rows} rows (0-based).")
+
+
+# ---------------------------------------------------------------------------------- notes
 class Notes(list[str]):
     """Notes collected during a command and printed once it has succeeded, so that a failing
     command prints exactly one line."""
 
     def flush(self) -> None:
+        """Print every note as one ``note:`` line on standard error, then forget them."""
         for message in self:
             click.echo(f"note: {message}", err=True)
         self.clear()
 
 
+# ---------------------------------------------------------------------------------- loading
 def load_pair(
     notes: Notes,
     train_path: str,
@@ -49,6 +188,8 @@ def load_pair(
     valid_fraction: float,
     seed: int,
 ) -> tuple[Dataset, Dataset]:
+    """The rows to value and the valuation set: ``valid_path``, or ``valid_fraction`` of the
+    training file split off with ``seed`` (said in a note)."""
     data = Dataset.from_file(train_path, target, group=group)
     announce_whole_number_classes(notes, data)
     if valid_path is None:
@@ -59,21 +200,65 @@ def load_pair(
         )
         return train, valid
     valid = Dataset.from_file(valid_path, target, group=group)
-    if valid.feature_names != data.feature_names:
-        missing = sorted(set(data.feature_names) - set(valid.feature_names))
-        extra = sorted(set(valid.feature_names) - set(data.feature_names))
-        detail = "; ".join(
-            p
-            for p in (
-                f"missing {', '.join(map(repr, missing))}" if missing else "",
-                f"extra {', '.join(map(repr, extra))}" if extra else "",
-                "same columns in a different order" if not (missing or extra) else "",
-            )
-            if p
-        )
-        raise DataworthError(f"{valid_path} must have the same columns as {train_path} ({detail}).")
+    check_same_columns(valid, data, valid_path, train_path)
     check_same_target_kind(data, valid, train_path, valid_path)
     return data, valid
+
+
+def read_rows_as_text(
+    path: str, cell: Callable[[Any], str] = str
+) -> tuple[list[str], list[list[str]]]:
+    """The header and data rows of the table file ``path`` as text: a CSV's cells as written
+    (blank lines skipped, as when reading data), a Parquet file's values through ``cell``."""
+    source = Path(path)
+    if source.suffix.lower() in {".parquet", ".pq"}:
+        columns = read_table(source)
+        header = list(columns)
+        n_rows = len(next(iter(columns.values())))
+        return header, [[cell(columns[c][i]) for c in header] for i in range(n_rows)]
+    with source.open(newline="", encoding="utf-8-sig") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    return rows[0], rows[1:]
+
+
+def load_train_test(
+    train_path: str, test_path: str, target: str, group: str | None = None
+) -> tuple[Dataset, Dataset]:
+    """The training file and a test file with the same feature columns."""
+    train = Dataset.from_file(train_path, target, group=group)
+    test = Dataset.from_file(test_path, target, group=group)
+    if test.feature_names != train.feature_names:
+        raise DataworthError(f"{test_path} must have the same feature columns as {train_path}.")
+    return train, test
+
+
+def column_difference(names: Sequence[str], reference: Sequence[str]) -> str:
+    """How the columns ``names`` differ from ``reference``: the missing and the extra ones, or
+    the same ones in a different order.
+
+    Examples
+    --------
+    >>> column_difference(["a", "c"], ["a", "b"])
+    "missing 'b'; extra 'c'"
+    >>> column_difference(["b", "a"], ["a", "b"])
+    'same columns in a different order'
+    """
+    missing = sorted(set(reference) - set(names))
+    extra = sorted(set(names) - set(reference))
+    parts = [
+        f"missing {', '.join(map(repr, missing))}" if missing else "",
+        f"extra {', '.join(map(repr, extra))}" if extra else "",
+        "same columns in a different order" if not (missing or extra) else "",
+    ]
+    return "; ".join(p for p in parts if p)
+
+
+def check_same_columns(data: Dataset, reference: Dataset, path: str, reference_path: str) -> None:
+    """Refuse ``data`` (read from ``path``) unless its feature columns are those of
+    ``reference``, in the same order."""
+    if data.feature_names != reference.feature_names:
+        detail = column_difference(data.feature_names, reference.feature_names)
+        raise DataworthError(f"{path} must have the same columns as {reference_path} ({detail}).")
 
 
 #: Distinct whole-number targets beyond which treating them as classes is announced.
@@ -111,7 +296,7 @@ def check_same_target_kind(
     if numeric[0] == numeric[1]:
         return
     text = other if numeric[0] else train
-    example = next((v for v in text.y.tolist() if not _is_number(v)), text.y[0])
+    example = next((v for v in text.y.tolist() if not is_number(v)), text.y[0])
     kinds = ("numbers", "text") if numeric[0] else ("text", "numbers")
     raise DataworthError(
         f"the target {train.target_name!r} holds {kinds[0]} in {train_path} but {kinds[1]} in "
@@ -119,7 +304,8 @@ def check_same_target_kind(
     )
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """Whether ``value`` reads as a number (``float(value)`` succeeds)."""
     try:
         float(value)
     except (TypeError, ValueError):
@@ -127,17 +313,43 @@ def _is_number(value: Any) -> bool:
     return True
 
 
-def standardize_features(notes: Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
+def scaled_by_train(train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
+    """``train`` and ``others`` with features standardised by the training rows' mean and
+    standard deviation (constant features are only centred)."""
     mean = train.X.mean(axis=0)
     std = train.X.std(axis=0)
     std = np.where(std > 0, std, 1.0)
+    return tuple(ds.replace(X=(ds.X - mean) / std) for ds in (train, *others))
+
+
+def standardize_features(notes: Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
+    """:func:`scaled_by_train` for a pair, said in a note."""
     notes.append("features standardised with the training rows' mean and standard deviation.")
-    return train.replace(X=(train.X - mean) / std), valid.replace(X=(valid.X - mean) / std)
+    scaled_train, scaled_valid = scaled_by_train(train, valid)
+    return scaled_train, scaled_valid
+
+
+# ---------------------------------------------------------------------------------- models
+def build_model(name: str | None, params: str | None, y: np.ndarray, seed: int) -> Any:
+    """The estimator for ``--model`` and ``--model-params`` (JSON); the default follows ``y``."""
+    parsed: dict[str, Any] = {}
+    if params:
+        try:
+            parsed = json.loads(params)
+        except json.JSONDecodeError as exc:
+            raise DataworthError(f"--model-params is not valid JSON: {exc.msg}.") from None
+        if not isinstance(parsed, dict):
+            raise DataworthError("--model-params must be a JSON object, e.g. '{\"C\": 0.5}'.")
+    if name is None:
+        name = "logistic-regression" if is_categorical(y) else "linear-regression"
+    return make_model(name, parsed, random_state=seed)
 
 
 def method_params(
     notes: Notes, cls: type, given: dict[str, Any], stop: Stopping | None
 ) -> dict[str, Any]:
+    """The parameters of ``given`` (name: (value, flag)) that method ``cls`` accepts, and
+    ``stop``; a note for each one given that it does not accept."""
     accepted = parameters_of(cls)
     params: dict[str, Any] = {}
     for name, (value, flag) in given.items():
@@ -155,6 +367,53 @@ def method_params(
     return params
 
 
+def valuation_params(
+    notes: Notes, cls: type, budget: int | None, k: int | None, n_jobs: int
+) -> dict[str, Any]:
+    """:func:`method_params` for ``--budget`` and ``--k``, plus ``n_jobs`` when ``cls`` takes
+    it."""
+    params = method_params(notes, cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None)
+    if "n_jobs" in parameters_of(cls):
+        params["n_jobs"] = n_jobs
+    return params
+
+
+# ---------------------------------------------------------------------------------- output
+@contextmanager
+def catch_write_errors(path: str) -> Iterator[None]:
+    """Turn an ``OSError`` raised inside the block into the one-line user error
+    ``cannot write PATH: REASON``."""
+    try:
+        yield
+    except OSError as exc:
+        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@contextmanager
+def open_output(path: str, encoding: str | None = None) -> Iterator[TextIO]:
+    """Open ``path`` for writing text (``newline=""``, for :mod:`csv`), creating its folder;
+    errors as in :func:`catch_write_errors`."""
+    with catch_write_errors(path):
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with out.open("w", newline="", encoding=encoding) as fh:
+            yield fh
+
+
+def write_text(path: str, text: str) -> None:
+    """Write ``text`` to ``path``, creating its folder; errors as in
+    :func:`catch_write_errors`."""
+    with catch_write_errors(path):
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+
+
+def write_json(path: str, payload: dict[str, Any]) -> None:
+    """Write ``payload`` as indented JSON (anything else as its ``str``) to ``path``."""
+    write_text(path, json.dumps(payload, indent=2, default=str))
+
+
 def write_values(path: str | None, result: ValuationResult) -> None:
     """Write ``index|group,value,stderr,count`` rows (to stdout when path is None)."""
     first = "group" if result.kind == "group" else "index"
@@ -169,32 +428,13 @@ def write_values(path: str | None, result: ValuationResult) -> None:
         writer.writerow([first, "value", "stderr", "count"])
         writer.writerows(rows)
         return
-    out = Path(path)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([first, "value", "stderr", "count"])
-            writer.writerows(rows)
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with open_output(path) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow([first, "value", "stderr", "count"])
+        writer.writerows(rows)
 
 
-def build_model(name: str | None, params: str | None, y: np.ndarray, seed: int) -> Any:
-    """The estimator for ``--model`` and ``--model-params`` (JSON); the default follows ``y``."""
-    parsed: dict[str, Any] = {}
-    if params:
-        try:
-            parsed = json.loads(params)
-        except json.JSONDecodeError as exc:
-            raise DataworthError(f"--model-params is not valid JSON: {exc.msg}.") from None
-        if not isinstance(parsed, dict):
-            raise DataworthError("--model-params must be a JSON object, e.g. '{\"C\": 0.5}'.")
-    if name is None:
-        name = "logistic-regression" if is_categorical(y) else "linear-regression"
-    return make_model(name, parsed, random_state=seed)
-
-
+# ---------------------------------------------------------------------------------- tables
 def format_cell(value: Any) -> str:
     """A table cell: floats with 4 significant digits (``nan`` for non-finite), numpy scalars
     as their Python value."""

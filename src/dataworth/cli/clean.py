@@ -6,7 +6,6 @@ import csv
 import json
 import math
 import warnings
-from pathlib import Path
 from typing import Any
 
 import click
@@ -23,8 +22,27 @@ from dataworth.apps.clean import (
     review_list,
 )
 from dataworth.apps.removal import CutSuggestion, RemovalCurves, removal_curves, suggest_cut
-from dataworth.cli._common import Notes, build_model
-from dataworth.data import Dataset, is_categorical, read_table
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    check_n_jobs,
+    check_positive,
+    check_same_columns,
+    check_same_target_kind,
+    k_option,
+    model_options,
+    n_jobs_option,
+    open_output,
+    read_rows_as_text,
+    scaled_by_train,
+    scoring_option,
+    seed_option,
+    target_option,
+    valid_file_option,
+    valid_fraction_option,
+    write_text,
+)
+from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
 
@@ -64,22 +82,6 @@ def _pct(f: float) -> str:
 
 
 # ---------------------------------------------------------------------------------- loading
-def _same_columns(ds: Dataset, ref: Dataset, path: str, ref_path: str) -> None:
-    if ds.feature_names != ref.feature_names:
-        missing = sorted(set(ref.feature_names) - set(ds.feature_names))
-        extra = sorted(set(ds.feature_names) - set(ref.feature_names))
-        detail = "; ".join(
-            p
-            for p in (
-                f"missing {', '.join(map(repr, missing))}" if missing else "",
-                f"extra {', '.join(map(repr, extra))}" if extra else "",
-                "same columns in a different order" if not (missing or extra) else "",
-            )
-            if p
-        )
-        raise DataworthError(f"{path} must have the same columns as {ref_path} ({detail}).")
-
-
 def _load(
     notes: Notes,
     train_path: str,
@@ -98,13 +100,14 @@ def _load(
     split_off: list[str] = []
     if test_path is not None:
         test = Dataset.from_file(test_path, target)
-        _same_columns(test, data, test_path, train_path)
+        check_same_columns(test, data, test_path, train_path)
+        check_same_target_kind(data, test, train_path, test_path)
     else:
         data, test = data.split(test_fraction, random_state=seed)
         split_off.append(f"{test.n_samples} held-out test rows ({test_fraction:g})")
     if valid_path is not None:
         valid = Dataset.from_file(valid_path, target)
-        _same_columns(valid, data, valid_path, train_path)
+        check_same_columns(valid, data, valid_path, train_path)
     else:
         total = data.n_samples + (0 if test_path is not None else test.n_samples)
         share = valid_fraction * total / data.n_samples
@@ -132,14 +135,12 @@ def _load(
 def _standardize(
     notes: Notes, train: Dataset, valid: Dataset, test: Dataset
 ) -> tuple[Dataset, Dataset, Dataset]:
-    mean = train.X.mean(axis=0)
-    std = train.X.std(axis=0)
-    std = np.where(std > 0, std, 1.0)
     notes.append(
         "features standardised with the training rows' mean and standard deviation "
         "(--no-standardize to keep them as given); the files written keep the original values."
     )
-    return tuple(ds.replace(X=(ds.X - mean) / std) for ds in (train, valid, test))  # type: ignore[return-value]
+    scaled_train, scaled_valid, scaled_test = scaled_by_train(train, valid, test)
+    return scaled_train, scaled_valid, scaled_test
 
 
 def _fractions(step: float, max_fraction: float) -> tuple[float, ...]:
@@ -302,27 +303,12 @@ def _noisy_text(cmp: NoisyValuationComparison) -> str:
 
 def _write_cleaned(path: str, train_path: str, removed_rows: set[int]) -> int:
     """Write TRAIN without ``removed_rows`` (0-based data rows); returns rows written."""
-    source = Path(train_path)
-    if source.suffix.lower() in {".parquet", ".pq"}:
-        columns = read_table(source)
-        names = list(columns)
-        n = len(next(iter(columns.values())))
-        header = names
-        body = [[_cell(columns[c][i]) for c in names] for i in range(n)]
-    else:
-        with source.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [r for r in csv.reader(fh) if r]
-        header, body = rows[0], rows[1:]
+    header, body = read_rows_as_text(train_path, cell=_cell)
     kept = [r for i, r in enumerate(body) if i not in removed_rows]
-    out = Path(path)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(kept)
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with open_output(path, encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(kept)
     return len(kept)
 
 
@@ -334,17 +320,11 @@ def _cell(v: Any) -> str:
 
 def _write_curves(path: str, curves: RemovalCurves) -> None:
     columns = ["method", "order", "fraction", "n_removed", "split", "score", "std"]
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with Path(path).open("w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
-            writer.writeheader()
-            for rec in curves.records():
-                writer.writerow(
-                    {**rec, "score": f"{rec['score']:.17g}", "std": f"{rec['std']:.17g}"}
-                )
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with open_output(path) as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        for rec in curves.records():
+            writer.writerow({**rec, "score": f"{rec['score']:.17g}", "std": f"{rec['std']:.17g}"})
 
 
 def _json_safe(obj: Any) -> Any:
@@ -364,21 +344,15 @@ def _json_safe(obj: Any) -> Any:
 # ---------------------------------------------------------------------------------- command
 @click.command()
 @click.argument("train", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
-@click.option("--valid", "valid_path", default=None, help="Valuation set (same columns).")
+@target_option
+@valid_file_option
 @click.option(
     "--test",
     "test_path",
     default=None,
     help="Held-out test set (same columns), used only to measure the curves.",
 )
-@click.option(
-    "--valid-fraction",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Without --valid: share of TRAIN split off (with --seed) as valuation set.",
-)
+@valid_fraction_option()
 @click.option(
     "--test-fraction",
     default=0.2,
@@ -392,25 +366,19 @@ def _json_safe(obj: Any) -> Any:
     help="Comma-separated valuation methods (default: knn-shapley,data-oob for class labels, "
     "data-oob otherwise); e.g. knn-shapley,data-oob,tmc-shapley.",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="Model retrained after each removal (see `dataworth models`); default logistic "
-    "regression for labels, linear regression otherwise.",
+@model_options(
+    "Model retrained after each removal (see `dataworth models`); default logistic "
+    "regression for labels, linear regression otherwise."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option(
-    "--scoring", default=None, help="scikit-learn scorer (default: accuracy, or r2 for regression)."
-)
+@scoring_option
 @click.option(
     "--budget",
     type=int,
     default=None,
     help="Bags (data-oob, default 100) or permutations (tmc-shapley, default 20).",
 )
-@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@k_option
+@seed_option
 @click.option(
     "--max-fraction",
     default=0.5,
@@ -450,7 +418,7 @@ def _json_safe(obj: Any) -> Any:
     show_default=True,
     help="Standardise features with the training rows' statistics before valuing and fitting.",
 )
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@n_jobs_option
 @click.option("--out", "out", default=None, help="Write TRAIN without the removed rows here (CSV).")
 @click.option("--curves", "curves_path", default=None, help="Write the removal curves here (CSV).")
 @click.option("--json", "json_path", default=None, help="Write everything shown here (JSON).")
@@ -482,16 +450,12 @@ def clean(
 ) -> None:
     """Find rows of TRAIN that hurt the model: removal curves on a held-out test split, a
     suggested cut, a review list for experts and the labels to fix first."""
-    if budget is not None and budget < 1:
-        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
-    if k is not None and k < 1:
-        raise DataworthError(f"--k must be a positive whole number; got {k}.")
-    if n_random < 1:
-        raise DataworthError(f"--n-random must be a positive whole number; got {n_random}.")
+    check_positive(budget, "--budget")
+    check_positive(k, "--k")
+    check_positive(n_random, "--n-random")
     if review < 0 or n_fix < 0:
         raise DataworthError("--review and --fix must be whole numbers >= 0.")
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_n_jobs(n_jobs)
     if valid_noise is not None and not 0 < valid_noise <= 1:
         raise DataworthError(f"--valid-noise must lie in (0, 1]; got {valid_noise}.")
     fractions = _fractions(step, max_fraction)
@@ -636,11 +600,7 @@ def clean(
             "labels_to_fix": None if fix_obj is None else fix_obj.to_dict(),
             "noisy_valuation": None if noisy is None else noisy.to_dict(),
         }
-        try:
-            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(json_path).write_text(json.dumps(_json_safe(payload), indent=2))
-        except OSError as exc:
-            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+        write_text(json_path, json.dumps(_json_safe(payload), indent=2))
     notes.flush()
 
 

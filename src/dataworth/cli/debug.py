@@ -15,11 +15,9 @@ feature). Row numbers printed are 0-based data rows of the files (header exclude
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import click
@@ -32,16 +30,30 @@ from dataworth.apps.debug import (
 )
 from dataworth.cli._common import (
     Notes,
+    budget_option,
     build_model,
+    check_n_jobs,
+    check_positive,
+    check_row,
+    check_same_target_kind,
     format_cell,
     format_table,
+    k_option,
     load_pair,
-    method_params,
+    load_train_test,
+    model_options,
+    n_jobs_option,
+    seed_option,
     standardize_features,
+    standardize_option,
+    target_option,
+    valid_options,
+    valuation_params,
+    write_json,
 )
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method, parameters_of
+from dataworth.methods import get_method
 
 __all__ = ["debug"]
 
@@ -70,14 +82,6 @@ def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]],
     return text + (f"\n  (+{more} more features; --json has them all)" if more > 0 else "")
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=str))
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def _records(table: RowTable) -> list[dict[str, Any]]:
     return [
         {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
@@ -87,18 +91,9 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 
 @click.command()
 @click.argument("train", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
+@target_option
 @click.option("--class", "cls", default=None, help="Class to debug (a value of --target).")
-@click.option(
-    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
-)
-@click.option(
-    "--valid-fraction",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
-)
+@valid_options
 @click.option(
     "--method",
     default="banzhaf",
@@ -106,18 +101,12 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
     help="Valuation method for --class (see `dataworth methods`).",
 )
 @click.option("--top", type=int, default=10, show_default=True, help="Rows listed per list.")
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="Classifier (default logistic-regression); with --row: logistic-regression, ridge "
-    "or linear-regression (closed-form influence).",
+@model_options(
+    "Classifier (default logistic-regression); with --row: logistic-regression, ridge "
+    "or linear-regression (closed-form influence)."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
-@click.option(
-    "--budget", type=int, default=None, help="Samples for Monte Carlo methods (see `value`)."
-)
+@k_option
+@budget_option
 @click.option(
     "--test", "test_path", default=None, help="Test rows: list the misclassified ones, or --row."
 )
@@ -128,9 +117,9 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 @click.option(
     "--group", default=None, help="Column of data sources, shown per row (not a feature)."
 )
-@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@standardize_option
+@seed_option
+@n_jobs_option
 @click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
 def debug(
     train: str,
@@ -158,8 +147,7 @@ def debug(
         raise DataworthError("give either --class C (debug one class) or --test FILE (one row).")
     if row is not None and test_path is None:
         raise DataworthError("--row needs --test FILE (the file the row belongs to).")
-    if top < 1:
-        raise DataworthError(f"--top must be a positive whole number; got {top}.")
+    check_positive(top, "--top")
     if test_path is not None:
         _row_mode(
             train,
@@ -216,23 +204,16 @@ def _class_mode(
     json_path: str | None,
 ) -> None:
     method_cls = get_method(method)
-    if budget is not None and budget < 1:
-        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
-    if k is not None and k < 1:
-        raise DataworthError(f"--k must be a positive whole number; got {k}.")
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_positive(budget, "--budget")
+    check_positive(k, "--k")
+    check_n_jobs(n_jobs)
     notes = Notes()
     raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     tr, va = raw_tr, raw_va
     if standardize:
         tr, va = standardize_features(notes, tr, va)
     model = build_model(model_name, model_params, tr.y, seed)
-    params = method_params(
-        notes, method_cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None
-    )
-    if "n_jobs" in parameters_of(method_cls):
-        params["n_jobs"] = n_jobs
+    params = valuation_params(notes, method_cls, budget, k, n_jobs)
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -296,7 +277,7 @@ def _class_mode(
     if json_path:
         payload = res.to_dict()
         payload["rows"] = raw_tr.row_labels.tolist()
-        _write_json(json_path, payload)
+        write_json(json_path, payload)
     click.echo(
         f"debugged class {label} in {time.monotonic() - started:.1f} s"
         + (f" -> {json_path}" if json_path else ""),
@@ -320,10 +301,8 @@ def _row_mode(
     json_path: str | None,
 ) -> None:
     notes = Notes()
-    raw_tr = Dataset.from_file(train, target, group=group)
-    raw_te = Dataset.from_file(test_path, target, group=group)
-    if raw_te.feature_names != raw_tr.feature_names:
-        raise DataworthError(f"{test_path} must have the same feature columns as {train}.")
+    raw_tr, raw_te = load_train_test(train, test_path, target, group)
+    check_same_target_kind(raw_tr, raw_te, train, test_path)
     tr, te = raw_tr, raw_te
     if standardize:
         tr, te = standardize_features(notes, tr, te)
@@ -339,13 +318,10 @@ def _row_mode(
         if wrong.size:
             click.echo(f"explain one: add --row {int(raw_te.row_labels[wrong[0]])} to this command")
         if json_path:
-            _write_json(json_path, {"misclassified": raw_te.row_labels[wrong].tolist()})
+            write_json(json_path, {"misclassified": raw_te.row_labels[wrong].tolist()})
         notes.flush()
         return
-    if not -te.n_samples <= row < te.n_samples:
-        raise DataworthError(
-            f"--row {row} is out of range: {test_path} has {te.n_samples} rows (0-based)."
-        )
+    check_row(row, test_path, te.n_samples)
     ex = explain_misclassified(tr, te, row, model, top, damping=damping)
     features = ", ".join(
         f"{n}={format_cell(raw_te.X[ex.row, j])}"
@@ -382,5 +358,5 @@ def _row_mode(
         payload["influence"] = [float(v) for v in ex.influence]
         payload["harmful"] = _records(ex.harmful)
         payload["helpful"] = _records(ex.helpful)
-        _write_json(json_path, payload)
+        write_json(json_path, payload)
     notes.flush()

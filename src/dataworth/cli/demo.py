@@ -6,11 +6,13 @@ from pathlib import Path
 
 import click
 
+from dataworth.cli._common import seed_option
+
 __all__ = ["demo"]
 
 
 @click.command()
-@click.option("--seed", type=int, default=0, show_default=True)
+@seed_option
 @click.option("--n-jobs", type=int, default=2, show_default=True)
 @click.option(
     "--out-dir",

@@ -9,11 +9,9 @@ reproduces on bootstrap resamples (see :mod:`dataworth.apps.explain`).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
 import click
@@ -30,15 +28,25 @@ from dataworth.apps.explain import (
 )
 from dataworth.cli._common import (
     Notes,
+    budget_option,
     build_model,
+    check_n_jobs,
+    check_positive,
     format_table,
+    k_option,
     load_pair,
-    method_params,
+    model_options,
+    n_jobs_option,
+    seed_option,
     standardize_features,
+    target_option,
+    valid_options,
+    valuation_params,
+    write_json,
 )
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method, parameters_of
+from dataworth.methods import get_method
 
 __all__ = ["explain"]
 
@@ -84,44 +92,19 @@ def _warnings_to_notes(notes: Notes, caught: list[Any], prefix: str = "") -> Non
         notes.append(prefix + message)
 
 
-def _write_json(path: str, payload: dict[str, Any]) -> None:
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(payload, indent=2, default=str))
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 @click.command()
 @click.argument("train", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
-@click.option(
-    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
-)
-@click.option(
-    "--valid-fraction",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
-)
+@target_option
+@valid_options
 @click.option(
     "--method",
     default="knn-shapley",
     show_default=True,
     help="Valuation method (see `dataworth methods`).",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="Model for model-based methods (see `dataworth models`); default by target type.",
-)
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
-@click.option(
-    "--budget", type=int, default=None, help="Samples for Monte Carlo methods (see `value`)."
-)
+@model_options("Model for model-based methods (see `dataworth models`); default by target type.")
+@k_option
+@budget_option
 @click.option(
     "--group",
     default=None,
@@ -143,8 +126,8 @@ def _write_json(path: str, payload: dict[str, Any]) -> None:
     is_flag=True,
     help="Standardise features for the valuation (rules stay in the original units).",
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@seed_option
+@n_jobs_option
 @click.option("--json", "json_path", default=None, help="Also write everything as JSON here.")
 def explain(
     train: str,
@@ -169,25 +152,18 @@ def explain(
     cls = get_method(method)
     if bootstrap < 0 or bootstrap == 1:
         raise DataworthError(f"--bootstrap must be 0 (skip) or at least 2; got {bootstrap}.")
-    if max_depth < 1:
-        raise DataworthError(f"--max-depth must be a positive whole number; got {max_depth}.")
-    if top < 1:
-        raise DataworthError(f"--top must be a positive whole number; got {top}.")
-    if budget is not None and budget < 1:
-        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
-    if k is not None and k < 1:
-        raise DataworthError(f"--k must be a positive whole number; got {k}.")
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_positive(max_depth, "--max-depth")
+    check_positive(top, "--top")
+    check_positive(budget, "--budget")
+    check_positive(k, "--k")
+    check_n_jobs(n_jobs)
     notes = Notes()
     raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     tr, va = raw_tr, raw_va
     if standardize:
         tr, va = standardize_features(notes, tr, va)
     model = build_model(model_name, model_params, tr.y, seed)
-    params = method_params(notes, cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None)
-    if "n_jobs" in parameters_of(cls):
-        params["n_jobs"] = n_jobs
+    params = valuation_params(notes, cls, budget, k, n_jobs)
 
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
@@ -309,7 +285,7 @@ def explain(
             "stability": None if stability is None else stability.to_dict(),
             "collect_more": collect,
         }
-        _write_json(json_path, payload)
+        write_json(json_path, payload)
     click.echo(
         f"explained in {time.monotonic() - started:.1f} s"
         + (f" (with {bootstrap} bootstrap valuations)" if bootstrap else "")

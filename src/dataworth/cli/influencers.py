@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import click
 import numpy as np
@@ -11,12 +10,18 @@ import numpy as np
 from dataworth.cli._common import (
     Notes,
     build_model,
+    check_positive,
+    check_row,
     format_cell,
     format_table,
+    load_train_test,
+    model_options,
+    seed_option,
     standardize_features,
+    standardize_option,
+    target_option,
+    write_text,
 )
-from dataworth.data import Dataset
-from dataworth.errors import DataworthError
 from dataworth.influence import LinearInfluence, influence_matrix
 
 __all__ = ["influencers"]
@@ -26,25 +31,21 @@ _MAX_SHOWN_FEATURES = 6
 
 @click.command()
 @click.argument("train", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
+@target_option
 @click.option("--test", "test_path", required=True, help="File with the test rows (same columns).")
 @click.option("--row", "row", required=True, type=int, help="0-based row of TEST to explain.")
 @click.option(
     "--top", type=int, default=5, show_default=True, help="Training rows listed on each side."
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="logistic-regression (default for labels), ridge or linear-regression (default for "
-    "real targets); closed-form influence with the exact Hessian.",
+@model_options(
+    "logistic-regression (default for labels), ridge or linear-regression (default for "
+    "real targets); closed-form influence with the exact Hessian."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
 @click.option(
     "--damping", type=float, default=0.0, show_default=True, help="Added to the Hessian diagonal."
 )
-@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@standardize_option
+@seed_option
 @click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
 def influencers(
     train: str,
@@ -65,17 +66,10 @@ def influencers(
     a training row with positive influence raises the test row's loss; removing it would lower
     the loss by about I / n.
     """
-    if top < 1:
-        raise DataworthError(f"--top must be a positive whole number; got {top}.")
+    check_positive(top, "--top")
     notes = Notes()
-    tr = Dataset.from_file(train, target)
-    te = Dataset.from_file(test_path, target)
-    if te.feature_names != tr.feature_names:
-        raise DataworthError(f"{test_path} must have the same feature columns as {train}.")
-    if not -te.n_samples <= row < te.n_samples:
-        raise DataworthError(
-            f"--row {row} is out of range: {test_path} has {te.n_samples} rows (0-based)."
-        )
+    tr, te = load_train_test(train, test_path, target)
+    check_row(row, test_path, te.n_samples)
     row %= te.n_samples
     raw_train, raw_test = tr.X, te.X  # shown as given, even when standardised for the fit
     if standardize:
@@ -146,9 +140,5 @@ def influencers(
             ],
             "influence": [float(v) for v in scores],
         }
-        try:
-            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(json_path).write_text(json.dumps(payload, indent=2))
-        except OSError as exc:
-            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+        write_text(json_path, json.dumps(payload, indent=2))
     notes.flush()

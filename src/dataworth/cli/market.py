@@ -16,7 +16,23 @@ from dataworth.apps.market import (
     budget_cents,
     market_payouts,
 )
-from dataworth.cli._common import Notes, build_model, method_params, standardize_features
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    check_n_jobs,
+    check_positive,
+    column_difference,
+    format_table,
+    method_params,
+    model_options,
+    n_jobs_option,
+    scoring_option,
+    seed_option,
+    standardize_features,
+    standardize_option,
+    target_option,
+    valid_fraction_option,
+)
 from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method
@@ -96,33 +112,12 @@ def _load(
             vcols.pop(extra)
     valid = Dataset.from_columns(vcols, target, source=valid_path)
     if valid.feature_names != data.feature_names:
-        missing = sorted(set(data.feature_names) - set(valid.feature_names))
-        extra_cols = sorted(set(valid.feature_names) - set(data.feature_names))
-        detail = "; ".join(
-            p
-            for p in (
-                f"missing {', '.join(map(repr, missing))}" if missing else "",
-                f"extra {', '.join(map(repr, extra_cols))}" if extra_cols else "",
-                "same columns in a different order" if not (missing or extra_cols) else "",
-            )
-            if p
-        )
+        detail = column_difference(valid.feature_names, data.feature_names)
         raise DataworthError(f"{valid_path} must have the feature columns of {path} ({detail}).")
     return data, valid, rounds
 
 
 # ---------------------------------------------------------------------------------- output
-def _table(rows: list[list[str]], left: int = 1) -> str:
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if c < left else cell.rjust(w)
-            for c, (cell, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-        for r in rows
-    )
-
-
 def _num(x: float) -> str:
     return f"{x:.4g}"
 
@@ -163,13 +158,14 @@ def _report(m: MarketResult) -> str:
             initial_indent="rule: " if k == 0 else "      ",
             subsequent_indent="      ",
         )
-    return _table(rows) + "\n" + "\n".join(rule_lines)
+    table = format_table(rows[0], rows[1:], "l" + "r" * (len(head) - 1))
+    return table + "\n" + "\n".join(rule_lines)
 
 
 # ---------------------------------------------------------------------------------- command
 @click.command()
 @click.argument("data", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
+@target_option
 @click.option("--group", required=True, help="Column naming the provider of each row.")
 @click.option(
     "--budget",
@@ -182,30 +178,18 @@ def _report(m: MarketResult) -> str:
 @click.option(
     "--valid", "valid_path", default=None, help="The buyer's valuation set (same feature columns)."
 )
-@click.option(
-    "--valid-fraction",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Without --valid: fraction of DATA split off (with --seed) as valuation set.",
-)
+@valid_fraction_option("DATA")
 @click.option(
     "--method",
     default=None,
     help="Valuation method over providers (default exact-shapley: every coalition of "
     f"providers, at most {MAX_PLAYERS}; for more use e.g. tmc-shapley).",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="Model (see `dataworth models`); default logistic regression for labels, linear "
-    "regression otherwise.",
+@model_options(
+    "Model (see `dataworth models`); default logistic regression for labels, linear "
+    "regression otherwise."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option(
-    "--scoring", default=None, help="scikit-learn scorer (default: accuracy, or r2 for regression)."
-)
+@scoring_option
 @click.option(
     "--method-budget",
     type=int,
@@ -247,9 +231,9 @@ def _report(m: MarketResult) -> str:
     show_default=True,
     help="When no provider has a positive value: stop with an error, or split equally.",
 )
-@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@standardize_option
+@seed_option
+@n_jobs_option
 def market(
     data: str,
     target: str,
@@ -275,12 +259,8 @@ def market(
     """Value every provider (--group) of DATA and split --budget among them in proportion to
     positive value; print the payout table and the rule, and write provider,value,payout."""
     cents = budget_cents(budget)
-    if method_budget is not None and method_budget < 1:
-        raise DataworthError(
-            f"--method-budget must be a positive whole number; got {method_budget}."
-        )
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_positive(method_budget, "--method-budget")
+    check_n_jobs(n_jobs)
     if not np.isfinite(lam) or lam < 0:
         raise DataworthError(f"--lam must be a finite number >= 0; got {lam}.")
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):

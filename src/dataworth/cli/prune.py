@@ -27,10 +27,29 @@ from dataworth.apps.prune import (
     transfer_prune,
 )
 from dataworth.apps.prune import prune as prune_rows
-from dataworth.cli._common import Notes, build_model, load_pair, method_params, standardize_features
+from dataworth.cli._common import (
+    Notes,
+    budget_option,
+    build_model,
+    check_n_jobs,
+    check_positive,
+    k_option,
+    load_pair,
+    model_options,
+    n_jobs_option,
+    open_output,
+    read_rows_as_text,
+    seed_option,
+    standardize_features,
+    standardize_option,
+    target_option,
+    valid_options,
+    valuation_params,
+    write_text,
+)
 from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method, parameters_of
+from dataworth.methods import get_method
 from dataworth.result import ValuationResult
 
 __all__ = ["prune"]
@@ -84,30 +103,15 @@ def _show(labels: NDArray[Any], rows: NDArray[np.intp]) -> str:
 
 def _write_rows(src: str, positions: NDArray[np.intp], out: str) -> None:
     """Write the data rows ``positions`` of the file ``src`` (CSV text kept as it was)."""
-    path = Path(src)
-    header: list[str]
-    body: list[list[str]]
-    if path.suffix.lower() in {".parquet", ".pq"}:
-        columns = read_table(path)
-        header = list(columns)
-        body = [[str(columns[c][i]) for c in header] for i in positions.tolist()]
-    else:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = [r for r in csv.reader(fh) if r]
-        header, data = rows[0], rows[1:]
-        body = [data[i] for i in positions.tolist()]
-    _write_csv(out, header, body)
+    header, body = read_rows_as_text(src)
+    _write_csv(out, header, [body[i] for i in positions.tolist()])
 
 
 def _write_csv(out: str, header: list[str], body: list[list[str]]) -> None:
-    try:
-        Path(out).parent.mkdir(parents=True, exist_ok=True)
-        with Path(out).open("w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(header)
-            writer.writerows(body)
-    except OSError as exc:
-        raise DataworthError(f"cannot write {out}: {exc.strerror or exc}") from None
+    with open_output(out) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(body)
 
 
 def _summary(
@@ -145,17 +149,8 @@ def _summary(
 
 @click.command("prune")
 @click.argument("train", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
-@click.option(
-    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
-)
-@click.option(
-    "--valid-fraction",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
-)
+@target_option
+@valid_options
 @click.option(
     "--method",
     default="knn-shapley",
@@ -204,15 +199,9 @@ def _summary(
     "--weights-out", default=None, help="Write index,weight of the kept rows (CRAIG weights)."
 )
 @click.option("--json", "json_path", default=None, help="Write the full report as JSON.")
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="Proxy model for valuation and the removal curve (default logistic-regression).",
-)
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
-@click.option("--budget", type=int, default=None, help="Budget of Monte Carlo methods.")
+@model_options("Proxy model for valuation and the removal curve (default logistic-regression).")
+@k_option
+@budget_option
 @click.option(
     "--max-remove",
     type=float,
@@ -223,9 +212,9 @@ def _summary(
 @click.option(
     "--step", type=float, default=0.05, show_default=True, help="--keep auto: fraction step."
 )
-@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel workers.")
+@standardize_option
+@seed_option
+@n_jobs_option
 def prune(
     train: str,
     target: str,
@@ -254,12 +243,9 @@ def prune(
     """Report redundant (near-zero, near-duplicate) versus harmful (negative) rows of TRAIN and
     keep a fraction of them."""
     keep_fraction = _parse_keep(keep)
-    if budget is not None and budget < 1:
-        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
-    if k is not None and k < 1:
-        raise DataworthError(f"--k must be a positive whole number; got {k}.")
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_positive(budget, "--budget")
+    check_positive(k, "--k")
+    check_n_jobs(n_jobs)
     if values_path is not None and keep_fraction is None:
         raise DataworthError("--keep auto values the rows itself; drop --values or give a number.")
     notes = Notes()
@@ -283,10 +269,7 @@ def prune(
         if standardize:
             tr, va = standardize_features(notes, tr, va)
         model = build_model(model_name, model_params, tr.y, seed)
-        given = {"budget": (budget, "--budget"), "k": (k, "--k")}
-        params = method_params(notes, cls, given, None)
-        if "n_jobs" in parameters_of(cls):
-            params["n_jobs"] = n_jobs
+        params = valuation_params(notes, cls, budget, k, n_jobs)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if keep_fraction is None:
@@ -382,11 +365,7 @@ def prune(
                 "scores": curve.scores.tolist(),
                 "removal_fraction": curve.removal_fraction,
             }
-        try:
-            Path(json_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(json_path).write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
-        except OSError as exc:
-            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+        write_text(json_path, json.dumps(report, indent=2, default=_json_default) + "\n")
     sys.stdout.flush()
     notes.flush()
 

@@ -14,7 +14,16 @@ import click
 import numpy as np
 from numpy.typing import NDArray
 
-from dataworth.cli._common import Notes, build_model
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    check_n_jobs,
+    is_number,
+    model_options,
+    n_jobs_option,
+    seed_option,
+    target_option,
+)
 from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
@@ -75,17 +84,9 @@ def read_values(path: str, name: str | None = None) -> ValuationResult:
 
 def _numbers(col: NDArray[Any], path: str, name: str) -> NDArray[np.float64]:
     if col.dtype.kind not in "biuf":
-        bad = next(str(v) for v in col.tolist() if not _is_number(v))
+        bad = next(str(v) for v in col.tolist() if not is_number(v))
         raise DataworthError(f"{path}: column {name!r} must hold numbers; found {bad[:40]!r}.")
     return np.asarray(col, dtype=np.float64)
-
-
-def _is_number(v: Any) -> bool:
-    try:
-        float(v)
-    except (TypeError, ValueError):
-        return False
-    return True
 
 
 def _no_duplicates(labels: NDArray[Any], path: str, what: str) -> None:
@@ -167,21 +168,17 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
 @click.command()
 @click.argument("values_files", nargs=-1, required=True, metavar="VALUES.csv [MORE.csv ...]")
 @click.option("--data", "data_path", required=True, help="The file that was valued (TRAIN).")
-@click.option("--target", required=True, help="Name of the target (label) column.")
+@target_option
 @click.option("-o", "--out", default="report.html", show_default=True, help="Output HTML file.")
 @click.option(
     "--group",
     default=None,
     help="Column of data sources: needed for per-group values; adds per-source summaries.",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="Model for the out-of-fold predictions and the curves (see `dataworth models`); "
-    "default logistic regression for labels, linear regression otherwise.",
+@model_options(
+    "Model for the out-of-fold predictions and the curves (see `dataworth models`); "
+    "default logistic regression for labels, linear regression otherwise."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
 @click.option("--standardize", is_flag=True, help="Standardise features inside every fit.")
 @click.option(
     "--predictions/--no-predictions",
@@ -206,8 +203,8 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
 @click.option(
     "--curves-csv", default=None, help="Show removal curves written by `dataworth clean --curves`."
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-@click.option("--n-jobs", type=int, default=1, show_default=True, help="Parallel fits.")
+@seed_option
+@n_jobs_option
 @click.option("--title", default=None, help="Page title.")
 @click.option(
     "--image-shape",
@@ -243,8 +240,7 @@ def report(
 
     if curves and curves_csv:
         raise DataworthError("give either --curves (compute) or --curves-csv (read), not both.")
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_n_jobs(n_jobs)
     if predictions and cv < 2:
         raise DataworthError(f"--cv must be at least 2; got {cv}.")
     if max_rows < 2:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 import click
@@ -25,7 +24,7 @@ from dataworth.apps.robustness import (
     amip,
     parse_change,
 )
-from dataworth.cli._common import Notes
+from dataworth.cli._common import Notes, check_positive, write_text
 from dataworth.data import read_table
 from dataworth.errors import DataworthError
 
@@ -199,8 +198,7 @@ def robustness(
         raise DataworthError(
             f"--max-fraction must be strictly between 0 and 1; got {max_fraction:g}."
         )
-    if refit_every is not None and refit_every < 1:
-        raise DataworthError(f"--refit-every must be a positive whole number; got {refit_every}.")
+    check_positive(refit_every, "--refit-every")
     feats = _column_list(features, "--features")
     endo = _column_list(endog, "--endog")
     insts = _column_list(instruments, "--instruments")
@@ -305,12 +303,7 @@ def robustness(
                 "rows_dropped_for_missing_values": np.flatnonzero(missing).tolist(),
             }
         )
-        out = Path(json_path)
-        try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(payload, indent=2) + "\n")
-        except OSError as exc:
-            raise DataworthError(f"cannot write {json_path}: {exc.strerror or exc}") from None
+        write_text(json_path, json.dumps(payload, indent=2) + "\n")
     click.echo(_table(result, file_rows, data))
     if json_path is not None:
         notes.append(f"result written to {json_path}.")

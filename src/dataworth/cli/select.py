@@ -22,14 +22,21 @@ from __future__ import annotations
 
 import csv
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
 
 from dataworth.apps.select import STRATEGIES, make_strategy
-from dataworth.cli._common import Notes, build_model
+from dataworth.cli._common import (
+    Notes,
+    build_model,
+    check_positive,
+    model_options,
+    open_output,
+    seed_option,
+    target_option,
+)
 from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
 
@@ -120,23 +127,16 @@ def _scale(notes: Notes, *parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarray) -> None:
-    out = Path(path)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow(["rank", "index", "score", *pool.feature_names])
-            for rank, i in enumerate(indices.tolist(), start=1):
-                writer.writerow(
-                    [rank, i, repr(float(scores[i])), *(repr(float(v)) for v in pool.X[i])]
-                )
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with open_output(path) as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(["rank", "index", "score", *pool.feature_names])
+        for rank, i in enumerate(indices.tolist(), start=1):
+            writer.writerow([rank, i, repr(float(scores[i])), *(repr(float(v)) for v in pool.X[i])])
 
 
 @click.command()
 @click.argument("pool", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
+@target_option
 @click.option(
     "--labeled",
     "labeled_path",
@@ -150,14 +150,10 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
     show_default=True,
     help=f"One of: {', '.join(STRATEGIES)} (with --simulate: a comma-separated list, or 'all').",
 )
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="The classifier being trained: logistic-regression (default; the only one influence "
-    "supports), knn, random-forest, gaussian-nb, ... or a dotted class path.",
+@model_options(
+    "The classifier being trained: logistic-regression (default; the only one influence "
+    "supports), knn, random-forest, gaussian-nb, ... or a dotted class path."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
 @click.option("--k", type=int, default=None, help="shapley-regression: KNN-Shapley neighbours (3).")
 @click.option(
     "--keep-fraction",
@@ -166,7 +162,7 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
     help="shapley-regression: share of the pool kept by the value filter (0.5).",
 )
 @click.option("--standardize", is_flag=True, help="Standardise features (labelled + pool rows).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@seed_option
 @click.option("--out", "out", default=None, help="Write the chosen rows (or curves) as CSV here.")
 @click.option("--show", type=int, default=20, show_default=True, help="Chosen rows printed.")
 @click.option(
@@ -221,8 +217,7 @@ def select(
     influence (predicted effect of
     each pool row, with its predicted label, on the loss of held-out labelled rows).
     """
-    if batch < 1:
-        raise DataworthError(f"--batch must be a positive whole number; got {batch}.")
+    check_positive(batch, "--batch")
     if show < 0:
         raise DataworthError(f"--show must be >= 0; got {show}.")
     notes = Notes()
@@ -362,10 +357,8 @@ def _simulate(
         raise DataworthError(
             "--simulate draws the first --initial rows from POOL; do not pass --labeled."
         )
-    if seeds < 1:
-        raise DataworthError(f"--seeds must be a positive whole number; got {seeds}.")
-    if rounds < 1:
-        raise DataworthError(f"--rounds must be a positive whole number; got {rounds}.")
+    check_positive(seeds, "--seeds")
+    check_positive(rounds, "--rounds")
     names = list(STRATEGIES) if strategy == "all" else [s.strip() for s in strategy.split(",")]
     unknown = [s for s in names if s not in STRATEGIES]
     if unknown or not names:
@@ -421,17 +414,13 @@ def _simulate(
     click.echo(f"\nlabels to reach accuracy {target_acc:.4f} ({why}); saved = random - strategy:")
     click.echo(format_reach_table(labels_to_reach(curves, target_acc)))
     if out:
-        try:
-            Path(out).parent.mkdir(parents=True, exist_ok=True)
-            with Path(out).open("w", newline="") as fh:
-                writer = csv.writer(fh, lineterminator="\n")
-                writer.writerow(["strategy", "seed", "n_labels", "accuracy"])
-                for name, runs in curves.items():
-                    for c in runs:
-                        for n, a in zip(c.n_labels.tolist(), c.accuracy.tolist(), strict=True):
-                            writer.writerow([name, c.seed, n, repr(a)])
-        except OSError as exc:
-            raise DataworthError(f"cannot write {out}: {exc.strerror or exc}") from None
+        with open_output(out) as fh:
+            writer = csv.writer(fh, lineterminator="\n")
+            writer.writerow(["strategy", "seed", "n_labels", "accuracy"])
+            for name, runs in curves.items():
+                for c in runs:
+                    for n, a in zip(c.n_labels.tolist(), c.accuracy.tolist(), strict=True):
+                        writer.writerow([name, c.seed, n, repr(a)])
     click.echo(
         f"simulated in {time.monotonic() - started:.1f} s" + (f" -> {out}" if out else ""),
         err=True,

@@ -13,10 +13,21 @@ import click
 from dataworth.api import make_utility
 from dataworth.cli._common import (
     Notes,
+    budget_option,
     build_model,
+    catch_write_errors,
+    check_n_jobs,
+    check_positive,
+    k_option,
     load_pair,
     method_params,
+    model_options,
+    scoring_option,
+    seed_option,
     standardize_features,
+    standardize_option,
+    target_option,
+    valid_options,
     write_values,
 )
 from dataworth.engine.cluster import on_cluster_backend
@@ -30,7 +41,7 @@ __all__ = ["methods", "models", "value"]
 
 @click.command()
 @click.argument("train", type=str)
-@click.option("--target", required=True, help="Name of the target (label) column.")
+@target_option
 @click.option(
     "--method",
     default="tmc-shapley",
@@ -38,42 +49,20 @@ __all__ = ["methods", "models", "value"]
     help="Valuation method (see `dataworth methods`).",
 )
 @click.option("--out", "out", default=None, help="Output CSV (default: standard output).")
-@click.option(
-    "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
-)
-@click.option(
-    "--valid-fraction",
-    default=0.2,
-    show_default=True,
-    type=float,
-    help="Without --valid: fraction of TRAIN split off (with --seed) as valuation set.",
-)
-@click.option(
-    "--model",
-    "model_name",
-    default=None,
-    help="logistic-regression (default for labels), knn, decision-tree, random-forest, "
+@valid_options
+@model_options(
+    "logistic-regression (default for labels), knn, decision-tree, random-forest, "
     "gaussian-nb, ridge, linear-regression (default for real targets), or a dotted "
-    "class path such as sklearn.svm.SVC.",
+    "class path such as sklearn.svm.SVC."
 )
-@click.option("--model-params", default=None, help="JSON object of model parameters.")
-@click.option(
-    "--scoring",
-    default=None,
-    help="scikit-learn scorer name (default: accuracy, or r2 for regression).",
-)
-@click.option("--k", type=int, default=None, help="Neighbours for knn-shapley (default 5).")
-@click.option(
-    "--budget",
-    type=int,
-    default=None,
-    help="Permutations (permutation methods), subsets (banzhaf, least-core) or bags (data-oob).",
-)
+@scoring_option
+@k_option
+@budget_option
 @click.option(
     "--stderr-below", type=float, default=None, help="Stop once every standard error is below this."
 )
 @click.option("--time-limit", type=float, default=None, help="Stop after this many seconds.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@seed_option
 @click.option(
     "--n-jobs",
     type=int,
@@ -122,7 +111,7 @@ __all__ = ["methods", "models", "value"]
     help="Batched logistic regression on: auto (a GPU via PyTorch when present, else numpy), "
     "numpy, torch (CPU) or cuda[:N].",
 )
-@click.option("--standardize", is_flag=True, help="Standardise features (training statistics).")
+@standardize_option
 @click.option("--alpha", type=float, default=None, help="beta-shapley alpha (default 16).")
 @click.option("--beta", type=float, default=None, help="beta-shapley beta (default 1).")
 @click.option(
@@ -177,12 +166,9 @@ def value(
 ) -> None:
     """Value every row (or group) of TRAIN and write index,value,stderr,count."""
     cls = get_method(method)
-    if budget is not None and budget < 1:
-        raise DataworthError(f"--budget must be a positive whole number; got {budget}.")
-    if k is not None and k < 1:
-        raise DataworthError(f"--k must be a positive whole number; got {k}.")
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
+    check_positive(budget, "--budget")
+    check_positive(k, "--k")
+    check_n_jobs(n_jobs)
     if address is not None and backend == "loky":
         raise DataworthError("--address needs --backend ray or --backend dask.")
     if checkpoint and resume and Path(checkpoint) != Path(resume):
@@ -241,10 +227,8 @@ def value(
             notes.append(str(w.message))
     write_values(out, result)
     if save_result:
-        try:
+        with catch_write_errors(save_result):
             result.save(save_result)
-        except OSError as exc:
-            raise DataworthError(f"cannot write {save_result}: {exc.strerror or exc}") from None
     what = f"{len(result)} {'groups' if result.kind == 'group' else 'rows'}"
     extra = ""
     if "n_updates" in result.metadata:
