@@ -318,6 +318,21 @@ def test_group_output(method, files, tmp_path, capsys) -> None:
     assert all(math.isfinite(float(r[1])) for r in rows)
 
 
+def test_group_valuation_file_without_the_group_column(files, tmp_path, capsys) -> None:
+    """The valuation set is not valued, so its file needs no group column; the values equal
+    those with a group column in the valuation file."""
+    plain = tmp_path / "valid-no-group.csv"
+    pd.read_csv(files.groups_valid20).drop(columns="source").to_csv(plain, index=False)
+    outs = []
+    for valid in (files.groups_valid20, plain):
+        out = tmp_path / f"g{len(outs)}.csv"
+        res = invoke(capsys, "value", files.groups40, "--target", TARGET, "--group", "source",
+                     "--valid", valid, "--method", "exact-shapley", "--out", out)  # fmt: skip
+        assert_ok(res)
+        outs.append(out.read_text())
+    assert outs[0] == outs[1]
+
+
 def test_group_output_with_split(files, tmp_path, capsys) -> None:
     out = tmp_path / "groups.csv"
     res = invoke(

@@ -189,7 +189,8 @@ def load_pair(
     seed: int,
 ) -> tuple[Dataset, Dataset]:
     """The rows to value and the valuation set: ``valid_path``, or ``valid_fraction`` of the
-    training file split off with ``seed`` (said in a note)."""
+    training file split off with ``seed`` (said in a note). With ``group``, the valuation file
+    may leave the group column out."""
     data = Dataset.from_file(train_path, target, group=group)
     announce_whole_number_classes(notes, data)
     if valid_path is None:
@@ -199,7 +200,9 @@ def load_pair(
             f"with seed {seed}; {train.n_samples} rows are valued."
         )
         return train, valid
-    valid = Dataset.from_file(valid_path, target, group=group)
+    columns = read_table(valid_path)  # the valuation set needs no group column: it is not valued
+    valid_group = group if group in columns else None
+    valid = Dataset.from_columns(columns, target, group=valid_group, source=valid_path)
     check_same_columns(valid, data, valid_path, train_path)
     check_same_target_kind(data, valid, train_path, valid_path)
     return data, valid
