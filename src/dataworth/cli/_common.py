@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -169,11 +170,32 @@ def check_row(row: int, path: str, n_rows: int) -> None:
 # ---------------------------------------------------------------------------------- notes
 class Notes(list[str]):
     """Notes collected during a command and printed once it has succeeded, so that a failing
-    command prints exactly one line."""
+    command prints exactly one line; each distinct note is printed once.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> notes = Notes(["split off 20%"])
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     for _ in range(3):
+    ...         warnings.warn("3 points were never out of bag")
+    >>> notes.add_warnings(caught, prefix="bootstrap: ")
+    >>> list(notes)
+    ['split off 20%', 'bootstrap: 3 points were never out of bag']
+    """
+
+    def add_warnings(self, caught: list[warnings.WarningMessage], prefix: str = "") -> None:
+        """Add the user warnings recorded while a command ran, each distinct message once."""
+        for w in caught:
+            if issubclass(w.category, UserWarning):
+                message = prefix + " ".join(str(w.message).split())
+                if message not in self:
+                    self.append(message)
 
     def flush(self) -> None:
-        """Print every note as one ``note:`` line on standard error, then forget them."""
-        for message in self:
+        """Print each distinct note as one ``note:`` line on standard error, then forget them."""
+        for message in dict.fromkeys(self):
             click.echo(f"note: {message}", err=True)
         self.clear()
 

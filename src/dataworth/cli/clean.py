@@ -492,7 +492,7 @@ def clean(
             random_state=seed,
             n_jobs=n_jobs,
         )
-    _warnings_to_notes(notes, caught)
+    notes.add_warnings(caught)
     curves = removal_curves(
         values,
         tr,
@@ -556,7 +556,7 @@ def clean(
                 random_state=seed,
                 n_jobs=n_jobs,
             )
-        _warnings_to_notes(notes, caught)
+        notes.add_warnings(caught)
         click.echo(
             f"\nnoisy valuation set: {_pct(valid_noise)} of the valuation labels flipped "
             f"(seed {seed}); held-out test {curves.metric} after removing the lowest 10%"
@@ -602,12 +602,6 @@ def clean(
         }
         write_text(json_path, json.dumps(_json_safe(payload), indent=2))
     notes.flush()
-
-
-def _warnings_to_notes(notes: Notes, caught: list[warnings.WarningMessage]) -> None:
-    for w in caught:
-        if issubclass(w.category, UserWarning) and str(w.message) not in notes:
-            notes.append(str(w.message))
 
 
 def _labels_to_fix(

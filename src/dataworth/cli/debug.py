@@ -218,10 +218,7 @@ def _class_mode(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         res = class_debug(method, tr, va, cls, model, top=top, random_state=seed, **params)
-    for message in dict.fromkeys(
-        str(w.message) for w in caught if issubclass(w.category, UserWarning)
-    ):
-        notes.append(message)
+    notes.add_warnings(caught)
     notes.extend(res.notes)
     label = format_cell(res.cls)
     described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "n_jobs")

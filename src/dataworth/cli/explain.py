@@ -84,14 +84,6 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
     return text
 
 
-def _warnings_to_notes(notes: Notes, caught: list[Any], prefix: str = "") -> None:
-    """User warnings raised while valuing become notes (each distinct message once)."""
-    for message in dict.fromkeys(
-        str(w.message) for w in caught if issubclass(w.category, UserWarning)
-    ):
-        notes.append(prefix + message)
-
-
 @click.command()
 @click.argument("train", type=str)
 @target_option
@@ -169,7 +161,7 @@ def explain(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = value_rows(method, tr, va, model=model, random_state=seed, **params)
-    _warnings_to_notes(notes, caught)
+    notes.add_warnings(caught)
     notes.extend(result.metadata.get("notes", []))
     values = np.asarray(result.values)
     ex = explain_values(values, raw_tr, max_depth=max_depth, random_state=seed)
@@ -257,7 +249,7 @@ def explain(
             stability = bootstrap_stability(
                 method, tr, va, model, n_bootstrap=bootstrap, random_state=seed, **params
             )
-        _warnings_to_notes(notes, caught, prefix="bootstrap: ")
+        notes.add_warnings(caught, prefix="bootstrap: ")
         click.echo(f"\nstability: {stability.summary()}")
         supported, why = collection_verdict(ex, stability)
         collect = {"supported": supported, "why": why}

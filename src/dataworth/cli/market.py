@@ -310,9 +310,7 @@ def market(
             n_jobs=n_jobs,
             method_params=params,
         )
-    for w in caught:
-        if issubclass(w.category, UserWarning) and str(w.message) not in notes:
-            notes.append(str(w.message))
+    notes.add_warnings(caught)
     assert int(result.table.cents.sum()) == cents
     if result.removed_duplicates:
         detail = ", ".join(f"{k}: {v}" for k, v in result.removed_duplicates.items())

@@ -301,9 +301,7 @@ def prune(
                 )
             else:
                 result = value_rows(method, tr, va, model=model, random_state=seed, **params)
-        for w in caught:
-            if issubclass(w.category, UserWarning):
-                notes.append(str(w.message))
+        notes.add_warnings(caught)
         notes.extend(result.metadata.get("notes", []))
         what = f"valued {tr.n_samples} rows with {method}"
     assert keep_fraction is not None

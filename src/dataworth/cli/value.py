@@ -222,9 +222,7 @@ def value(
     ):
         warnings.simplefilter("always")
         result = cls(**params).fit(utility).result_
-    for w in caught:
-        if issubclass(w.category, UserWarning):
-            notes.append(str(w.message))
+    notes.add_warnings(caught)
     write_values(out, result)
     if save_result:
         with catch_write_errors(save_result):
