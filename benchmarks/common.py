@@ -7,10 +7,12 @@ a library's values with a reference (:func:`spearman`).
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import os
 import platform
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -315,4 +317,17 @@ def environment() -> dict[str, Any]:
         "packages": {n: package_version(n) for n in names},
         "thread_pools": pools,
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+    }
+
+
+def run_record(script: str, packages: Sequence[str] = ()) -> dict[str, Any]:
+    """The header of a benchmark's JSON record: command line, date, interpreter, machine and the
+    versions of dataworth, numpy, scipy, scikit-learn and ``packages``."""
+    names = ["dataworth", "numpy", "scipy", "scikit-learn", *packages]
+    return {
+        "command": " ".join([f"python benchmarks/{script}", *sys.argv[1:]]),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
+        "versions": {n: package_version(n) for n in names},
     }

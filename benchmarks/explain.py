@@ -36,10 +36,7 @@ All resamples use ``random_state=0``. ``--quick``: part 1 with 2 seeds, a smoke 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -51,7 +48,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import environment, package_version  # noqa: E402
+from common import environment, run_record  # noqa: E402
 
 from dataworth import value  # noqa: E402
 from dataworth.apps.debug import class_debug  # noqa: E402
@@ -235,15 +232,7 @@ def main() -> None:
     args = parser.parse_args()
     seeds = list(range(2 if args.quick else args.seeds))
     started = time.perf_counter()
-    results: dict[str, Any] = {
-        "command": " ".join(["python benchmarks/explain.py", *sys.argv[1:]]).strip(),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
-        "versions": {
-            n: package_version(n) for n in ("dataworth", "numpy", "scipy", "scikit-learn")
-        },
-    }
+    results: dict[str, Any] = run_record("explain.py")
     with threadpool_limits(limits=1):
         print("part 1: planted confounders", flush=True)
         results["confounders"] = confounders(seeds)

@@ -36,10 +36,7 @@ after the ``inside`` attack the robust payouts equal those before it, to the cen
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -51,7 +48,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import environment, package_version  # noqa: E402
+from common import environment, run_record  # noqa: E402
 
 from dataworth.apps.market import MarketResult, market_payouts  # noqa: E402
 from dataworth.data import Dataset  # noqa: E402
@@ -299,13 +296,7 @@ def main() -> None:
     seeds = list(range(1 if args.quick else args.seeds))
     started = time.perf_counter()
     results: dict[str, Any] = {
-        "command": " ".join(["python benchmarks/market_replication.py", *sys.argv[1:]]).strip(),
-        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
-        "versions": {
-            n: package_version(n) for n in ("dataworth", "numpy", "scipy", "scikit-learn")
-        },
+        **run_record("market_replication.py"),
         "datasets": datasets,
         "seeds": seeds,
     }
