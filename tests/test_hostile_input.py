@@ -18,7 +18,8 @@ Oracles:
 
 Every command is covered except ``demo`` (it generates its own data and is slow). Values beyond
 ``LARGEST_VALUE`` (1e150) are refused by the loader (their squares overflow). Examples are
-derandomised (the same every run) and few per test, to keep the file fast.
+derandomised (the same every run) and few per test, to keep the file fast; a bug hunt runs
+``DATAWORTH_HYPOTHESIS_SCALE=20 pytest tests/test_hostile_input.py`` (20 times as many, random).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import contextlib
 import csv
 import io
 import math
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -46,11 +48,16 @@ pa = pytest.importorskip("pyarrow", reason='Parquet tests need pyarrow: "datawor
 pq = pytest.importorskip("pyarrow.parquet")
 
 
+#: ``DATAWORTH_HYPOTHESIS_SCALE=20`` runs 20 times as many examples, freshly random each run
+#: (a bug hunt; CI runs the same few derandomised examples every time).
+SCALE = int(os.environ.get("DATAWORTH_HYPOTHESIS_SCALE", "0"))
+
+
 def _settings(n: int) -> settings:
     return settings(
-        max_examples=n,
+        max_examples=n * max(SCALE, 1),
         deadline=None,
-        derandomize=True,
+        derandomize=SCALE == 0,
         database=None,
         suppress_health_check=[
             HealthCheck.too_slow,
