@@ -83,7 +83,8 @@ class Table:
             path.write_text(self.raw, encoding="utf-8")
             return path
         with path.open("w", newline="", encoding="utf-8") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
+            # "\r\n" ends rows so that cells holding "\r" are quoted (with "\n" they are not)
+            writer = csv.writer(fh)
             writer.writerow(self.header)
             writer.writerows(self.rows)
         return path
@@ -267,7 +268,7 @@ def _twist(t: Table, twist: str, draw: st.DrawFn) -> Table:
         rows[i] = [*rows[i], "1.0"]
     elif twist == "bom":
         buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
+        writer = csv.writer(buf)
         writer.writerow(header)
         writer.writerows(rows)
         return replace(t, raw="\ufeff" + buf.getvalue())
