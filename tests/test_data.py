@@ -507,3 +507,13 @@ def test_csv_garbage_feature_cell(table, garbage, data) -> None:
         with pytest.raises(DataworthError) as info:
             Dataset.from_file(path, "target")
     assert f"x{col}" in str(info.value)
+
+
+def test_labels_with_nul_characters_are_refused() -> None:
+    """numpy's text arrays drop trailing NULs, so "a\\x00" would silently become "a" (found by the
+    long hostile-input run on Parquet files)."""
+    with pytest.raises(DataworthError, match=r"holds a NUL character \(first at row 1\)"):
+        Dataset.from_columns(
+            {"f": np.array([0.0, 1.0, 2.0]), "y": np.array(["a", "a\x00", "b"], dtype=object)},
+            "y",
+        )

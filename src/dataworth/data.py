@@ -201,6 +201,13 @@ class Dataset:
                     f"target {target!r} in {source} has {int(missing.sum())} missing value(s) "
                     f"(first at row {int(np.flatnonzero(missing)[0])}); drop those rows."
                 )
+            # numpy's text arrays drop trailing NUL characters ("a\x00" would become "a")
+            nul = np.array(["\x00" in str(v) for v in y_raw.tolist()], dtype=bool)
+            if nul.any():
+                raise DataworthError(
+                    f"target {target!r} in {source} holds a NUL character (first at row "
+                    f"{int(np.flatnonzero(nul)[0])}); labels must be plain text."
+                )
         return cls(
             X=np.column_stack(feats),
             y=_as_label_array(y_raw),
