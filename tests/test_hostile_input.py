@@ -51,6 +51,7 @@ pq = pytest.importorskip("pyarrow.parquet")
 #: ``DATAWORTH_HYPOTHESIS_SCALE=20`` runs 20 times as many examples, freshly random each run
 #: (a bug hunt; CI runs the same few derandomised examples every time).
 SCALE = int(os.environ.get("DATAWORTH_HYPOTHESIS_SCALE", "0"))
+pytestmark = pytest.mark.timeout(300 * max(SCALE, 1))  # per test function, all its examples
 
 
 def _settings(n: int) -> settings:

@@ -545,3 +545,18 @@ def test_cli_missing_file_and_subprocess_has_no_traceback(tmp_path, capsys) -> N
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "change must be" in lines[0]
+
+
+def test_cli_refuses_values_whose_squares_overflow(tmp_path) -> None:
+    """Found by the long hostile-input run: 1e306 in a column made the OLS fit's SVD fail with an
+    internal error; such values are refused like everywhere else (beyond 1e150)."""
+    from dataworth.cli import main
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "huge.csv"
+    rows = "\n".join(f"{v!r},{i}" for i, v in enumerate(rng.normal(size=30) * 1e306))
+    path.write_text("f0,label\n" + rows + "\n")
+    with pytest.raises(SystemExit) as info:
+        main(["robustness", str(path), "--target", "label", "--features", "f0", "--coef", "f0",
+              "--change", "sign", "--model", "ols"])  # fmt: skip
+    assert info.value.code == 2

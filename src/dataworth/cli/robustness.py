@@ -25,7 +25,7 @@ from dataworth.apps.robustness import (
     parse_change,
 )
 from dataworth.cli._common import Notes, check_positive, write_text
-from dataworth.data import read_table
+from dataworth.data import LARGEST_VALUE, read_table
 from dataworth.errors import DataworthError
 
 __all__ = ["robustness"]
@@ -240,6 +240,13 @@ def robustness(
         if np.isinf(col).any():
             row = int(np.flatnonzero(np.isinf(col))[0])
             raise DataworthError(f"column {name!r} has an infinite value at data row {row}.")
+        big = np.abs(np.nan_to_num(col)) > LARGEST_VALUE
+        if big.any():
+            row = int(np.flatnonzero(big)[0])
+            raise DataworthError(
+                f"column {name!r} has a value beyond {LARGEST_VALUE:.0e} at data row {row}; "
+                "its square overflows in the fit: rescale it."
+            )
     missing = np.zeros(n_file, dtype=bool)
     for col in values.values():
         missing |= np.isnan(col)
