@@ -17,6 +17,7 @@ import numpy as np
 from dataworth.data import Dataset, is_categorical, read_table
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready
 from dataworth.methods import parameters_of
 from dataworth.models import make_model
 from dataworth.result import ValuationResult
@@ -435,8 +436,8 @@ def write_text(path: str, text: str) -> None:
 
 
 def write_json(path: str, payload: dict[str, Any]) -> None:
-    """Write ``payload`` as indented JSON (anything else as its ``str``) to ``path``."""
-    write_text(path, json.dumps(payload, indent=2, default=str))
+    """Write ``payload`` as indented strict JSON (:func:`dataworth.jsonable.json_ready`)."""
+    write_text(path, json.dumps(json_ready(payload), indent=2))
 
 
 def write_values(path: str | None, result: ValuationResult) -> None:

@@ -44,6 +44,7 @@ from dataworth.cli._common import (
 )
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready
 from dataworth.methods import get_method, parameters_of
 
 __all__ = ["clean"]
@@ -327,20 +328,6 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
             writer.writerow({**rec, "score": f"{rec['score']:.17g}", "std": f"{rec['std']:.17g}"})
 
 
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _json_safe(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _json_safe(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    return obj
-
-
 # ---------------------------------------------------------------------------------- command
 @click.command()
 @click.argument("train", type=str)
@@ -600,7 +587,7 @@ def clean(
             "labels_to_fix": None if fix_obj is None else fix_obj.to_dict(),
             "noisy_valuation": None if noisy is None else noisy.to_dict(),
         }
-        write_text(json_path, json.dumps(_json_safe(payload), indent=2))
+        write_text(json_path, json.dumps(json_ready(payload), indent=2))
     notes.flush()
 
 

@@ -49,6 +49,7 @@ from dataworth.cli._common import (
 )
 from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready
 from dataworth.methods import get_method
 from dataworth.result import ValuationResult
 
@@ -363,12 +364,6 @@ def prune(
                 "scores": curve.scores.tolist(),
                 "removal_fraction": curve.removal_fraction,
             }
-        write_text(json_path, json.dumps(report, indent=2, default=_json_default) + "\n")
+        write_text(json_path, json.dumps(json_ready(report), indent=2) + "\n")
     sys.stdout.flush()
     notes.flush()
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, np.generic):
-        return obj.item()
-    raise TypeError(f"{type(obj).__name__} is not JSON serialisable")

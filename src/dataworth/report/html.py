@@ -48,12 +48,13 @@ from numpy.typing import ArrayLike
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready
 from dataworth.report.assets import _SCRIPT, _STYLE, CSP
 from dataworth.report.inputs import _resolve_shape, _value_dict
 from dataworth.report.plots import _curve_dict
 from dataworth.report.predictions import out_of_fold_predictions
 from dataworth.report.sections import _curves_section, _group_sections, _row_sections
-from dataworth.report.text import _e, _jsonable, safe_json
+from dataworth.report.text import _e, safe_json
 from dataworth.report.thumbnails import image_shape_of, png_gray
 from dataworth.result import ValuationResult
 
@@ -198,7 +199,7 @@ def write_report(path: str | Path, data: Dataset, values: Any, **kwargs: Any) ->
 def _settings_table(settings: Mapping[str, Any]) -> str:
     rows = []
     for k, v in settings.items():
-        text = v if isinstance(v, str) else json.dumps(_jsonable(v), ensure_ascii=False)
+        text = v if isinstance(v, str) else json.dumps(json_ready(v), ensure_ascii=False)
         rows.append(f"<tr><td>{_e(k)}</td><td>{_e(text)}</td></tr>")
     return f'<table class="data kv"><tbody>{"".join(rows)}</tbody></table>'
 

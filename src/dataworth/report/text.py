@@ -10,10 +10,11 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from dataworth.jsonable import json_ready
 
 
 def _e(value: Any) -> str:
@@ -30,24 +31,8 @@ def safe_json(obj: Any) -> str:
     >>> safe_json({"a": "</script><!--", "b": float("nan")})
     '{"a": "\\\\u003c/script\\\\u003e\\\\u003c!--", "b": null}'
     """
-    text = json.dumps(_jsonable(obj), ensure_ascii=True, allow_nan=False)
+    text = json.dumps(json_ready(obj), ensure_ascii=True, allow_nan=False)
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if obj is None or isinstance(obj, (str, int, float, bool)):
-        return obj
-    return str(obj)
 
 
 def _num(v: float) -> str:

@@ -60,6 +60,7 @@ from dataworth.apps.robustness.estimators import (
     TwoSLS,
 )
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready
 
 __all__ = [
     "CHANGES",
@@ -188,17 +189,7 @@ class RobustnessResult:
         out["original_ci"] = list(self.original_ci)
         out["predicted_ci"] = list(self.predicted_ci)
         out["refit_ci"] = list(self.refit_ci)
-        return _json_ready(out)
-
-
-def _json_ready(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_ready(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_json_ready(v) for v in obj]
-    return obj
+        return json_ready(out)
 
 
 # ------------------------------------------------------------------------------------ target
