@@ -59,39 +59,51 @@ def on_cluster_backend(
     >>> with on_cluster_backend("dask", "tcp://SCHEDULER:8786"):  # doctest: +SKIP
     ...     result = dataworth.value("tmc-shapley", train, valid, n_jobs=-1, random_state=0)
     """
-    from joblib import parallel_config
-
     if backend not in ("ray", "dask"):
         raise DataworthError(f"backend must be 'ray' or 'dask'; got {backend!r}.")
     workers = n_jobs if n_jobs > 0 else None  # None: one per core
-    if backend == "ray":
+    with (_on_ray if backend == "ray" else _on_dask)(address, workers):
+        yield
+
+
+@contextmanager
+def _on_ray(address: str | None, workers: int | None) -> Iterator[None]:
+    """Join Ray at ``address`` (or start it locally) unless already joined; Ray's joblib backend."""
+    from joblib import parallel_config
+
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError:
+        raise _missing_extra("ray") from None
+    started = not ray.is_initialized()
+    if started:
+        _check_reachable("Ray", address)
         try:
-            import ray
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise _missing_extra("ray") from None
-        started = not ray.is_initialized()
+            ray.init(
+                address=address,
+                num_cpus=workers if address is None else None,
+                include_dashboard=False,
+                log_to_driver=False,
+                logging_level=logging.ERROR,
+            )
+        except Exception as exc:  # connection errors come in many types
+            where = f"at {address}" if address else "locally"
+            raise DataworthError(f"cannot start Ray {where}: {_first_line(exc)}") from None
+    register_ray()
+    try:
+        with parallel_config(backend="ray"):
+            yield
+    finally:
         if started:
-            _check_reachable("Ray", address)
-            try:
-                ray.init(
-                    address=address,
-                    num_cpus=workers if address is None else None,
-                    include_dashboard=False,
-                    log_to_driver=False,
-                    logging_level=logging.ERROR,
-                )
-            except Exception as exc:  # connection errors come in many types
-                where = f"at {address}" if address else "locally"
-                raise DataworthError(f"cannot start Ray {where}: {_first_line(exc)}") from None
-        register_ray()
-        try:
-            with parallel_config(backend="ray"):
-                yield
-        finally:
-            if started:
-                ray.shutdown()
-        return
+            ray.shutdown()
+
+
+@contextmanager
+def _on_dask(address: str | None, workers: int | None) -> Iterator[None]:
+    """A Dask client of the scheduler at ``address`` (or of a local cluster); joblib's backend."""
+    from joblib import parallel_config
+
     try:
         from distributed import Client, LocalCluster
     except ImportError:
