@@ -201,6 +201,21 @@ def test_cli_ray_matches_loky(iris_csv, ray_local, capsys) -> None:
     assert _cli_values(capsys, *common, "--backend", "ray", "--n-jobs", "2") == loky
 
 
+def test_cli_clean_on_dask_matches_loky(iris_csv, dask_client, capsys) -> None:
+    """Commands that value data inside (clean, prune, explain, debug, market) take --backend
+    and --address too, and print what they print locally (timings aside)."""
+    import re
+
+    common = [iris_csv, "--target", "label", "--methods", "data-oob", "--budget", "64"]
+
+    def untimed(*args: str) -> str:
+        main(["clean", *common, *args])
+        return re.sub(r"[0-9.]+ s\b", "", capsys.readouterr().out)
+
+    loky = untimed("--n-jobs", "2")
+    assert untimed("--backend", "dask", "--address", dask_client.scheduler.address) == loky
+
+
 # ------------------------------------------------------------------- errors (no extras needed)
 def _error(capsys, *args: str) -> str:
     with pytest.raises(SystemExit) as info:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import csv
+import functools
 import json
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar, cast
 
 import click
 import numpy as np
+from click.core import ParameterSource
 
 from dataworth.data import Dataset, is_categorical, read_table
+from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready
@@ -32,6 +35,7 @@ __all__ = [
     "check_row",
     "check_same_columns",
     "check_same_target_kind",
+    "cluster_options",
     "column_difference",
     "format_cell",
     "format_table",
@@ -42,8 +46,10 @@ __all__ = [
     "method_params",
     "model_options",
     "n_jobs_option",
+    "on_backend",
     "open_output",
     "read_rows_as_text",
+    "runs_on_cluster",
     "scaled_by_train",
     "scoring_option",
     "seed_option",
@@ -147,6 +153,52 @@ def n_jobs_option(f: F) -> F:
     return click.option(
         "--n-jobs", type=int, default=1, show_default=True, help="Parallel workers."
     )(f)
+
+
+def cluster_options(f: F) -> F:
+    """Add ``--backend loky|ray|dask`` and ``--address`` (see :func:`on_backend`)."""
+    f = click.option(
+        "--address",
+        default=None,
+        help="With --backend ray|dask: the cluster to use (ray: auto, ray://HEAD:10001 or "
+        "HEAD:6379; dask: tcp://SCHEDULER:8786). Without it a local cluster of --n-jobs "
+        "workers is started for the run.",
+    )(f)
+    return click.option(
+        "--backend",
+        type=click.Choice(["loky", "ray", "dask"]),
+        default="loky",
+        show_default=True,
+        help="Where parallel work runs: local processes (loky), a Ray cluster or a Dask "
+        "cluster. The values are the same for all three with the same --seed.",
+    )(f)
+
+
+def on_backend(backend: str, address: str | None, n_jobs: int) -> AbstractContextManager[None]:
+    """The context in which parallel work runs on ``--backend`` (nothing to do for loky)."""
+    if address is not None and backend == "loky":
+        raise DataworthError("--address needs --backend ray or --backend dask.")
+    if backend == "loky":
+        return nullcontext()
+    return on_cluster_backend(backend, address, n_jobs)
+
+
+def runs_on_cluster(f: F) -> F:
+    """Add :func:`cluster_options` to a command with ``--n-jobs`` and run it on that back end.
+
+    With ``--backend ray|dask`` and ``--n-jobs`` not given, every worker of the cluster is used.
+    """
+
+    @functools.wraps(f)
+    def command(*args: Any, backend: str, address: str | None, **kwargs: Any) -> Any:
+        ctx = click.get_current_context()
+        given = ctx.get_parameter_source("n_jobs") is not ParameterSource.DEFAULT
+        if backend != "loky" and not given:
+            kwargs["n_jobs"] = -1
+        with on_backend(backend, address, kwargs["n_jobs"]):
+            return f(*args, **kwargs)
+
+    return cluster_options(cast(F, command))
 
 
 # ---------------------------------------------------------------------------------- checks

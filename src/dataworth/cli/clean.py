@@ -34,6 +34,7 @@ from dataworth.cli._common import (
     n_jobs_option,
     open_output,
     read_rows_as_text,
+    runs_on_cluster,
     scaled_by_train,
     scoring_option,
     seed_option,
@@ -409,6 +410,7 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
 @click.option("--out", "out", default=None, help="Write TRAIN without the removed rows here (CSV).")
 @click.option("--curves", "curves_path", default=None, help="Write the removal curves here (CSV).")
 @click.option("--json", "json_path", default=None, help="Write everything shown here (JSON).")
+@runs_on_cluster
 def clean(
     train: str,
     target: str,

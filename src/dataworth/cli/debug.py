@@ -43,6 +43,7 @@ from dataworth.cli._common import (
     load_train_test,
     model_options,
     n_jobs_option,
+    runs_on_cluster,
     seed_option,
     standardize_features,
     standardize_option,
@@ -121,6 +122,7 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 @seed_option
 @n_jobs_option
 @click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
+@runs_on_cluster
 def debug(
     train: str,
     target: str,

@@ -37,6 +37,7 @@ from dataworth.cli._common import (
     load_pair,
     model_options,
     n_jobs_option,
+    runs_on_cluster,
     seed_option,
     standardize_features,
     target_option,
@@ -121,6 +122,7 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 @seed_option
 @n_jobs_option
 @click.option("--json", "json_path", default=None, help="Also write everything as JSON here.")
+@runs_on_cluster
 def explain(
     train: str,
     target: str,

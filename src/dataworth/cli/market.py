@@ -26,6 +26,7 @@ from dataworth.cli._common import (
     method_params,
     model_options,
     n_jobs_option,
+    runs_on_cluster,
     scoring_option,
     seed_option,
     standardize_features,
@@ -234,6 +235,7 @@ def _report(m: MarketResult) -> str:
 @standardize_option
 @seed_option
 @n_jobs_option
+@runs_on_cluster
 def market(
     data: str,
     target: str,

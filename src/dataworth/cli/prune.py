@@ -39,6 +39,7 @@ from dataworth.cli._common import (
     n_jobs_option,
     open_output,
     read_rows_as_text,
+    runs_on_cluster,
     seed_option,
     standardize_features,
     standardize_option,
@@ -216,6 +217,7 @@ def _summary(
 @standardize_option
 @seed_option
 @n_jobs_option
+@runs_on_cluster
 def prune(
     train: str,
     target: str,

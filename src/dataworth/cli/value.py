@@ -5,7 +5,6 @@ from __future__ import annotations
 import sys
 import time
 import warnings
-from contextlib import nullcontext
 from pathlib import Path
 
 import click
@@ -18,10 +17,12 @@ from dataworth.cli._common import (
     catch_write_errors,
     check_n_jobs,
     check_positive,
+    cluster_options,
     k_option,
     load_pair,
     method_params,
     model_options,
+    on_backend,
     scoring_option,
     seed_option,
     standardize_features,
@@ -30,7 +31,6 @@ from dataworth.cli._common import (
     valid_options,
     write_values,
 )
-from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import MaxTime, StderrBelow, Stopping
 from dataworth.errors import DataworthError
 from dataworth.methods import METHODS, get_method, parameters_of
@@ -69,21 +69,7 @@ __all__ = ["methods", "models", "value"]
     default=None,
     help="Parallel workers (default: 1 with loky, every worker of the cluster with ray/dask).",
 )
-@click.option(
-    "--backend",
-    type=click.Choice(["loky", "ray", "dask"]),
-    default="loky",
-    show_default=True,
-    help="Where parallel work runs: local processes (loky), a Ray cluster or a Dask cluster. "
-    "The values are the same for all three with the same --seed.",
-)
-@click.option(
-    "--address",
-    default=None,
-    help="With --backend ray|dask: the cluster to use (ray: auto, ray://HEAD:10001 or "
-    "HEAD:6379; dask: tcp://SCHEDULER:8786). Without it a local cluster of --n-jobs "
-    "workers is started for the run.",
-)
+@cluster_options
 @click.option("--group", default=None, help="Column of data sources: value groups, not rows.")
 @click.option(
     "--default-score",
@@ -217,7 +203,7 @@ def value(
             params[name] = val
     started = time.monotonic()
     with (
-        on_cluster_backend(backend, address, n_jobs) if on_cluster else nullcontext(),
+        on_backend(backend if on_cluster else "loky", address if on_cluster else None, n_jobs),
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
