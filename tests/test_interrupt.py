@@ -120,3 +120,32 @@ def test_cli_terminated_killed_and_resumed_writes_the_uninterrupted_values(tmp_p
     subprocess.run([*common, "--out", str(fresh)], env=env, check=True, timeout=300,
                    capture_output=True)  # fmt: skip
     assert resumed.read_text() == fresh.read_text()
+
+
+@pytest.mark.parametrize(
+    ("method", "budget", "round_size"),
+    [("permutation-shapley", 40, 8), ("banzhaf", 512, 128), ("data-oob", 200, 64)],
+)
+def test_a_checkpoint_follows_every_round(tmp_path, monkeypatch, method, budget, round_size):
+    """A kill at any moment loses at most one round: the checkpoint is rewritten (atomically)
+    after every round, with the samples done so far, never less often."""
+    from dataworth.engine.checkpoint import Checkpoint, Saved
+
+    saved: list[int] = []
+    original = Checkpoint.save
+
+    def recording(self: Checkpoint, state: Saved) -> None:
+        saved.append(state.n_updates)
+        original(self, state)
+
+    monkeypatch.setattr(Checkpoint, "save", recording)
+    if method == "data-oob":  # bags need training data
+        from dataworth.api import make_utility
+        from dataworth.datasets import load_dataset
+
+        utility = make_utility(*load_dataset("iris").split(0.3, random_state=0))
+    else:
+        utility = AirportGame(np.arange(1.0, 9.0))
+    get_method(method)(budget=budget, random_state=0, checkpoint=tmp_path / "c.npz").fit(utility)
+    expected = [min(k * round_size, budget) for k in range(1, -(-budget // round_size) + 1)]
+    assert saved == expected
