@@ -5,8 +5,9 @@ Usage::
     python benchmarks/cluster.py [--quick] [--out benchmarks/cluster.md]
 
 Needs ``pip install "dataworth[ray]" "dataworth[dask]"``. For each backend and worker count the
-script starts the engine (loky: nothing; Ray: ``ray.init(num_cpus=W)``; Dask:
-``LocalCluster(n_workers=W, threads_per_worker=1, processes=True)``), runs each workload once
+script starts the engine as ``dataworth value --backend`` does (``on_cluster_backend``: Ray:
+``ray.init(num_cpus=W)``; Dask: ``LocalCluster(n_workers=W, threads_per_worker=1)`` without
+Dask's ``MALLOC_TRIM_THRESHOLD_``), runs each workload once
 to warm the workers up (imports), then twice measured (the faster run is kept: the machine is
 shared) with ``n_jobs=W`` under
 ``joblib.parallel_config(backend=...)``, and reports wall seconds (``time.perf_counter``),
@@ -33,7 +34,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import os
 import platform
 import sys
@@ -52,6 +52,7 @@ from sklearn.datasets import make_classification
 
 from dataworth.api import make_utility
 from dataworth.data import Dataset
+from dataworth.engine.cluster import on_cluster_backend
 from dataworth.methods import get_method
 
 HERE = Path(__file__).resolve().parent
@@ -105,37 +106,14 @@ def _data(n_train: int) -> tuple[Dataset, Dataset]:
 
 
 @contextmanager
-def _engine(backend: str, workers: int) -> Iterator[dict[str, Any]]:
-    """Start the engine; yield the ``parallel_config`` arguments."""
+def _engine(backend: str, workers: int) -> Iterator[None]:
+    """Start the engine as ``dataworth value --backend`` does (``on_cluster_backend``)."""
     if backend == "loky":
-        yield {"backend": "loky"}
-    elif backend == "ray":
-        import ray
-        from ray.util.joblib import register_ray
-
-        ray.init(
-            num_cpus=workers,
-            include_dashboard=False,
-            log_to_driver=False,
-            logging_level=logging.ERROR,
-        )
-        register_ray()
-        try:
-            yield {"backend": "ray"}
-        finally:
-            ray.shutdown()
+        with parallel_config(backend="loky"):
+            yield
     else:
-        from distributed import Client, LocalCluster
-
-        cluster = LocalCluster(
-            n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
-        )
-        client = Client(cluster)
-        try:
-            yield {"backend": "dask", "client": client}
-        finally:
-            client.close()
-            cluster.close()
+        with on_cluster_backend(backend, None, workers):
+            yield
 
 
 def _counting(cls: type) -> tuple[list[int], Callable[[], None]]:
@@ -179,7 +157,7 @@ def measure(workloads: tuple[Workload, ...]) -> list[Row]:
         for workers in (1, 2):
             print(f"{backend}, {workers} worker(s) ...", file=sys.stderr, flush=True)
             started = time.perf_counter()
-            with _engine(backend, workers) as config, parallel_config(**config):
+            with _engine(backend, workers):
                 start_seconds = time.perf_counter() - started
                 for work in workloads:
                     with warnings.catch_warnings():  # warm-up (imports); few bags: NaN warning
@@ -230,13 +208,10 @@ def write(rows: list[Row], out: Path, command: str, load: tuple[float, float]) -
         "load_average_1min_start_end": load,
     }
     out.with_suffix(".json").write_text(
-        json.dumps({"command": command, **env, "rows": [asdict(r) for r in rows]}, indent=2)
-        + "\n"
+        json.dumps({"command": command, **env, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
     )
     seq = {
-        (r.method, r.n_train): r.per_second
-        for r in rows
-        if r.workers == 1 and r.backend == "loky"
+        (r.method, r.n_train): r.per_second for r in rows if r.workers == 1 and r.backend == "loky"
     }
     lines = [
         "# dataworth on loky, Ray and Dask: throughput vs workers",

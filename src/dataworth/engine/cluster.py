@@ -105,6 +105,7 @@ def _on_dask(address: str | None, workers: int | None) -> Iterator[None]:
     from joblib import parallel_config
 
     try:
+        import dask
         from distributed import Client, LocalCluster
     except ImportError:
         raise _missing_extra("dask") from None
@@ -112,7 +113,7 @@ def _on_dask(address: str | None, workers: int | None) -> Iterator[None]:
     cluster = None
     try:
         if address is None:
-            with warnings.catch_warnings():
+            with warnings.catch_warnings(), dask.config.set({_SPAWN_ENV: _worker_environ()}):
                 # the scheduler's HTTP server moves to a free port when 8787 is taken: harmless
                 warnings.filterwarnings("ignore", message="Port .* is already in use")
                 cluster = LocalCluster(
@@ -135,6 +136,23 @@ def _on_dask(address: str | None, workers: int | None) -> Iterator[None]:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+_SPAWN_ENV = "distributed.nanny.pre-spawn-environ"
+
+
+def _worker_environ() -> dict[str, object]:
+    """Dask's worker environment without ``MALLOC_TRIM_THRESHOLD_``.
+
+    Dask sets it to 64 KiB so that workers hand freed memory back to the system at once; the
+    batched fits allocate and free megabytes per Newton step, and with it a task took about
+    twice as long (50 ms instead of 25 for 16 data-oob bags of 2,000 rows).
+    """
+    import dask
+
+    environ = dict(dask.config.get(_SPAWN_ENV, default={}) or {})
+    environ.pop("MALLOC_TRIM_THRESHOLD_", None)
+    return environ
 
 
 def _check_reachable(what: str, address: str | None, timeout: float = 10.0) -> None:
