@@ -157,10 +157,15 @@ def _environment() -> tuple[str | None, str | None]:
     return os.environ.get("MALLOC_TRIM_THRESHOLD_"), os.environ.get("OMP_NUM_THREADS")
 
 
-def test_on_cluster_backend_starts_a_local_dask_cluster(data, loky_values) -> None:
+def test_on_cluster_backend_starts_a_local_dask_cluster(data, loky_values, monkeypatch) -> None:
     """The API's context manager: a local cluster of 2 workers for the block, then closed."""
     pytest.importorskip("distributed", reason='pip install "dataworth[dask]"')
+    import os
+
     from joblib.parallel import get_active_backend
+
+    # what an earlier Dask cluster leaves in this process's environment (workers inherit it)
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
 
     with on_cluster_backend("dask", n_jobs=2):
         backend = get_active_backend()[0]
@@ -171,6 +176,7 @@ def test_on_cluster_backend_starts_a_local_dask_cluster(data, loky_values) -> No
         values, _ = _fit("data-oob", 96, data)
     np.testing.assert_array_equal(values, loky_values["data-oob"])
     assert type(get_active_backend()[0]).__name__ != "DaskDistributedBackend"
+    assert os.environ["MALLOC_TRIM_THRESHOLD_"] == "65536"  # restored after the block
 
 
 def test_on_cluster_backend_refuses_an_unknown_backend() -> None:

@@ -8,6 +8,7 @@ module only starts or joins a cluster and makes it the active backend. Using
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import warnings
 from collections.abc import Iterator
@@ -113,7 +114,11 @@ def _on_dask(address: str | None, workers: int | None) -> Iterator[None]:
     cluster = None
     try:
         if address is None:
-            with warnings.catch_warnings(), dask.config.set({_SPAWN_ENV: _worker_environ()}):
+            with (
+                warnings.catch_warnings(),
+                _without_dask_trim_threshold(),  # reads Dask's value: before the next line
+                dask.config.set({_SPAWN_ENV: _worker_environ()}),
+            ):
                 # the scheduler's HTTP server moves to a free port when 8787 is taken: harmless
                 warnings.filterwarnings("ignore", message="Port .* is already in use")
                 cluster = LocalCluster(
@@ -153,6 +158,28 @@ def _worker_environ() -> dict[str, object]:
     environ = dict(dask.config.get(_SPAWN_ENV, default={}) or {})
     environ.pop("MALLOC_TRIM_THRESHOLD_", None)
     return environ
+
+
+@contextmanager
+def _without_dask_trim_threshold() -> Iterator[None]:
+    """Hide the trim threshold an earlier Dask cluster left in this process's environment.
+
+    Dask's nannies write their ``pre-spawn-environ`` into ``os.environ`` of the process that
+    starts them, so every later worker would inherit it; a value of the user's own is kept.
+    """
+    import dask
+
+    name = "MALLOC_TRIM_THRESHOLD_"
+    dask_value = (dask.config.get(_SPAWN_ENV, default={}) or {}).get(name)
+    value = os.environ.get(name)
+    if value is None or dask_value is None or value != str(dask_value):
+        yield
+        return
+    del os.environ[name]
+    try:
+        yield
+    finally:
+        os.environ[name] = value
 
 
 def _check_reachable(what: str, address: str | None, timeout: float = 10.0) -> None:
