@@ -331,3 +331,13 @@ def run_record(script: str, packages: Sequence[str] = ()) -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores (shared)",
         "versions": {n: package_version(n) for n in names},
     }
+
+
+def record_lines(record: dict[str, Any]) -> list[str]:
+    """The Markdown header lines (command; date, machine and versions) of a :func:`run_record`."""
+    versions = ", ".join(f"{k} {v}" for k, v in record["versions"].items())
+    return [
+        f"Command: `{record['command']}`  ",
+        f"Date: {record['date']}; {record['machine']}; Python {record['python']}; {versions}; "
+        f"BLAS limited to 1 thread; {record['seconds']:.0f} s.",
+    ]

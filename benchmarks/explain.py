@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import environment, run_record  # noqa: E402
+from common import environment, record_lines, run_record  # noqa: E402
 
 from dataworth import value  # noqa: E402
 from dataworth.apps.debug import class_debug  # noqa: E402
@@ -177,15 +177,11 @@ def stability() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------- report
 def write_report(results: dict[str, Any], out: Path) -> None:
     conf, stab = results["confounders"], results["stability"]
-    env = results["versions"]
     n = N_PLANT * len(conf["seeds"])
     md = [
         "# Explaining values and debugging with them: measured figures",
         "",
-        f"Command: `{results['command']}`  ",
-        f"Date: {results['date']}; {results['machine']}; Python {results['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in env.items())
-        + f"; BLAS limited to 1 thread; {results['seconds']:.0f} s.",
+        *record_lines(results),
         "",
         "## 1. Planted confounders: which method brings them to the top",
         "",

@@ -48,7 +48,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from common import environment, run_record  # noqa: E402
+from common import environment, record_lines, run_record  # noqa: E402
 
 from dataworth.apps.market import MarketResult, market_payouts  # noqa: E402
 from dataworth.data import Dataset  # noqa: E402
@@ -245,14 +245,10 @@ def _honest_table(honest: list[dict[str, Any]]) -> list[str]:
 def write_report(results: dict[str, Any], out: Path) -> None:
     s = results["summary"]
     n = len(results["markets"])
-    env = results["versions"]
     md = [
         "# Replication attacks on real market valuations",
         "",
-        f"Command: `{results['command']}`  ",
-        f"Date: {results['date']}; {results['machine']}; Python {results['python']}; "
-        + ", ".join(f"{k} {v}" for k, v in env.items())
-        + f"; BLAS limited to 1 thread; {results['seconds']:.0f} s.",
+        *record_lines(results),
         "",
         f"{n} markets: datasets {', '.join(results['datasets'])} x models "
         f"{', '.join(MODELS)} x seeds {results['seeds']}. Each market has {ROWS} rows from "

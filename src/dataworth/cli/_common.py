@@ -7,7 +7,7 @@ import functools
 import json
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, cast
@@ -30,6 +30,7 @@ __all__ = [
     "budget_option",
     "build_model",
     "catch_write_errors",
+    "check_address",
     "check_n_jobs",
     "check_positive",
     "check_row",
@@ -174,10 +175,15 @@ def cluster_options(f: F) -> F:
     )(f)
 
 
-def on_backend(backend: str, address: str | None, n_jobs: int) -> AbstractContextManager[None]:
-    """The context in which parallel work runs on ``--backend`` (nothing to do for loky)."""
+def check_address(backend: str, address: str | None) -> None:
+    """Refuse ``--address`` without a cluster back end."""
     if address is not None and backend == "loky":
         raise DataworthError("--address needs --backend ray or --backend dask.")
+
+
+def on_backend(backend: str, address: str | None, n_jobs: int) -> AbstractContextManager[None]:
+    """The context in which parallel work runs on ``--backend`` (nothing to do for loky)."""
+    check_address(backend, address)
     if backend == "loky":
         return nullcontext()
     return on_cluster_backend(backend, address, n_jobs)
@@ -191,6 +197,7 @@ def runs_on_cluster(f: F) -> F:
 
     @functools.wraps(f)
     def command(*args: Any, backend: str, address: str | None, **kwargs: Any) -> Any:
+        check_n_jobs(kwargs["n_jobs"])  # before a cluster is started for nothing
         ctx = click.get_current_context()
         given = ctx.get_parameter_source("n_jobs") is not ParameterSource.DEFAULT
         if backend != "loky" and not given:
@@ -223,7 +230,7 @@ def check_row(row: int, path: str, n_rows: int) -> None:
 # ---------------------------------------------------------------------------------- notes
 class Notes(list[str]):
     """Notes collected during a command and printed once it has succeeded, so that a failing
-    command prints exactly one line; each distinct note is printed once.
+    command prints exactly one line; a note already there is not added again.
 
     Examples
     --------
@@ -238,17 +245,25 @@ class Notes(list[str]):
     ['split off 20%', 'bootstrap: 3 points were never out of bag']
     """
 
+    def append(self, message: str) -> None:
+        """Add ``message`` unless it is already there."""
+        if message not in self:
+            super().append(message)
+
+    def extend(self, messages: Iterable[str]) -> None:
+        """Add each message not already there."""
+        for message in messages:
+            self.append(message)
+
     def add_warnings(self, caught: list[warnings.WarningMessage], prefix: str = "") -> None:
-        """Add the user warnings recorded while a command ran, each distinct message once."""
+        """Add the user warnings recorded while a command ran, as one line each."""
         for w in caught:
             if issubclass(w.category, UserWarning):
-                message = prefix + " ".join(str(w.message).split())
-                if message not in self:
-                    self.append(message)
+                self.append(prefix + " ".join(str(w.message).split()))
 
     def flush(self) -> None:
-        """Print each distinct note as one ``note:`` line on standard error, then forget them."""
-        for message in dict.fromkeys(self):
+        """Print every note as one ``note:`` line on standard error, then forget them."""
+        for message in self:
             click.echo(f"note: {message}", err=True)
         self.clear()
 

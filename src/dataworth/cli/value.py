@@ -15,6 +15,7 @@ from dataworth.cli._common import (
     budget_option,
     build_model,
     catch_write_errors,
+    check_address,
     check_n_jobs,
     check_positive,
     cluster_options,
@@ -155,8 +156,7 @@ def value(
     check_positive(budget, "--budget")
     check_positive(k, "--k")
     check_n_jobs(n_jobs)
-    if address is not None and backend == "loky":
-        raise DataworthError("--address needs --backend ray or --backend dask.")
+    check_address(backend, address)
     if checkpoint and resume and Path(checkpoint) != Path(resume):
         raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
     stop: Stopping | None = None

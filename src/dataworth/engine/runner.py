@@ -14,6 +14,7 @@ with loky, joblib memory-maps its large arrays once (into a shared temporary fol
 
 from __future__ import annotations
 
+import functools
 import pickle
 import time
 from collections.abc import Iterator, Sequence
@@ -153,18 +154,15 @@ def shipped(obj: Any, n_jobs: int | None) -> Iterator[Any]:
         future.release()
 
 
-_CONTROLLER: list[ThreadpoolController] = []
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """One per process: finding the loaded libraries takes milliseconds, more than a small task."""
+    return ThreadpoolController()
 
 
 def one_blas_thread() -> Any:
-    """A context limiting BLAS/OpenMP thread pools to one thread (no oversubscription).
-
-    The controller is made once per process: finding the loaded libraries takes milliseconds,
-    which per task would cost more than a small task itself.
-    """
-    if not _CONTROLLER:
-        _CONTROLLER.append(ThreadpoolController())
-    return _CONTROLLER[0].limit(limits=1)
+    """A context limiting BLAS/OpenMP thread pools to one thread (no oversubscription)."""
+    return _controller().limit(limits=1)
 
 
 def _process_chunk(job: MonteCarloJob, utility: Any, samples: Sequence[Any]) -> tuple[State, int]:
