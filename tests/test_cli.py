@@ -510,8 +510,12 @@ BAD_CASES: dict[str, tuple[list[str], list[str]]] = {
         ["directory"],
     ),
     "resume-from-non-checkpoint": (
-        ["{train30}", "--target", TARGET, "--budget", "1", "--resume", "{train30}"],
+        ["{train30}", "--target", TARGET, "--budget", "1", "--resume", "{valid20}"],
         ["checkpoint"],
+    ),
+    "resume-from-the-input": (
+        ["{train30}", "--target", TARGET, "--budget", "1", "--resume", "{train30}"],
+        ["--resume", "input"],
     ),
     "out-under-a-file": (
         ["{train30}", "--target", TARGET, "--method", "loo", "--out", "{train30}/values.csv"],

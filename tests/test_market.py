@@ -652,7 +652,7 @@ def test_cli_other_errors_and_equal_split(
             "--budget",
             "10",
         )
-        assert code == 2 and "1 empty cell(s) (first at data row 5)" in err, err
+        assert code == 2 and "1 missing value(s) (first at row 5" in err, err
     code, _, err = _run(
         capsys, "market", market_files["sellers"], "--target", "cultivar", "--budget", "10"
     )

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -193,27 +195,24 @@ class Dataset:
                         "encode it as numbers or drop it."
                     ) from None
             feats.append(col.astype(np.float64))
-        y_raw = np.asarray(columns[target])
+        y_raw = _scalar_column(columns[target], f"target {target!r}", source)
         if y_raw.dtype.kind not in "biuf":
-            missing = np.array([_is_missing(v) for v in y_raw.tolist()], dtype=bool)
-            if missing.any():
-                raise DataworthError(
-                    f"target {target!r} in {source} has {int(missing.sum())} missing value(s) "
-                    f"(first at row {int(np.flatnonzero(missing)[0])}); drop those rows."
-                )
-            # numpy's text arrays drop trailing NUL characters ("a\x00" would become "a")
-            nul = np.array(["\x00" in str(v) for v in y_raw.tolist()], dtype=bool)
-            if nul.any():
-                raise DataworthError(
-                    f"target {target!r} in {source} holds a NUL character (first at row "
-                    f"{int(np.flatnonzero(nul)[0])}); labels must be plain text."
-                )
+            _check_text_column(y_raw, f"target {target!r}", source)
+            _check_label_spellings(y_raw, target, source)
+        groups = None
+        if group is not None:
+            groups = _scalar_column(columns[group], f"group column {group!r}", source)
+            if groups.dtype.kind in "fc" and np.isnan(groups).any():
+                _check_text_column(groups.astype(object), f"group column {group!r}", source)
+            elif groups.dtype.kind not in "biuf":
+                _check_text_column(groups, f"group column {group!r}", source)
+                groups = groups.astype(str)
         return cls(
             X=np.column_stack(feats),
             y=_as_label_array(y_raw),
             feature_names=tuple(feature_cols),
             target_name=target,
-            groups=None if group is None else np.asarray(columns[group]),
+            groups=groups,
             row_labels=np.empty(0) if row_labels is None else np.asarray(row_labels),
         )
 
@@ -229,8 +228,11 @@ class Dataset:
 
     @classmethod
     def from_file(cls, path: str | Path, target: str, *, group: str | None = None) -> Dataset:
-        """Read a CSV or Parquet file (by extension); row labels are 0-based row positions."""
-        columns = read_table(path)
+        """Read a CSV or Parquet file (by extension); row labels are 0-based row positions.
+
+        The ``group`` column is read as exact text (see :func:`read_table`).
+        """
+        columns = read_table(path, text_columns=() if group is None else (group,))
         return cls.from_columns(columns, target, group=group, source=str(path))
 
     # ------------------------------------------------------------------ views
@@ -305,6 +307,72 @@ class Dataset:
         return self.take(np.sort(train_idx)), self.take(np.sort(valid_idx))
 
 
+def _scalar_column(values: ArrayLike, what: str, source: str) -> NDArray[Any]:
+    """``values`` as a 1-D array of single numbers or texts; lists, arrays or mappings in a
+    cell (a Parquet list or struct column, a frame of lists) are refused."""
+    col = np.asarray(values)
+    if col.dtype.kind == "O":
+        scalar = (str, bytes, int, float, bool, np.generic, Decimal, type(None))
+        bad = [i for i, v in enumerate(col.tolist()) if not isinstance(v, scalar)]
+        if bad:
+            example = col[bad[0]]
+            raise DataworthError(
+                f"{what} in {source} holds a {type(example).__name__} in a cell (first at row "
+                f"{bad[0]}); every cell must hold one number or one text."
+            )
+    if col.ndim != 1:
+        raise DataworthError(f"{what} in {source} must hold one number or one text per row.")
+    return col
+
+
+def _check_text_column(col: NDArray[Any], what: str, source: str) -> None:
+    """Refuse missing cells (:func:`is_missing`) and NUL characters in a text column."""
+    cells = col.tolist()
+    missing = np.array([is_missing(v) for v in cells], dtype=bool)
+    if missing.any():
+        raise DataworthError(
+            f"{what} in {source} has {int(missing.sum())} missing value(s) (first at row "
+            f"{int(np.flatnonzero(missing)[0])}: {str(cells[int(np.flatnonzero(missing)[0])])!r});"
+            " drop or fill those rows (missing means an empty cell or one of "
+            "NA, N/A, NaN, NULL, None and the other markers pandas reads as missing)."
+        )
+    # numpy's text arrays drop trailing NUL characters ("a\x00" would become "a")
+    nul = np.array(["\x00" in str(v) for v in cells], dtype=bool)
+    if nul.any():
+        raise DataworthError(
+            f"{what} in {source} holds a NUL character (first at row "
+            f"{int(np.flatnonzero(nul)[0])}); it must be plain text."
+        )
+
+
+def _check_label_spellings(y: NDArray[Any], target: str, source: str) -> None:
+    """Refuse a text label column in which two spellings of one number (``1`` and ``1.0``)
+    would become two classes; warn when numbers and words are mixed (``1`` and ``zero``)."""
+    numbers: dict[float, str] = {}
+    words = None
+    for v in (str(x).strip() for x in np.unique(y.astype(str))):
+        try:
+            key = float(v)
+        except ValueError:
+            words = words or v
+            continue
+        if key in numbers and numbers[key] != v:
+            raise DataworthError(
+                f"target {target!r} in {source} spells one number two ways "
+                f"({numbers[key]!r} and {v!r}), which would make two classes; write each label "
+                "one way."
+            )
+        numbers.setdefault(key, v)
+    if numbers and words is not None:
+        shown = ", ".join(repr(v) for v in list(numbers.values())[:3])
+        warnings.warn(
+            f"target {target!r} in {source} mixes numbers ({shown}) and words ({words!r}); "
+            "each distinct text is taken as its own class.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 #: Largest magnitude accepted in a feature or a real target: squares of larger numbers, summed
 #: over many rows, overflow float64 (squared distances, Gram matrices, squared errors).
 LARGEST_VALUE = 1e150
@@ -335,19 +403,34 @@ def is_categorical(y: NDArray[Any]) -> bool:
     return np.asarray(y).dtype.kind in "USObiu"
 
 
-def _is_missing(value: Any) -> bool:
+#: Cells read as missing, in features, targets and group columns alike (after trimming
+#: surrounding spaces): an empty cell and pandas' default missing markers.
+MISSING_TEXT = frozenset(
+    {"", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "null", "None", "<NA>",
+     "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "1.#IND", "1.#QNAN"}
+)  # fmt: skip
+
+
+def is_missing(value: Any) -> bool:
+    """Whether a cell is missing: None, a float NaN, or a text in :data:`MISSING_TEXT`.
+
+    Examples
+    --------
+    >>> [is_missing(v) for v in ("", " NA ", "n/a", float("nan"), None, "0", "none")]
+    [True, True, True, True, True, False, False]
+    """
     if value is None:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    return isinstance(value, str) and value.strip() == ""
+    return isinstance(value, str) and value.strip() in MISSING_TEXT
 
 
 def _parse_numbers(col: NDArray[Any]) -> NDArray[np.float64]:
     """Parse a column of strings/objects as floats; empty cells become NaN."""
     out = np.empty(col.shape[0], dtype=np.float64)
     for i, v in enumerate(col.tolist()):
-        if _is_missing(v):
+        if is_missing(v):
             out[i] = np.nan
             continue
         try:
@@ -357,8 +440,11 @@ def _parse_numbers(col: NDArray[Any]) -> NDArray[np.float64]:
     return out
 
 
-def read_table(path: str | Path) -> dict[str, NDArray[Any]]:
+def read_table(path: str | Path, text_columns: Collection[str] = ()) -> dict[str, NDArray[Any]]:
     """Read a CSV or Parquet file into named columns (numeric where every cell parses).
+
+    Columns named in ``text_columns`` are identifiers (groups, providers): they are read as
+    exact text, so that ``007`` and ``7``, or two 17-digit numbers, stay distinct.
 
     Raises
     ------
@@ -371,13 +457,14 @@ def read_table(path: str | Path) -> dict[str, NDArray[Any]]:
     if path.is_dir():
         raise DataworthError(f"{path} is a directory; pass a CSV or Parquet file.")
     if path.suffix.lower() in {".parquet", ".pq"}:
-        return _read_parquet(path)
-    return _read_csv(path)
+        return _read_parquet(path, set(text_columns))
+    return _read_csv(path, set(text_columns))
 
 
-def _read_parquet(path: Path) -> dict[str, NDArray[Any]]:
+def _read_parquet(path: Path, text_columns: set[str]) -> dict[str, NDArray[Any]]:
     try:
         import pyarrow.parquet as pq
+        import pyarrow.types as pa_types
     except ImportError:
         raise DataworthError(
             'reading Parquet needs pyarrow: pip install "dataworth[parquet]"'
@@ -388,7 +475,22 @@ def _read_parquet(path: Path) -> dict[str, NDArray[Any]]:
         raise DataworthError(f"cannot read {path} as Parquet: {exc}") from None
     names = [str(n) for n in table.column_names]
     _check_names(names, path)
-    return {n: table.column(i).to_numpy(zero_copy_only=False) for i, n in enumerate(names)}
+    for name, field_ in zip(names, table.schema, strict=True):
+        if pa_types.is_nested(field_.type):
+            raise DataworthError(
+                f"column {name!r} in {path} has the Parquet type {field_.type}; every cell must "
+                "hold one number or one text: flatten or drop that column."
+            )
+    columns: dict[str, NDArray[Any]] = {}
+    for i, name in enumerate(names):
+        column = table.column(i)
+        if name in text_columns:
+            columns[name] = np.array(
+                [None if v is None else str(v) for v in column.to_pylist()], dtype=object
+            )
+        else:
+            columns[name] = column.to_numpy(zero_copy_only=False)
+    return columns
 
 
 def _check_names(names: list[str], path: Path) -> None:
@@ -399,7 +501,7 @@ def _check_names(names: list[str], path: Path) -> None:
         seen.add(name)
 
 
-def _read_csv(path: Path) -> dict[str, NDArray[Any]]:
+def _read_csv(path: Path, text_columns: set[str]) -> dict[str, NDArray[Any]]:
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
@@ -427,6 +529,9 @@ def _read_csv(path: Path) -> dict[str, NDArray[Any]]:
     columns: dict[str, NDArray[Any]] = {}
     for j, name in enumerate(header):
         raw = np.array([row[j].strip() for row in body], dtype=object)
+        if name in text_columns:
+            columns[name] = raw
+            continue
         try:
             columns[name] = _parse_numbers(raw)
         except ValueError:

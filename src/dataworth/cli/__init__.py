@@ -16,7 +16,7 @@ from contextlib import contextmanager
 
 import click
 
-from dataworth.cli._common import write_values
+from dataworth.cli._common import guard_files, write_values
 from dataworth.cli.clean import clean
 from dataworth.cli.debug import debug
 from dataworth.cli.demo import demo
@@ -54,7 +54,7 @@ for _command in (
     market,
     report,
 ):
-    cli.add_command(_command)
+    cli.add_command(guard_files(_command))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -82,15 +82,24 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run(argv: list[str] | None) -> int:
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        cli.main(args=argv, prog_name="dataworth", standalone_mode=False)
-    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
-        click.echo(f"interrupted; {_RESUME_HINT}", err=True)
+        # make_context + invoke rather than cli.main, whose Ctrl-C handler prints a blank line
+        with cli.make_context("dataworth", args) as ctx:
+            cli.invoke(ctx)
+    except click.exceptions.Exit as exc:  # --help, --version
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # on a terminal, end the line that holds the echoed ^C first
+        click.echo(("\n" if sys.stderr.isatty() else "") + f"interrupted; {_RESUME_HINT}", err=True)
         return 130
     except _Terminated:
         click.echo(f"terminated; {_RESUME_HINT}", err=True)
         return 143
     except click.ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dataworth`: the help, as click does
+            click.echo(exc.format_message(), err=True)
+            return 2
         message = exc.format_message().replace("\n", " ")
         click.echo(f"error: {message} (see `dataworth --help`)", err=True)
         return 2

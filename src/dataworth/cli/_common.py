@@ -20,12 +20,17 @@ from dataworth.data import Dataset, is_categorical, read_table
 from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
+from dataworth.fileio import atomic_output, check_output_paths, spreadsheet_safe
 from dataworth.jsonable import json_ready
 from dataworth.methods import parameters_of
 from dataworth.models import make_model
 from dataworth.result import ValuationResult
 
 __all__ = [
+    "INPUT_FILE",
+    "OUTPUT_FILE",
+    "RESUME_FILE",
+    "FileRole",
     "Notes",
     "budget_option",
     "build_model",
@@ -40,6 +45,7 @@ __all__ = [
     "column_difference",
     "format_cell",
     "format_table",
+    "guard_files",
     "is_number",
     "k_option",
     "load_pair",
@@ -69,6 +75,63 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+# ---------------------------------------------------------------------------------- files
+class FileRole(click.ParamType):
+    """The type of an argument or option naming a file the command reads (``"input"``) or
+    writes (``"output"``); the value stays the text given. :func:`guard_files` uses the roles.
+    """
+
+    name = "path"
+
+    def __init__(self, role: str, same_as: str | None = None) -> None:
+        self.role = role
+        self.same_as = same_as  # an output parameter allowed to name the same file
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value
+
+
+#: Files a command reads, and files it writes.
+INPUT_FILE = FileRole("input")
+OUTPUT_FILE = FileRole("output")
+#: ``--resume``: a checkpoint read and written again, which ``--checkpoint`` may also name.
+RESUME_FILE = FileRole("output", same_as="checkpoint")
+
+
+def guard_files(command: click.Command) -> click.Command:
+    """Make ``command`` check its :data:`OUTPUT_FILE` paths before it starts: none may be one of
+    its :data:`INPUT_FILE` paths (the same file, however named), a folder, another output, or in
+    a folder that cannot be written (:func:`dataworth.fileio.check_output_paths`)."""
+    callback = command.callback
+    if callback is None:
+        return command
+    roles = [
+        (p.name, p.type, (p.opts or [str(p.name)])[-1])
+        for p in command.params
+        if isinstance(p.type, FileRole) and p.name is not None
+    ]
+    if not roles:
+        return command
+
+    @functools.wraps(callback)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        inputs: list[str | None] = []
+        outputs: dict[str, str | None] = {}
+        for name, role, flag in roles:
+            given = kwargs.get(name)
+            if role.same_as is not None and given == kwargs.get(role.same_as):
+                continue  # checked as that parameter
+            if role.role == "output":
+                outputs[flag] = given
+            else:
+                inputs.extend(given if isinstance(given, (list, tuple)) else [given])
+        check_output_paths(outputs, inputs)
+        return callback(*args, **kwargs)
+
+    command.callback = checked
+    return command
+
+
 # ---------------------------------------------------------------------------------- options
 def target_option(f: F) -> F:
     """Add ``--target``, the required name of the label column."""
@@ -78,7 +141,11 @@ def target_option(f: F) -> F:
 def valid_file_option(f: F) -> F:
     """Add ``--valid`` (parameter ``valid_path``): a valuation file with the same columns."""
     return click.option(
-        "--valid", "valid_path", default=None, help="Valuation set: a file with the same columns."
+        "--valid",
+        "valid_path",
+        type=INPUT_FILE,
+        default=None,
+        help="Valuation set: a file with the same columns.",
     )(f)
 
 
@@ -145,8 +212,14 @@ def standardize_option(f: F) -> F:
 
 
 def seed_option(f: F) -> F:
-    """Add ``--seed`` (default 0)."""
-    return click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(f)
+    """Add ``--seed`` (default 0): a whole number from 0 to 2**32 - 1, as numpy seeds take."""
+    return click.option(
+        "--seed",
+        type=click.IntRange(0, 2**32 - 1),
+        default=0,
+        show_default=True,
+        help="Random seed (0 to 4294967295).",
+    )(f)
 
 
 def n_jobs_option(f: F) -> F:
@@ -485,21 +558,17 @@ def catch_write_errors(path: str) -> Iterator[None]:
 @contextmanager
 def open_output(path: str, encoding: str | None = None) -> Iterator[TextIO]:
     """Open ``path`` for writing text (``newline=""``, for :mod:`csv`), creating its folder;
-    errors as in :func:`catch_write_errors`."""
-    with catch_write_errors(path):
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        with out.open("w", newline="", encoding=encoding) as fh:
-            yield fh
+    written atomically (:func:`dataworth.fileio.atomic_output`); errors as in
+    :func:`catch_write_errors`."""
+    with catch_write_errors(path), atomic_output(path, newline="", encoding=encoding) as fh:
+        yield fh
 
 
 def write_text(path: str, text: str) -> None:
     """Write ``text`` to ``path``, creating its folder; errors as in
     :func:`catch_write_errors`."""
-    with catch_write_errors(path):
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text)
+    with catch_write_errors(path), atomic_output(path) as fh:
+        fh.write(text)
 
 
 def write_json(path: str, payload: dict[str, Any]) -> None:
@@ -508,10 +577,11 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
 
 
 def write_values(path: str | None, result: ValuationResult) -> None:
-    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None)."""
+    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None); group names
+    that a spreadsheet would run as a formula start with ``'`` (:func:`spreadsheet_safe`)."""
     first = "group" if result.kind == "group" else "index"
     rows = (
-        [str(label), f"{v:.17g}", f"{s:.17g}", str(int(c))]
+        [spreadsheet_safe(str(label)), f"{v:.17g}", f"{s:.17g}", str(int(c))]
         for label, v, s, c in zip(
             result.labels.tolist(), result.values, result.stderr, result.counts, strict=True
         )

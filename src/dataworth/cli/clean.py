@@ -23,6 +23,8 @@ from dataworth.apps.clean import (
 )
 from dataworth.apps.removal import CutSuggestion, RemovalCurves, removal_curves, suggest_cut
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     build_model,
     check_n_jobs,
@@ -331,12 +333,13 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
 
 # ---------------------------------------------------------------------------------- command
 @click.command()
-@click.argument("train", type=str)
+@click.argument("train", type=INPUT_FILE)
 @target_option
 @valid_file_option
 @click.option(
     "--test",
     "test_path",
+    type=INPUT_FILE,
     default=None,
     help="Held-out test set (same columns), used only to measure the curves.",
 )
@@ -407,9 +410,27 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
     help="Standardise features with the training rows' statistics before valuing and fitting.",
 )
 @n_jobs_option
-@click.option("--out", "out", default=None, help="Write TRAIN without the removed rows here (CSV).")
-@click.option("--curves", "curves_path", default=None, help="Write the removal curves here (CSV).")
-@click.option("--json", "json_path", default=None, help="Write everything shown here (JSON).")
+@click.option(
+    "--out",
+    "out",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Write TRAIN without the removed rows here (CSV).",
+)
+@click.option(
+    "--curves",
+    "curves_path",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Write the removal curves here (CSV).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Write everything shown here (JSON).",
+)
 @runs_on_cluster
 def clean(
     train: str,

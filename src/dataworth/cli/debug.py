@@ -29,6 +29,8 @@ from dataworth.apps.debug import (
     misclassified_rows,
 )
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     budget_option,
     build_model,
@@ -91,7 +93,7 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 
 
 @click.command()
-@click.argument("train", type=str)
+@click.argument("train", type=INPUT_FILE)
 @target_option
 @click.option("--class", "cls", default=None, help="Class to debug (a value of --target).")
 @valid_options
@@ -109,7 +111,11 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 @k_option
 @budget_option
 @click.option(
-    "--test", "test_path", default=None, help="Test rows: list the misclassified ones, or --row."
+    "--test",
+    "test_path",
+    type=INPUT_FILE,
+    default=None,
+    help="Test rows: list the misclassified ones, or --row.",
 )
 @click.option("--row", type=int, default=None, help="0-based row of --test to explain.")
 @click.option(
@@ -121,7 +127,13 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 @standardize_option
 @seed_option
 @n_jobs_option
-@click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Also write the full lists as JSON here.",
+)
 @runs_on_cluster
 def debug(
     train: str,

@@ -27,6 +27,8 @@ from dataworth.apps.explain import (
     value_by,
 )
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     budget_option,
     build_model,
@@ -86,7 +88,7 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 
 
 @click.command()
-@click.argument("train", type=str)
+@click.argument("train", type=INPUT_FILE)
 @target_option
 @valid_options
 @click.option(
@@ -121,7 +123,13 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 )
 @seed_option
 @n_jobs_option
-@click.option("--json", "json_path", default=None, help="Also write everything as JSON here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Also write everything as JSON here.",
+)
 @runs_on_cluster
 def explain(
     train: str,

@@ -8,6 +8,8 @@ import click
 import numpy as np
 
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     build_model,
     check_positive,
@@ -30,9 +32,15 @@ _MAX_SHOWN_FEATURES = 6
 
 
 @click.command()
-@click.argument("train", type=str)
+@click.argument("train", type=INPUT_FILE)
 @target_option
-@click.option("--test", "test_path", required=True, help="File with the test rows (same columns).")
+@click.option(
+    "--test",
+    "test_path",
+    type=INPUT_FILE,
+    required=True,
+    help="File with the test rows (same columns).",
+)
 @click.option("--row", "row", required=True, type=int, help="0-based row of TEST to explain.")
 @click.option(
     "--top", type=int, default=5, show_default=True, help="Training rows listed on each side."
@@ -46,7 +54,13 @@ _MAX_SHOWN_FEATURES = 6
 )
 @standardize_option
 @seed_option
-@click.option("--json", "json_path", default=None, help="Also write the full lists as JSON here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Also write the full lists as JSON here.",
+)
 def influencers(
     train: str,
     target: str,

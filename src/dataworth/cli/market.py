@@ -17,6 +17,8 @@ from dataworth.apps.market import (
     market_payouts,
 )
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     build_model,
     check_n_jobs,
@@ -56,25 +58,12 @@ def _load(
     seed: int,
 ) -> tuple[Dataset, Dataset, np.ndarray | None]:
     """(train, valid, round of each training row or None)."""
-    columns = read_table(path)
+    columns = read_table(path, text_columns=(group,))  # provider names are exact text
     if group not in columns:
         raise DataworthError(
             f"provider column {group!r} (--group) not found in {path}; available columns: "
             f"{', '.join(map(repr, columns))}."
         )
-    providers = np.asarray(columns[group])
-    empty = (
-        np.isnan(providers)
-        if providers.dtype.kind == "f"
-        else np.char.strip(providers.astype(str)) == ""
-    )
-    if empty.any():
-        raise DataworthError(
-            f"provider column {group!r} has {int(empty.sum())} empty cell(s) (first at data row "
-            f"{int(np.flatnonzero(empty)[0])}); name the provider of every row."
-        )
-    if providers.dtype.kind == "f" and np.all(providers == np.round(providers)):
-        columns[group] = providers.astype(np.int64)  # providers 1, 2, 3 rather than 1.0, 2.0
     rounds: np.ndarray | None = None
     if rounds_col is not None:
         if rounds_col in (target, group):
@@ -165,7 +154,7 @@ def _report(m: MarketResult) -> str:
 
 # ---------------------------------------------------------------------------------- command
 @click.command()
-@click.argument("data", type=str)
+@click.argument("data", type=INPUT_FILE)
 @target_option
 @click.option("--group", required=True, help="Column naming the provider of each row.")
 @click.option(
@@ -175,9 +164,19 @@ def _report(m: MarketResult) -> str:
     type=str,
     help="Amount to split among providers, in whole cents (e.g. 10000 or 2500.50).",
 )
-@click.option("--out", "out", default=None, help="Write provider,value,payout rows here (CSV).")
 @click.option(
-    "--valid", "valid_path", default=None, help="The buyer's valuation set (same feature columns)."
+    "--out",
+    "out",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Write provider,value,payout rows here (CSV).",
+)
+@click.option(
+    "--valid",
+    "valid_path",
+    type=INPUT_FILE,
+    default=None,
+    help="The buyer's valuation set (same feature columns).",
 )
 @valid_fraction_option("DATA")
 @click.option(

@@ -28,6 +28,8 @@ from dataworth.apps.prune import (
 )
 from dataworth.apps.prune import prune as prune_rows
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     budget_option,
     build_model,
@@ -150,7 +152,7 @@ def _summary(
 
 
 @click.command("prune")
-@click.argument("train", type=str)
+@click.argument("train", type=INPUT_FILE)
 @target_option
 @valid_options
 @click.option(
@@ -162,6 +164,7 @@ def _summary(
 @click.option(
     "--values",
     "values_path",
+    type=INPUT_FILE,
     default=None,
     help="Use these values (index,value CSV from `dataworth value`) instead of valuing; every "
     "row of TRAIN is then a candidate and no valuation set is needed.",
@@ -196,11 +199,15 @@ def _summary(
     default=None,
     help="Distance at or below which same-label rows are near-duplicates (0: exact copies).",
 )
-@click.option("--out", "out", default=None, help="Write the kept rows of TRAIN to this CSV.")
+@click.option(
+    "--out", "out", type=OUTPUT_FILE, default=None, help="Write the kept rows of TRAIN to this CSV."
+)
 @click.option(
     "--weights-out", default=None, help="Write index,weight of the kept rows (CRAIG weights)."
 )
-@click.option("--json", "json_path", default=None, help="Write the full report as JSON.")
+@click.option(
+    "--json", "json_path", type=OUTPUT_FILE, default=None, help="Write the full report as JSON."
+)
 @model_options("Proxy model for valuation and the removal curve (default logistic-regression).")
 @k_option
 @budget_option

@@ -15,6 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     build_model,
     check_n_jobs,
@@ -45,8 +47,14 @@ def read_values(path: str, name: str | None = None) -> ValuationResult:
                 f"{path}: per-row values must be labelled by row position; got "
                 f"{result.labels.dtype} labels."
             )
+        if result.kind == "row" and np.any(result.labels < 0):
+            raise DataworthError(
+                f"{path}: per-row values must be labelled by row position (whole numbers >= 0); "
+                f"found {int(result.labels.min())}."
+            )
+        _no_duplicates(result.labels, path, "index" if result.kind == "row" else "group")
         return result
-    columns = read_table(p)
+    columns = read_table(p, text_columns=("group",))  # group names are exact text
     header = list(columns)
     first = header[0]
     if first not in ("index", "group") or "value" not in columns:
@@ -166,10 +174,21 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
 
 
 @click.command()
-@click.argument("values_files", nargs=-1, required=True, metavar="VALUES.csv [MORE.csv ...]")
-@click.option("--data", "data_path", required=True, help="The file that was valued (TRAIN).")
+@click.argument(
+    "values_files", type=INPUT_FILE, nargs=-1, required=True, metavar="VALUES.csv [MORE.csv ...]"
+)
+@click.option(
+    "--data", "data_path", type=INPUT_FILE, required=True, help="The file that was valued (TRAIN)."
+)
 @target_option
-@click.option("-o", "--out", default="report.html", show_default=True, help="Output HTML file.")
+@click.option(
+    "-o",
+    "--out",
+    type=OUTPUT_FILE,
+    default="report.html",
+    show_default=True,
+    help="Output HTML file.",
+)
 @click.option(
     "--group",
     default=None,
@@ -195,6 +214,7 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
 @click.option(
     "--test",
     "test_path",
+    type=INPUT_FILE,
     default=None,
     help="With --curves: held-out test file (same columns). Default: --test-fraction of the "
     "valued rows is held out (with --seed).",
@@ -357,11 +377,15 @@ def _align_rows(
     n = full.n_samples
     for r, p in zip(results, paths, strict=True):
         idx = r.labels.astype(np.int64)
-        if idx.size and idx.max() >= n:
+        outside = idx[(idx < 0) | (idx >= n)]
+        if outside.size:
             raise DataworthError(
-                f"{p} values row {int(idx.max())}, but {data_path} has only {n} rows (0..{n - 1}); "
-                "is it the file that was valued?"
+                f"{p} values row {int(outside[0])}, but {data_path} has only {n} rows "
+                f"(0..{n - 1}); is it the file that was valued?"
             )
+        valued, times = np.unique(idx, return_counts=True)
+        if np.any(times > 1):
+            raise DataworthError(f"{p} values row {int(valued[times > 1][0])} more than once.")
     rows = np.unique(np.concatenate([r.labels.astype(np.intp) for r in results]))
     pos = np.full(n, -1, dtype=np.intp)
     pos[rows] = np.arange(rows.size)

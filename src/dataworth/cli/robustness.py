@@ -24,7 +24,7 @@ from dataworth.apps.robustness import (
     amip,
     parse_change,
 )
-from dataworth.cli._common import Notes, check_positive, write_text
+from dataworth.cli._common import INPUT_FILE, OUTPUT_FILE, Notes, check_positive, write_text
 from dataworth.data import LARGEST_VALUE, read_table
 from dataworth.errors import DataworthError
 
@@ -106,7 +106,7 @@ def _table(res: RobustnessResult, rows: list[int], source: str) -> str:
 
 
 @click.command()
-@click.argument("data", type=str)
+@click.argument("data", type=INPUT_FILE)
 @click.option("--target", required=True, help="Outcome column (0/1 for --model logit).")
 @click.option(
     "--features",
@@ -167,7 +167,13 @@ def _table(res: RobustnessResult, rows: list[int], source: str) -> str:
     default=None,
     help="Greedy mode: rows dropped between refits (default 1, or max rows / 100 when larger).",
 )
-@click.option("--json", "json_path", default=None, help="Also write the full result as JSON here.")
+@click.option(
+    "--json",
+    "json_path",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Also write the full result as JSON here.",
+)
 def robustness(
     data: str,
     target: str,

@@ -29,6 +29,8 @@ import numpy as np
 
 from dataworth.apps.select import STRATEGIES, make_strategy
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
     Notes,
     build_model,
     check_positive,
@@ -135,11 +137,12 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
 
 
 @click.command()
-@click.argument("pool", type=str)
+@click.argument("pool", type=INPUT_FILE)
 @target_option
 @click.option(
     "--labeled",
     "labeled_path",
+    type=INPUT_FILE,
     default=None,
     help="The rows labelled so far: the pool's features plus the target.",
 )
@@ -163,14 +166,26 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
 )
 @click.option("--standardize", is_flag=True, help="Standardise features (labelled + pool rows).")
 @seed_option
-@click.option("--out", "out", default=None, help="Write the chosen rows (or curves) as CSV here.")
+@click.option(
+    "--out",
+    "out",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Write the chosen rows (or curves) as CSV here.",
+)
 @click.option("--show", type=int, default=20, show_default=True, help="Chosen rows printed.")
 @click.option(
     "--simulate",
     is_flag=True,
     help="Simulate active learning: POOL's target column is the oracle; needs --test.",
 )
-@click.option("--test", "test_path", default=None, help="--simulate: test split (same columns).")
+@click.option(
+    "--test",
+    "test_path",
+    type=INPUT_FILE,
+    default=None,
+    help="--simulate: test split (same columns).",
+)
 @click.option("--initial", type=int, default=20, show_default=True, help="--simulate: first rows.")
 @click.option("--rounds", type=int, default=10, show_default=True, help="--simulate: rounds.")
 @click.option(

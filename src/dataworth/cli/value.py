@@ -9,8 +9,11 @@ from pathlib import Path
 
 import click
 
-from dataworth.api import make_utility
+from dataworth.api import check_values, make_utility
 from dataworth.cli._common import (
+    INPUT_FILE,
+    OUTPUT_FILE,
+    RESUME_FILE,
     Notes,
     budget_option,
     build_model,
@@ -41,7 +44,7 @@ __all__ = ["methods", "models", "value"]
 
 
 @click.command()
-@click.argument("train", type=str)
+@click.argument("train", type=INPUT_FILE)
 @target_option
 @click.option(
     "--method",
@@ -49,7 +52,9 @@ __all__ = ["methods", "models", "value"]
     show_default=True,
     help="Valuation method (see `dataworth methods`).",
 )
-@click.option("--out", "out", default=None, help="Output CSV (default: standard output).")
+@click.option(
+    "--out", "out", type=OUTPUT_FILE, default=None, help="Output CSV (default: standard output)."
+)
 @valid_options
 @model_options(
     "logistic-regression (default for labels), knn, decision-tree, random-forest, "
@@ -107,8 +112,18 @@ __all__ = ["methods", "models", "value"]
     default=None,
     help="tmc-shapley relative truncation tolerance (default 0.01).",
 )
-@click.option("--checkpoint", default=None, help="Write an atomic checkpoint here every round.")
-@click.option("--resume", default=None, help="Resume from this checkpoint (and keep writing it).")
+@click.option(
+    "--checkpoint",
+    type=OUTPUT_FILE,
+    default=None,
+    help="Write an atomic checkpoint here every round.",
+)
+@click.option(
+    "--resume",
+    type=RESUME_FILE,
+    default=None,
+    help="Resume from this checkpoint (and keep writing it).",
+)
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -116,6 +131,7 @@ __all__ = ["methods", "models", "value"]
 )
 @click.option(
     "--save-result",
+    type=OUTPUT_FILE,
     default=None,
     help="Also save the full result (npz with JSON header) for merging and reports.",
 )
@@ -207,7 +223,7 @@ def value(
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
-        result = cls(**params).fit(utility).result_
+        result = check_values(cls(**params).fit(utility).result_)
     notes.add_warnings(caught)
     write_values(out, result)
     if save_result:

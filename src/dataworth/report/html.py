@@ -37,8 +37,6 @@ Examples
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -48,6 +46,7 @@ from numpy.typing import ArrayLike
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.fileio import atomic_output
 from dataworth.jsonable import json_ready
 from dataworth.report.assets import _SCRIPT, _STYLE, CSP
 from dataworth.report.inputs import _resolve_shape, _value_dict
@@ -182,15 +181,8 @@ def write_report(path: str | Path, data: Dataset, values: Any, **kwargs: Any) ->
     text = build_report(data, values, **kwargs)
     out = Path(path)
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_output(out, encoding="utf-8") as fh:
+            fh.write(text)
     except OSError as exc:
         raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
     return out

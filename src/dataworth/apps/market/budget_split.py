@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dataworth.errors import DataworthError
+from dataworth.fileio import atomic_output, spreadsheet_safe
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -120,9 +121,11 @@ class Payouts:
         return Decimal(_fmt_cents(self.budget_cents))
 
     def rows(self) -> list[tuple[str, str, str]]:
-        """``(provider, value, payout)`` rows as written to CSV (value with 17 digits)."""
+        """``(provider, value, payout)`` rows as written to CSV (value with 17 digits; a provider
+        name that a spreadsheet would run as a formula starts with ``'``, see
+        :func:`dataworth.fileio.spreadsheet_safe`)."""
         return [
-            (str(p), f"{v:.17g}", _fmt_cents(int(c)))
+            (spreadsheet_safe(str(p)), f"{v:.17g}", _fmt_cents(int(c)))
             for p, v, c in zip(self.providers.tolist(), self.values, self.cents, strict=True)
         ]
 
@@ -130,8 +133,7 @@ class Payouts:
         """Write ``provider,value,payout`` rows to ``path``."""
         out = Path(path)
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
-            with out.open("w", newline="", encoding="utf-8") as fh:
+            with atomic_output(out, newline="") as fh:
                 writer = csv.writer(fh, lineterminator="\n")
                 writer.writerow(["provider", "value", "payout"])
                 writer.writerows(self.rows())
