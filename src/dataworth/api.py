@@ -12,6 +12,7 @@ True
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from dataworth.result import ValuationResult
 from dataworth.utility.batched import BatchedUtility, Unsupported
 from dataworth.utility.model import ModelUtility
 
-__all__ = ["default_model", "make_utility", "value"]
+__all__ = ["check_values", "default_model", "make_utility", "value"]
 
 
 def default_model(train: Dataset, random_state: int | None = None) -> Any:
@@ -51,6 +52,50 @@ def check_target(model: Any, train: Dataset) -> None:
             f"the training data has a single class ({classes[0].item()!r}) in "
             f"{train.target_name!r}; a classifier needs at least two classes."
         )
+
+
+def check_values(result: ValuationResult) -> ValuationResult:
+    """Apply the NaN rule to a finished valuation, and return ``result`` unchanged.
+
+    A run whose values are all NaN is an error; in a partly NaN run a warning (a ``note:`` line
+    on the command line) says how many values are NaN. Data-OOB's own warning about points never
+    out of bag already counts its NaNs, so it is not repeated.
+
+    Raises
+    ------
+    DataworthError
+        When every value is NaN.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = check_values(ValuationResult(np.array([1.0, np.nan, 0.5])))
+    >>> str(caught[0].message)[:27]
+    '1 of 3 values are NaN (writ'
+    """
+    nan = int(np.isnan(result.values).sum())
+    n = len(result)
+    what = "groups" if result.kind == "group" else "rows"
+    method = result.method or "the method"
+    if n and nan == n:
+        never_oob = result.metadata.get("n_never_oob") == n
+        why = (
+            "no point was ever out of bag; raise the budget (more bootstrap bags)"
+            if never_oob
+            else "the scores of the trained models on the valuation set were NaN; check that "
+            "the scoring is defined on the valuation set and on the model's predictions"
+        )
+        raise DataworthError(f"every value is NaN ({method} on {n} {what}): {why}.")
+    if nan and result.metadata.get("n_never_oob") != nan:
+        warnings.warn(
+            f"{nan} of {n} values are NaN (written as nan, ranked last): {method} could not "
+            "estimate them (NaN scores on the valuation set, or too few samples).",
+            UserWarning,
+            stacklevel=2,
+        )
+    return result
 
 
 def make_utility(
@@ -137,6 +182,13 @@ def value(
         Seed for the split and the method.
     **params
         The method's own parameters (e.g. ``budget``, ``k``, ``n_jobs``).
+
+    Raises
+    ------
+    DataworthError
+        For invalid settings (checked before any work: the method's parameters, the model's, a
+        scoring undefined on the valuation set), and when every value is NaN
+        (:func:`check_values`; a partly NaN result comes with a warning counting them).
     """
     cls = get_method(method)
     accepted = parameters_of(cls)
@@ -161,4 +213,4 @@ def value(
         batched=(False if cls.exact_fits else None) if batched is None else batched,
         device=device,
     )
-    return cls(**params).fit(utility).result_
+    return check_values(cls(**params).fit(utility).result_)

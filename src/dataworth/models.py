@@ -16,7 +16,7 @@ from typing import Any
 
 from dataworth.errors import DataworthError
 
-__all__ = ["MODELS", "make_model"]
+__all__ = ["MODELS", "check_params", "make_model"]
 
 
 def _sk(path: str, **defaults: Any) -> Callable[..., Any]:
@@ -41,13 +41,66 @@ MODELS: dict[str, Callable[..., Any]] = {
 }
 
 
+def check_params(model: Any) -> None:
+    """Validate ``model``'s parameters as scikit-learn does when fitting, before any work.
+
+    scikit-learn estimators check their parameters only in ``fit``; the batched utilities never
+    call it, so an invalid value (``max_iter=2.5``, ``C=-1``) would be accepted on one path and
+    refused on the other. Nested estimators (pipeline steps, meta-estimators' ``estimator``) are
+    checked too; estimators without scikit-learn's parameter constraints are left alone.
+
+    Raises
+    ------
+    DataworthError
+        Naming the estimator and the parameter.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> check_params(LogisticRegression(max_iter=2.5))  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dataworth.errors.DataworthError: invalid parameters for model LogisticRegression: ...2.5...
+    """
+    try:
+        nested = list(model.get_params(deep=True).values())
+    except Exception:  # not scikit-learn-like: nothing to check
+        return
+    for est in [model, *nested]:
+        validate = getattr(est, "_validate_params", None)
+        if (
+            isinstance(est, type)
+            or getattr(est, "_parameter_constraints", None) is None
+            or not callable(validate)
+        ):
+            continue
+        try:
+            validate()
+        except (TypeError, ValueError) as exc:
+            raise DataworthError(
+                f"invalid parameters for model {type(est).__name__}: {exc}"
+            ) from None
+
+
 def make_model(
     name: str, params: dict[str, Any] | None = None, *, random_state: int | None = None
 ) -> Any:
     """Build an estimator from a registered name or a dotted class path.
 
+    A dotted path (``sklearn.svm.SVC``, ``mypackage.models.MyClassifier``) imports the named
+    module, which runs that module's code, as any Python import does: give only modules you
+    trust. The named object must be an estimator class (a class with ``fit`` and ``predict``);
+    anything else (a function such as ``os.system``, a module) is refused before it is called.
+    ``params`` are then checked as scikit-learn checks them when fitting (:func:`check_params`).
+
     ``random_state`` is passed to models that accept one (unless ``params`` sets it), so that
     randomised models (trees, forests) are reproducible with the run's seed.
+
+    Raises
+    ------
+    DataworthError
+        For an unknown name, a path that does not import or names no estimator class, and
+        invalid parameters.
     """
     params = dict(params or {})
     if name in MODELS:
@@ -61,8 +114,15 @@ def make_model(
                 f"cannot import model class {name!r}; check the dotted path "
                 "(e.g. sklearn.svm.SVC) and that its package is installed."
             ) from None
-        if not callable(factory):
-            raise DataworthError(f"{name!r} is not a class.")
+        if not (
+            isinstance(factory, type)
+            and callable(getattr(factory, "fit", None))
+            and callable(getattr(factory, "predict", None))
+        ):
+            raise DataworthError(
+                f"{name!r} is not an estimator class (a class with fit and predict, such as "
+                "sklearn.svm.SVC); it was not called."
+            )
     else:
         raise DataworthError(
             f"unknown model {name!r}; choose one of: {', '.join(MODELS)}, "
@@ -80,4 +140,5 @@ def make_model(
         and "random_state" in getattr(model, "get_params", dict)()
     ):
         model.set_params(random_state=random_state)
+    check_params(model)
     return model

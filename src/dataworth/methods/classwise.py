@@ -52,7 +52,8 @@ class _ClassGame:
 
     Conventions (as :class:`~dataworth.utility.ModelUtility`): no rows scores the utility's
     ``default_score`` (for the whole product); rows that all carry one label are predicted as
-    that constant label, without a fit; a failed fit raises, or scores ``default_score`` and is
+    that constant label, without a fit; a k-nearest-neighbours model on fewer rows than k uses
+    them all (``ModelUtility.model_for``); a failed fit raises, or scores ``default_score`` and is
     counted when the utility has ``catch_errors=True``.
     """
 
@@ -71,7 +72,8 @@ class _ClassGame:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fitted = clone(u.model).fit(self.X[rows], y)
+                model = u.model_for(rows.size) if hasattr(u, "model_for") else clone(u.model)
+                fitted = model.fit(self.X[rows], y)
                 return np.asarray(fitted.predict(self.Xv))
         except Exception as exc:
             if u.catch_errors:

@@ -5,9 +5,17 @@ Conventions (see ``ALGORITHMS.md``):
 * the empty subset scores ``default_score`` (0.0 unless set);
 * for a classifier, a subset whose rows all carry one label ``c`` is scored by the constant
   predictor of ``c`` (for accuracy: the share of valuation rows labelled ``c``); no fit happens;
+* a k-nearest-neighbours model (scikit-learn's ``KNeighborsClassifier``/``KNeighborsRegressor``)
+  trained on fewer rows than its ``n_neighbors`` uses all of them (``min(k, |S|)`` neighbours,
+  as in KNN-Shapley's utility) instead of failing;
 * any other fit or scoring error raises :class:`~dataworth.errors.UtilityError`, unless
   ``catch_errors=True``, in which case it scores ``default_score`` and is counted in
   ``n_failures`` (and in the result's metadata).
+
+Before any work, the model's parameters are validated as scikit-learn validates them when
+fitting, and a named scorer is refused when it is undefined on the valuation set (``roc_auc`` on a
+single class, ``r2`` on one row): it is scored once on a constant predictor, and a NaN or an
+error there is a :class:`~dataworth.errors.DataworthError`.
 
 Players are rows, or groups (data sources) when ``by_group=True``; a subset of players is given
 as an array of player indices or as a boolean mask over players.
@@ -26,9 +34,12 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone, is_classifier
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import get_scorer, get_scorer_names
+from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
+from sklearn.utils.metaestimators import available_if
 
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError, UtilityError
+from dataworth.models import check_params
 from dataworth.utility.base import UtilityBase
 
 __all__ = ["ModelUtility"]
@@ -37,7 +48,8 @@ Scorer = Callable[[Any, NDArray[Any], NDArray[Any]], float]
 
 
 class _AllClasses(ClassifierMixin, BaseEstimator):
-    """A fitted classifier seen through the full class list, for probability scorers."""
+    """A fitted classifier seen through the full class list, for probability scorers; it has
+    ``predict_proba`` and ``decision_function`` exactly when the fitted model has them."""
 
     def __init__(self, fitted: Any = None, classes: NDArray[Any] | None = None) -> None:
         self.fitted = fitted
@@ -57,9 +69,11 @@ class _AllClasses(ClassifierMixin, BaseEstimator):
         out[:, np.searchsorted(self.classes, self.fitted.classes_)] = part
         return out
 
+    @available_if(lambda self: hasattr(self.fitted, "predict_proba"))
     def predict_proba(self, X: NDArray[Any]) -> NDArray[np.float64]:
         return self._expand(self.fitted.predict_proba(X), 0.0)
 
+    @available_if(lambda self: hasattr(self.fitted, "decision_function"))
     def decision_function(self, X: NDArray[Any]) -> NDArray[np.float64]:
         scores = np.asarray(self.fitted.decision_function(X))
         if scores.ndim == 1:
@@ -69,6 +83,10 @@ class _AllClasses(ClassifierMixin, BaseEstimator):
 
 #: Scorers that are NaN (with a warning only) on fewer than two valuation rows.
 _NEED_TWO_ROWS = frozenset({"r2", "explained_variance"})
+
+#: Prefixes of scorers that compare scores across classes: undefined (NaN, an error) or constant
+#: whatever the model (average precision) on valuation labels of a single class.
+_NEED_TWO_CLASSES = ("roc_auc", "average_precision", "neg_log_loss", "top_k_accuracy")
 
 
 def _resolve_scorer(scoring: str | Scorer | None, classifier: bool) -> tuple[str, Scorer | None]:
@@ -132,6 +150,7 @@ class ModelUtility(UtilityBase):
             raise DataworthError(
                 f"model must be an estimator with fit and predict; got {type(model).__name__}."
             )
+        check_params(model)
         if train.n_features != valid.n_features:
             raise DataworthError(
                 f"training data has {train.n_features} features but valuation data has "
@@ -147,6 +166,7 @@ class ModelUtility(UtilityBase):
         self.by_group = bool(by_group)
         self.is_classifier = bool(is_classifier(model))
         self.scoring_name, self._scorer = _resolve_scorer(scoring, self.is_classifier)
+        self._custom_scorer = callable(scoring)
         if self.scoring_name in _NEED_TWO_ROWS and valid.n_samples < 2:
             raise DataworthError(
                 f"scoring {self.scoring_name!r} is undefined on {valid.n_samples} valuation row; "
@@ -171,6 +191,7 @@ class ModelUtility(UtilityBase):
                     "training and valuation targets have different types "
                     f"({train.y.dtype} vs {valid.y.dtype}); use the same label encoding."
                 )
+        self._check_scorer()
         self._constant_scores: dict[Any, float] = {}
         if self.scoring_name.startswith("neg_") and self.default_score == 0.0:
             warnings.warn(
@@ -182,8 +203,9 @@ class ModelUtility(UtilityBase):
                 stacklevel=2,
             )
 
-    def _baseline_score(self, train: Dataset, valid: Dataset) -> float:
-        """The score of a constant predictor fitted on the training rows (a dummy model)."""
+    def _dummy_score(self, train: Dataset, valid: Dataset) -> float:
+        """The score of a constant predictor fitted on the training rows (a dummy model); the
+        scorer's errors propagate."""
         from sklearn.dummy import DummyClassifier, DummyRegressor
 
         dummy = DummyClassifier(strategy="prior") if self.is_classifier else DummyRegressor()
@@ -191,10 +213,54 @@ class ModelUtility(UtilityBase):
         scorer = self._scorer
         if scorer is None:
             return float(np.mean(fitted.predict(valid.X) == valid.y))
+        if self.is_classifier:
+            fitted = _AllClasses(fitted, self.classes)
+        return float(scorer(fitted, valid.X, valid.y))
+
+    def _baseline_score(self, train: Dataset, valid: Dataset) -> float:
+        """:meth:`_dummy_score`, NaN where the scorer fails."""
         try:
-            return float(scorer(_AllClasses(fitted, self.classes), valid.X, valid.y))
+            return self._dummy_score(train, valid)
         except ValueError:
             return float("nan")
+
+    def _check_scorer(self) -> None:
+        """Refuse a named scorer that is undefined on the valuation set, before any work.
+
+        Scorers that compare classes need two classes among the valuation labels; any other
+        named scorer is scored once on a constant predictor (trained on the training rows), and
+        an error or a NaN there is refused with the scorer's reason. A callable scorer is not
+        probed (it may need a fitted model of the user's type); a run whose values are all NaN
+        is refused afterwards (:func:`dataworth.api.check_values`).
+        """
+        name = self.scoring_name
+        if self._scorer is None or self._custom_scorer:
+            return
+        n_valid = self.valid.n_samples
+        if self.is_classifier and name.startswith(_NEED_TWO_CLASSES):
+            labels = np.unique(self.valid.y)
+            if labels.size < 2:
+                raise DataworthError(
+                    f"scoring {name!r} is undefined on a valuation set with a single class "
+                    f"({labels[0].item()!r} in {self.valid.target_name!r}, {n_valid} rows): it "
+                    "compares the model's scores across classes. Give valuation rows of at least "
+                    "two classes, or another scoring (e.g. accuracy)."
+                )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                score = self._dummy_score(self.train, self.valid)
+                reason = "it is NaN"
+            except Exception as exc:
+                score, reason = float("nan"), f"{type(exc).__name__}: {str(exc).rstrip('.')}"
+        if np.isnan(score):
+            said = [str(w.message).rstrip(".") for w in caught if str(w.message).strip()]
+            if said and reason == "it is NaN":
+                reason = f"it is NaN ({' '.join(said[-1].split())})"
+            raise DataworthError(
+                f"scoring {name!r} is undefined on the valuation set ({n_valid} rows): {reason}. "
+                "Give a larger or more varied valuation set, or another scoring."
+            )
 
     # ------------------------------------------------------------------ subsets
     def rows_of(self, subset: ArrayLike) -> NDArray[np.intp]:
@@ -216,7 +282,7 @@ class ModelUtility(UtilityBase):
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                fitted = clone(self.model).fit(self.train.X[rows], y)
+                fitted = self.model_for(rows.size).fit(self.train.X[rows], y)
                 return self._score(fitted)
         except Exception as exc:
             if self.catch_errors:
@@ -228,6 +294,19 @@ class ModelUtility(UtilityBase):
                 "or opt in to scoring failures as default_score "
                 "(catch_errors=True, --catch-errors)."
             ) from exc
+
+    def model_for(self, n_rows: int) -> Any:
+        """A fresh (unfitted) clone of the model, for a training subset of ``n_rows`` rows.
+
+        A k-nearest-neighbours model with ``n_neighbors > n_rows`` gets ``n_neighbors=n_rows``:
+        on a subset smaller than k it votes over all the subset's rows (see the module notes).
+        """
+        model = clone(self.model)
+        if isinstance(model, KNeighborsClassifier | KNeighborsRegressor):
+            k = model.get_params()["n_neighbors"]
+            if isinstance(k, int) and 0 < n_rows < k:
+                model.set_params(n_neighbors=n_rows)
+        return model
 
     def _score(self, fitted: Any) -> float:
         Xv, yv = self.valid.X, self.valid.y

@@ -34,6 +34,7 @@ import sys
 from collections.abc import Callable, Iterable
 from importlib import import_module
 from importlib.util import find_spec
+from numbers import Real
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,6 +43,7 @@ from sklearn.base import is_classifier
 
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError, UtilityError
+from dataworth.models import check_params
 from dataworth.utility.model import ModelUtility, Scorer
 
 __all__ = [
@@ -194,11 +196,50 @@ def _scorers(model: Any) -> dict[str, Score]:
     return _CLASSIFICATION_SCORERS if is_classifier(model) else _REGRESSION_SCORERS
 
 
+#: Stopping settings of iterative scikit-learn solvers: (class name, parameter) -> (default,
+#: whether a value stops earlier than the default). The batched trainers always reach the
+#: optimum, so a setting that stops earlier is trained one fit at a time, never ignored.
+_EARLY_STOP: dict[tuple[str, str], tuple[float | None, Callable[[Any], bool]]] = {
+    ("LogisticRegression", "max_iter"): (100, lambda v: v < 100),
+    ("LogisticRegression", "tol"): (1e-4, lambda v: v > 1e-4),
+    ("Ridge", "max_iter"): (None, lambda v: v is not None),
+    ("Ridge", "tol"): (1e-4, lambda v: v > 1e-4),
+}
+
+#: Ridge solvers that iterate (the others solve exactly and ignore max_iter and tol).
+_ITERATIVE_RIDGE_SOLVERS = ("sag", "saga", "lsqr", "sparse_cg")
+
+
+def _stops_early(model: Any) -> str | None:
+    """Why ``model``'s stopping settings differ from the optimum the trainers compute, or None."""
+    name = type(model).__name__
+    params = model.get_params(deep=False)
+    if name == "Ridge" and params.get("solver", "auto") not in _ITERATIVE_RIDGE_SOLVERS:
+        return None
+    for (cls, key), (default, early) in _EARLY_STOP.items():
+        setting = params.get(key, default)
+        if cls == name and (setting is None or isinstance(setting, Real)) and early(setting):
+            return (
+                f"{key}={setting!r} may stop {name}'s {params.get('solver')} solver before the "
+                f"optimum (scikit-learn's default: {default!r}), and the batched trainer, which "
+                "solves to the optimum, cannot reproduce that"
+            )
+    return None
+
+
 def batched_reason(model: Any, scoring: str | Scorer | None) -> str | None:
-    """Why ``model`` with ``scoring`` cannot be batched (None if it can)."""
+    """Why ``model`` with ``scoring`` cannot be batched (None if it can).
+
+    Beyond the trainers' own checks (:func:`make_trainer`), a model told to stop its solver
+    early (``LogisticRegression`` with ``max_iter`` below 100 or ``tol`` above 1e-4, an
+    iterative ``Ridge`` solver with a ``max_iter`` or a ``tol`` above 1e-4) is not batched, as
+    the batched trainers always reach the optimum.
+    """
     name = type(model).__name__
     if name not in _TRAINERS:
         return f"no batched trainer for {name}"
+    if (early := _stops_early(model)) is not None:
+        return early
     allowed = _scorers(model)
     if scoring is not None and (callable(scoring) or scoring not in allowed):
         return f"scoring {scoring!r} is not computed in batch (batched: {', '.join(allowed)})"
@@ -250,6 +291,7 @@ class BatchedUtility(ModelUtility):
         batch_size: int = 256,
         device: str = "auto",
     ) -> None:
+        check_params(model)  # an invalid setting is an error on either path, never a fallback
         reason = batched_reason(model, scoring)
         if reason is not None:
             raise Unsupported(reason)

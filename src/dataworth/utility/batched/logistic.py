@@ -101,8 +101,11 @@ def make_trainer(
     ------
     Unsupported
         For settings without a batched equivalent: a penalty other than L2 (or none, ``C=inf``),
-        ``class_weight``, the liblinear solver (it penalises the intercept), one-vs-rest
-        multiclass, or more than :data:`MAX_PARAMS` parameters per fit.
+        ``class_weight``, the liblinear solver (it penalises the intercept), ``dual=True``,
+        one-vs-rest multiclass, or more than :data:`MAX_PARAMS` parameters per fit. The
+        stopping settings (``max_iter``, ``tol``) are not read: the trainer always solves to the
+        optimum; :func:`dataworth.utility.batched.batched_reason` refuses settings that ask
+        scikit-learn to stop early.
 
     Examples
     --------
@@ -149,6 +152,8 @@ def _settings(model: Any, n_features: int, n_classes: int) -> dict[str, Any]:
     fit_intercept = params.get("fit_intercept", True)
     if not isinstance(fit_intercept, bool | np.bool_):
         raise Unsupported(f"fit_intercept={fit_intercept!r} is not a boolean")
+    if params.get("dual", False):
+        raise Unsupported("dual=True is not batched (only liblinear solves the dual problem)")
     # Older scikit-learn: multi_class='multinomial' fits two present classes as a two-class
     # softmax, whose optimum is the binary one with twice the C; 'ovr' fits one-vs-rest.
     multi_class = params.get("multi_class", "auto")
