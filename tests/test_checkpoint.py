@@ -16,6 +16,7 @@ from dataworth.engine.moments import Moments
 from dataworth.errors import CheckpointError, DataworthError
 
 IDENTITY = {"data": "d1", "model": "m1", "utility": "u1", "method": "meth1"}
+RNG_STATE = np.random.default_rng(1).bit_generator.state
 
 
 def _saved(rng_state: Mapping[str, Any]) -> Saved:
@@ -75,7 +76,7 @@ def _differing(message: str) -> list[str]:
 
 def test_identity_mismatch_names_the_key(tmp_path) -> None:
     path = tmp_path / "run.ckpt"
-    Checkpoint(path, IDENTITY).save(_saved({"seed": 1}))
+    Checkpoint(path, IDENTITY).save(_saved(RNG_STATE))
     with pytest.raises(CheckpointError) as info:
         Checkpoint(path, {**IDENTITY, "model": "m2"}).load()
     assert _differing(str(info.value)) == ["model"]
@@ -83,7 +84,7 @@ def test_identity_mismatch_names_the_key(tmp_path) -> None:
 
 def test_identity_mismatch_names_every_key(tmp_path) -> None:
     path = tmp_path / "run.ckpt"
-    Checkpoint(path, IDENTITY).save(_saved({"seed": 1}))
+    Checkpoint(path, IDENTITY).save(_saved(RNG_STATE))
     other = {k: v for k, v in IDENTITY.items() if k != "utility"}
     other.update(data="d2", seed="s")
     with pytest.raises(CheckpointError) as info:
@@ -122,7 +123,7 @@ def test_check_writable_parent_is_a_file(tmp_path) -> None:
     with pytest.raises(CheckpointError, match="cannot write"):
         Checkpoint(blocker / "run.ckpt", IDENTITY).check_writable()
     with pytest.raises(CheckpointError):
-        Checkpoint(blocker / "run.ckpt", IDENTITY).save(_saved({"seed": 1}))
+        Checkpoint(blocker / "run.ckpt", IDENTITY).save(_saved(RNG_STATE))
 
 
 def test_check_writable_directory_path(tmp_path) -> None:
@@ -158,7 +159,7 @@ def test_other_npz_file(tmp_path) -> None:
 def test_damaged_checkpoint(tmp_path, damage) -> None:
     path = tmp_path / "run.ckpt"
     ckpt = Checkpoint(path, IDENTITY)
-    ckpt.save(_saved({"seed": 1}))
+    ckpt.save(_saved(RNG_STATE))
     raw = path.read_bytes()
     if damage == "truncate":
         raw = raw[: len(raw) // 2]
@@ -222,11 +223,12 @@ def test_probe_is_at_least_twice_the_checkpoint(tmp_path, monkeypatch) -> None:
 def test_disk_full_mid_run_keeps_the_previous_checkpoint(tmp_path, monkeypatch) -> None:
     path = tmp_path / "run.ckpt"
     ckpt = Checkpoint(path, IDENTITY)
-    ckpt.save(_saved({"seed": 1}))
+    ckpt.save(_saved(RNG_STATE))
     before = path.read_bytes()
     monkeypatch.setattr(os, "fsync", _no_space)
     with pytest.raises(CheckpointError, match="cannot write checkpoint"):
-        ckpt.save(Saved(_saved({"seed": 1}).state, {"seed": 2}, n_updates=99, n_failures=0))
+        other = np.random.default_rng(2).bit_generator.state
+        ckpt.save(Saved(_saved(RNG_STATE).state, other, n_updates=99, n_failures=0))
     monkeypatch.undo()
     assert path.read_bytes() == before  # the old checkpoint is intact and still loads
     assert ckpt.load().n_updates == 7

@@ -232,7 +232,8 @@ def results(draw: st.DrawFn) -> ValuationResult:
     estimator = None
     if draw(st.booleans()):
         moments = hnp.arrays(np.float64, (n,), elements=st.floats(-1e6, 1e6))
-        state = {"marginal": Moments(counts, draw(moments), np.abs(draw(moments)))}
+        m2 = np.where(counts > 0, np.abs(draw(moments)), 0.0)  # no samples, no spread
+        state = {"marginal": Moments(counts, draw(moments), m2)}
         estimator = "mean"
     return ValuationResult(
         values=values,

@@ -14,6 +14,7 @@ import json
 import os
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dataworth.engine.moments import Moments, State, estimate, merge_states
+from dataworth.engine.moments import ESTIMATORS, Moments, State, estimate, merge_states
 from dataworth.errors import DataworthError
 
 __all__ = ["ValuationResult"]
@@ -208,40 +209,228 @@ class ValuationResult:
 
     @classmethod
     def load(cls, path: str | Path) -> ValuationResult:
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`, verifying every field.
+
+        Raises
+        ------
+        DataworthError
+            One line naming the file and, for a damaged file, the field that is wrong: a file
+            that is not a readable npz archive, not a dataworth result, or whose header or
+            arrays are not what :meth:`save` writes (types, lengths, counts, state).
+        """
+        path = Path(path)
         try:
-            with np.load(Path(path), allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                if header.get("format") != _FORMAT:
-                    raise DataworthError(f"{path} is not a dataworth result file.")
-                state = {
-                    k: Moments(
-                        data[f"state.{k}.count"], data[f"state.{k}.mean"], data[f"state.{k}.m2"]
-                    )
-                    for k in header["state_keys"]
-                } or None
-                return cls(
-                    values=data["values"],
-                    stderr=data["stderr"],
-                    counts=data["counts"],
-                    labels=data["labels"],
-                    method=header["method"],
-                    params=header["params"],
-                    metadata=header["metadata"],
-                    kind=header["kind"],
-                    state=state,
-                    estimator=header["estimator"],
-                )
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            if isinstance(exc, DataworthError):
-                raise
+            arrays = read_npz(path)
+        except OSError as exc:
             raise DataworthError(
-                f"cannot read a result from {path}: damaged or not a dataworth result file "
-                f"({type(exc).__name__})."
+                f"cannot read a result from {path}: {exc.strerror or exc}."
             ) from None
+        except DataworthError as exc:
+            raise DataworthError(
+                f"cannot read a result from {path}: damaged or not a dataworth result file ({exc})."
+            ) from None
+        try:
+            header = read_header(arrays, _FORMAT)
+            result = None if header is None else _result_from_arrays(cls, header, arrays)
+        except DataworthError as exc:
+            raise DataworthError(f"result file {path} is damaged: {exc}.") from None
+        if result is None:
+            raise DataworthError(f"{path} is not a dataworth result file.")
+        return result
 
     def __repr__(self) -> str:
         return f"ValuationResult(method={self.method!r}, n={len(self)}, kind={self.kind!r})"
+
+
+# ------------------------------------------------------------------ reading files back
+#: What numpy and zipfile raise for a file that is not a readable npz archive.
+_NPZ_ERRORS = (
+    ValueError,
+    TypeError,
+    KeyError,
+    EOFError,
+    MemoryError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+def read_npz(path: Path) -> dict[str, NDArray[Any]]:
+    """Every array of the npz file at ``path``, read at once and without pickle.
+
+    Raises
+    ------
+    OSError
+        The file cannot be opened (missing, a directory, no permission).
+    DataworthError
+        The file is not a readable npz archive; the message is a short reason.
+    """
+    try:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise DataworthError("a single array, not an npz archive")
+        with data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, DataworthError):
+        raise
+    except _NPZ_ERRORS as exc:
+        raise DataworthError(f"{type(exc).__name__}: {_short(exc)}") from None
+    for name, arr in arrays.items():
+        if not isinstance(arr, np.ndarray):  # a member that is not an .npy file: its bytes
+            raise DataworthError(f"{name!r} is not an array")
+    return arrays
+
+
+def read_header(arrays: dict[str, NDArray[Any]], fmt: str) -> dict[str, Any] | None:
+    """The JSON header of a file written by dataworth, or None if it has another ``format``.
+
+    Raises
+    ------
+    DataworthError
+        The header is there but is not one JSON object (the message names the problem).
+    """
+    if "header" not in arrays:
+        return None
+    raw = arrays["header"]
+    if raw.shape != () or raw.dtype.kind != "U":
+        raise DataworthError(f"'header' is a {raw.dtype} array of shape {raw.shape}, not text")
+    try:
+        header = json.loads(str(raw))
+    except (ValueError, RecursionError) as exc:
+        raise DataworthError(f"'header' is not JSON ({_short(exc)})") from None
+    if not isinstance(header, dict):
+        raise DataworthError(f"'header' is {_json_type(header)}, not an object")
+    return header if header.get("format") == fmt else None
+
+
+def header_field(header: dict[str, Any], key: str, kind: type | tuple[type, ...]) -> Any:
+    """``header[key]``, refused unless present and of type ``kind`` (bool is not an int)."""
+    if key not in header:
+        raise DataworthError(f"{key!r} is missing")
+    value = header[key]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise DataworthError(f"{key!r} is {_json_type(value)}, not {_type_names(kinds)}")
+    return value
+
+
+def header_count(header: dict[str, Any], key: str) -> int:
+    """``header[key]`` as a whole number from 0 to 2**63 - 1."""
+    value: int = header_field(header, key, int)
+    if not 0 <= value <= _INT64_MAX:
+        raise DataworthError(f"{key!r} is {value}, not a whole number from 0 to 2**63 - 1")
+    return value
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:120] or type(exc).__name__
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
+    names.update({list: "a list", dict: "an object"})
+    shown = json.dumps(value)[:40] if isinstance(value, (bool, int, float, str)) else ""
+    return f"{names.get(type(value), type(value).__name__)}{f' ({shown})' if shown else ''}"
+
+
+def _type_names(kinds: tuple[type, ...]) -> str:
+    names = {int: "a whole number", str: "a string", dict: "an object", list: "a list"}
+    names[type(None)] = "null"
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def _result_from_arrays(
+    cls: type[ValuationResult], header: dict[str, Any], arrays: dict[str, NDArray[Any]]
+) -> ValuationResult:
+    """The result a verified header and arrays describe (see :meth:`ValuationResult.load`).
+
+    Raises
+    ------
+    DataworthError
+        Naming the first field that :meth:`ValuationResult.save` could not have written.
+    """
+    kind = header_field(header, "kind", str)
+    if kind not in ("row", "group"):
+        raise DataworthError(f"'kind' is {kind[:20]!r}, not 'row' or 'group'")
+    estimator = header_field(header, "estimator", (str, type(None)))
+    if estimator is not None and estimator not in ESTIMATORS:
+        raise DataworthError(f"'estimator' is {estimator[:20]!r}, not one of {sorted(ESTIMATORS)}")
+    state_keys = header_field(header, "state_keys", list)
+    if not all(isinstance(k, str) for k in state_keys) or len(set(state_keys)) < len(state_keys):
+        raise DataworthError("'state_keys' is not a list of distinct names")
+    values = array_field(arrays, "values", "iuf")
+    n = values.shape[0]
+    stderr = array_field(arrays, "stderr", "iuf", n)
+    counts = array_field(arrays, "counts", "iu", n)
+    if n and (counts.min() < 0 or counts.max() > _INT64_MAX):
+        raise DataworthError("'counts' holds a number of samples below 0 or above 2**63 - 1")
+    labels = array_field(arrays, "labels", "biufU", n)
+    state = {k: checked_moments(arrays, f"state.{k}", n) for k in state_keys} or None
+    if state is not None:
+        if estimator is None:
+            raise DataworthError("'estimator' is null, but the file holds a state")
+        try:
+            estimate(estimator, state)
+        except KeyError as exc:
+            raise DataworthError(f"'state_keys' lacks {exc} for estimator {estimator!r}") from None
+    return cls(
+        values=values.astype(np.float64),
+        stderr=stderr.astype(np.float64),
+        counts=counts.astype(np.int64),
+        labels=labels,
+        method=header_field(header, "method", str),
+        params=header_field(header, "params", dict),
+        metadata=header_field(header, "metadata", dict),
+        kind=kind,
+        state=state,
+        estimator=estimator,
+    )
+
+
+def array_field(
+    arrays: dict[str, NDArray[Any]], key: str, kinds: str, n: int | None = None
+) -> NDArray[Any]:
+    """``arrays[key]``, refused unless present, one-dimensional (of length ``n`` if given) and
+    of one of the numpy dtype ``kinds`` (e.g. ``"iu"``: whole numbers)."""
+    if key not in arrays:
+        raise DataworthError(f"{key!r} is missing")
+    arr = arrays[key]
+    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
+        want = "one-dimensional" if n is None else f"of shape ({n},)"
+        raise DataworthError(f"{key!r} has shape {arr.shape}, not {want}")
+    if arr.dtype.kind not in kinds:
+        raise DataworthError(f"{key!r} holds {arr.dtype} values")
+    return arr
+
+
+def checked_moments(arrays: dict[str, NDArray[Any]], prefix: str, n: int) -> Moments:
+    """The moments stored as ``PREFIX.count``, ``PREFIX.mean`` and ``PREFIX.m2``, verified.
+
+    Counts must be whole numbers >= 0, means and ``m2`` finite real numbers, ``m2`` >= 0 and
+    0 for a player without samples, all of shape ``(n,)``.
+    """
+    count = array_field(arrays, f"{prefix}.count", "iu", n)
+    if n and (count.min() < 0 or count.max() > _INT64_MAX):
+        raise DataworthError(f"'{prefix}.count' holds a count below 0 or above 2**63 - 1")
+    parts = {}
+    for part in ("mean", "m2"):
+        arr = array_field(arrays, f"{prefix}.{part}", "iuf", n).astype(np.float64)
+        bad = arr[~np.isfinite(arr)]
+        if bad.size:
+            raise DataworthError(f"'{prefix}.{part}' holds {bad[0]}")
+        parts[part] = arr
+    m2 = parts["m2"]
+    if np.any(m2 < 0):
+        raise DataworthError(f"'{prefix}.m2' holds a negative sum of squares")
+    if np.any(m2[count == 0] != 0):
+        raise DataworthError(f"'{prefix}.m2' is not 0 for a player without samples")
+    return Moments(count.astype(np.int64), parts["mean"], m2)
 
 
 def _json_default(obj: Any) -> Any:

@@ -12,16 +12,25 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
-from dataworth.engine.moments import Moments, State
-from dataworth.errors import CheckpointError
-from dataworth.result import atomic_savez
+from dataworth.engine.moments import State
+from dataworth.errors import CheckpointError, DataworthError
+from dataworth.result import (
+    array_field,
+    atomic_savez,
+    checked_moments,
+    header_count,
+    header_field,
+    read_header,
+    read_npz,
+)
 
 __all__ = ["Checkpoint", "Saved"]
 
@@ -95,6 +104,7 @@ class Checkpoint:
             "rng_state": saved.rng_state,
             "n_updates": saved.n_updates,
             "n_failures": saved.n_failures,
+            "n_players": _n_players(saved.state),
             "state_keys": sorted(saved.state),
         }
         arrays: dict[str, Any] = {"header": np.array(json.dumps(header))}
@@ -107,30 +117,51 @@ class Checkpoint:
         except OSError as exc:
             raise CheckpointError(f"cannot write checkpoint {self.path}: {exc}") from None
 
-    def load(self) -> Saved:
-        """Read and verify the checkpoint; refuse one from a different run."""
+    def load(self, n_players: int | None = None, state_keys: Sequence[str] | None = None) -> Saved:
+        """Read and verify the checkpoint; refuse one from a different run or a damaged one.
+
+        Parameters
+        ----------
+        n_players : int, optional
+            The run's number of players: every array must have this length.
+        state_keys : sequence of str, optional
+            The run's statistics (``MonteCarloJob.state_keys``): the checkpoint must hold these.
+
+        Raises
+        ------
+        CheckpointError
+            One line naming the file: missing, not a readable dataworth checkpoint, from a
+            different run (naming what differs), or damaged (naming the field that is wrong:
+            a header entry of the wrong type, an array of the wrong shape or type, a count below
+            0, a non-finite mean, an RNG state numpy refuses, ...).
+        """
         try:
-            with np.load(self.path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                if header.get("format") != _FORMAT:
-                    raise CheckpointError(f"{self.path} is not a dataworth checkpoint.")
-                state = {
-                    k: Moments(data[f"{k}.count"], data[f"{k}.mean"], data[f"{k}.m2"])
-                    for k in header["state_keys"]
-                }
-                theirs = header["identity"]
-                saved = Saved(
-                    state, header["rng_state"], int(header["n_updates"]), int(header["n_failures"])
-                )
+            arrays = read_npz(self.path)
         except FileNotFoundError:
             raise CheckpointError(f"no checkpoint at {self.path} to resume from.") from None
-        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-            if isinstance(exc, CheckpointError):
-                raise
+        except OSError as exc:
+            raise CheckpointError(
+                f"cannot read checkpoint {self.path}: {exc.strerror or exc}."
+            ) from None
+        except DataworthError as exc:
             raise CheckpointError(
                 f"cannot read checkpoint {self.path}: damaged or not a dataworth checkpoint "
-                f"({type(exc).__name__}); delete it to start afresh."
+                f"({exc}); delete it to start afresh."
             ) from None
+        try:
+            header = read_header(arrays, _FORMAT)
+            if header is not None:
+                self._check_identity(header_field(header, "identity", dict))
+                return _saved_from_arrays(header, arrays, n_players, state_keys)
+        except CheckpointError:
+            raise
+        except DataworthError as exc:
+            raise CheckpointError(
+                f"checkpoint {self.path} is damaged: {exc}; delete it to start over."
+            ) from None
+        raise CheckpointError(f"{self.path} is not a dataworth checkpoint.")
+
+    def _check_identity(self, theirs: dict[str, Any]) -> None:
         differ = sorted(
             k for k in set(theirs) | set(self.identity) if theirs.get(k) != self.identity.get(k)
         )
@@ -139,4 +170,62 @@ class Checkpoint:
                 f"checkpoint {self.path} belongs to a different run: its {', '.join(differ)} "
                 "differ(s) from this one. Resume with the same settings, or start a new checkpoint."
             )
-        return saved
+
+
+def _n_players(state: State) -> int:
+    return next(iter(state.values())).count.shape[0] if state else 0
+
+
+def _saved_from_arrays(
+    header: dict[str, Any],
+    arrays: dict[str, NDArray[Any]],
+    n_players: int | None,
+    state_keys: Sequence[str] | None,
+) -> Saved:
+    """What a checkpoint's verified header and arrays hold (see :meth:`Checkpoint.load`).
+
+    Raises
+    ------
+    DataworthError
+        Naming the first field that :meth:`Checkpoint.save` could not have written.
+    """
+    n_updates = header_count(header, "n_updates")
+    n_failures = header_count(header, "n_failures")
+    n = header_count(header, "n_players") if "n_players" in header else n_players
+    if n_players is not None and n != n_players:
+        raise DataworthError(f"'n_players' is {n}, but this run has {n_players} players")
+    keys = header_field(header, "state_keys", list)
+    if not keys or not all(isinstance(k, str) for k in keys) or len(set(keys)) < len(keys):
+        raise DataworthError("'state_keys' is not a non-empty list of distinct names")
+    if state_keys is not None and sorted(keys) != sorted(state_keys):
+        raise DataworthError(
+            f"'state_keys' is {sorted(keys)}, but this run keeps {sorted(state_keys)}"
+        )
+    if n is None:  # a checkpoint written before n_players was recorded
+        n = array_field(arrays, f"{keys[0]}.count", "iu").shape[0]
+    state = {k: checked_moments(arrays, k, n) for k in keys}
+    for k, mom in state.items():
+        if n and int(mom.count.max()) > n_updates:
+            raise DataworthError(
+                f"'{k}.count' holds {int(mom.count.max())} samples, more than "
+                f"'n_updates' ({n_updates})"
+            )
+    return Saved(state, _checked_rng_state(header), n_updates, n_failures)
+
+
+def _checked_rng_state(header: dict[str, Any]) -> dict[str, Any]:
+    """The header's ``rng_state``, refused unless :func:`numpy.random.default_rng`'s bit
+    generator takes it back unchanged (so that restoring it in the run cannot fail)."""
+    rng_state: dict[str, Any] = header_field(header, "rng_state", dict)
+    bit_generator = np.random.default_rng().bit_generator
+    restored = None
+    try:
+        bit_generator.state = rng_state
+        restored = bit_generator.state
+    except (TypeError, ValueError, KeyError, IndexError, OverflowError, AttributeError):
+        pass
+    if restored is None or restored != rng_state:
+        raise DataworthError(
+            f"'rng_state' is not a state of numpy's {type(bit_generator).__name__} generator"
+        )
+    return rng_state
