@@ -348,3 +348,10 @@ def test_knn_small_subset_uses_every_row(files) -> None:
     reg = Dataset(X=train.X, y=train.X[:, 0])
     ur = ModelUtility(KNeighborsRegressor(n_neighbors=5), reg, Dataset(X=valid.X, y=valid.X[:, 0]))
     assert math.isfinite(ur([0, 1]))
+
+
+def test_model_help_says_a_dotted_path_runs_code(capsys) -> None:
+    for args in (["value", "--help"], ["models"]):
+        res = invoke(capsys, *args)
+        ok(res)
+        assert "runs that module's code" in " ".join(res.out.split())

@@ -59,7 +59,8 @@ __all__ = ["methods", "models", "value"]
 @model_options(
     "logistic-regression (default for labels), knn, decision-tree, random-forest, "
     "gaussian-nb, ridge, linear-regression (default for real targets), or a dotted "
-    "class path such as sklearn.svm.SVC."
+    "estimator class path such as sklearn.svm.SVC (this imports its module, which runs that "
+    "module's code: name only modules you trust)."
 )
 @scoring_option
 @k_option
@@ -259,3 +260,7 @@ def models() -> None:
     """List the model names accepted by --model."""
     for name, factory in MODELS.items():
         click.echo(f"{name:<20} {factory.__doc__}")
+    click.echo(
+        f"{'a.dotted.Class':<20} any estimator class (with fit and predict), e.g. "
+        "sklearn.svm.SVC; this imports its module, which runs that module's code"
+    )
