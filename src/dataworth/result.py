@@ -11,8 +11,6 @@ Examples
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, field, replace
@@ -24,6 +22,7 @@ from numpy.typing import NDArray
 
 from dataworth.engine.moments import ESTIMATORS, Moments, State, estimate, merge_states
 from dataworth.errors import DataworthError
+from dataworth.fileio import atomic_output
 
 __all__ = ["ValuationResult"]
 
@@ -442,24 +441,6 @@ def _json_default(obj: Any) -> Any:
 
 
 def atomic_savez(path: Path, arrays: dict[str, NDArray[Any]]) -> None:
-    """Write an npz file atomically (temporary file, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    try:
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """Write an npz file atomically (:func:`dataworth.fileio.atomic_output`)."""
+    with atomic_output(path, "wb") as fh:
+        np.savez(fh, **arrays)  # type: ignore[arg-type]

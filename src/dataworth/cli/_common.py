@@ -172,7 +172,10 @@ def model_options(model_help: str) -> Callable[[F], F]:
 
     def decorator(f: F) -> F:
         f = click.option("--model-params", default=None, help="JSON object of model parameters.")(f)
-        return click.option("--model", "model_name", default=None, help=model_help)(f)
+        help_text = model_help
+        if "runs" not in help_text:
+            help_text += " A dotted class path imports its module, which runs that module's code."
+        return click.option("--model", "model_name", default=None, help=help_text)(f)
 
     return decorator
 
@@ -189,7 +192,10 @@ def scoring_option(f: F) -> F:
 def k_option(f: F) -> F:
     """Add ``--k``: the neighbours of knn-shapley."""
     return click.option(
-        "--k", type=int, default=None, help="Neighbours for knn-shapley (default 5)."
+        "--k",
+        type=click.IntRange(max=2**31 - 1),
+        default=None,
+        help="Neighbours for knn-shapley (default 5).",
     )(f)
 
 
@@ -197,7 +203,7 @@ def budget_option(f: F) -> F:
     """Add ``--budget``: the samples of a Monte Carlo valuation method."""
     return click.option(
         "--budget",
-        type=int,
+        type=click.IntRange(max=2**62),
         default=None,
         help="Permutations (permutation methods), subsets (banzhaf, least-core) or bags "
         "(data-oob).",
@@ -561,7 +567,7 @@ def open_output(path: str, encoding: str | None = None) -> Iterator[TextIO]:
     written atomically (:func:`dataworth.fileio.atomic_output`); errors as in
     :func:`catch_write_errors`."""
     with catch_write_errors(path), atomic_output(path, newline="", encoding=encoding) as fh:
-        yield fh
+        yield cast(TextIO, fh)
 
 
 def write_text(path: str, text: str) -> None:
