@@ -401,3 +401,12 @@ def test_read_table_text_columns_keep_csv_text(tmp_path) -> None:
     columns = read_table(path, text_columns=("provider",))
     assert columns["provider"].tolist()[:8] == TRICKY_IDS
     assert columns["a"].dtype == np.float64
+
+
+def test_demo_out_dir_that_is_a_file_is_refused_before_work(tmp_path, capsys) -> None:
+    afile = write_csv(frame(), tmp_path / "d.csv")
+    for out_dir in (afile, afile / "sub"):
+        started = time.monotonic()
+        code, _, err = run(capsys, "demo", "--out-dir", out_dir)
+        one_error(code, err, "d.csv")
+        assert time.monotonic() - started < 5
