@@ -223,3 +223,26 @@ def test_detects_flipped_labels(name, threshold):
     res = value("cgs", noisy, valid)
     is_flipped = np.isin(np.arange(noisy.n_samples), flipped)
     assert roc_auc_score(is_flipped, -res.values) >= threshold
+
+
+@pytest.mark.parametrize("standardize", [True, False])
+@pytest.mark.parametrize("scale", [1e-300, 1e-160, 1e140])
+def test_tiny_and_huge_features_are_scaled_not_called_zero(standardize, scale):
+    """Features near 1e-300 used to be refused as 'all-zero after centring': their squares
+    underflow to 0. Norms and standard deviations are now computed on rescaled rows, and the
+    values do not depend on the features' scale (up to rounding, amplified by the ridge)."""
+    train, _ = load_dataset("iris").split(0.3, random_state=0)
+    X, y = np.asarray(train.X, dtype=float), np.asarray(train.y)
+    ref = CGS(standardize=standardize).fit(utility_of(X, y)).result_.values
+    res = CGS(standardize=standardize).fit(utility_of(X * scale, y)).result_.values
+    np.testing.assert_allclose(res, ref, rtol=0, atol=1e-9 * np.abs(ref).max())
+
+
+def test_gram_memory_is_checked_before_allocating(monkeypatch):
+    import dataworth.memory
+
+    monkeypatch.setattr(dataworth.memory, "available_memory", lambda: 10_000)
+    X = np.random.default_rng(0).normal(size=(30, 2))
+    y = np.repeat([0, 1, 2], [5, 10, 15])
+    with pytest.raises(DataworthError, match=r"25 x 25 Gram matrix .*4.9 KiB.*knn-shapley"):
+        CGS().fit(utility_of(X, y))

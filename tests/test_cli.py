@@ -816,7 +816,7 @@ def test_console_script(files, tmp_path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "needle"),
-    [(["--n-jobs", "0"], "n_jobs"), (["--out-dir", "{train30}/sub"], "cannot create")],
+    [(["--n-jobs", "0"], "--n-jobs"), (["--out-dir", "{train30}/sub"], "not a directory")],
 )
 def test_demo_bad_input_is_one_error_line(args, needle, names, capsys) -> None:
     res = invoke(capsys, "demo", *_fill(args, names))

@@ -205,3 +205,69 @@ def test_errors(tmp_path):
     clf = LinearInfluence(LogisticRegression(), Xc, yc)
     with pytest.raises(DataworthError, match="not in the training data"):
         clf.test_gradients(Xc[:2], np.array([0, 7]))
+
+
+# ---------------------------------------------------------------------------- memory
+
+
+def _memory(monkeypatch: pytest.MonkeyPatch, gib: float) -> None:
+    """Pretend the machine has ``gib`` GiB available (the check must not depend on the host)."""
+    import dataworth.memory
+
+    monkeypatch.setattr(dataworth.memory, "available_memory", lambda: int(gib * 2**30))
+
+
+def test_wide_data_is_refused_through_the_cli_before_any_allocation(
+    tmp_path, capsys, monkeypatch
+) -> None:
+    """Issue 13: 40 rows x 50,000 features need an 18.6 GiB Hessian (three copies at once):
+    one error line with the size and the way out, exit code 2, and no attempt to allocate."""
+    import time
+
+    import pandas as pd
+
+    from dataworth.cli import main
+
+    _memory(monkeypatch, 16.0)
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 50_000)).round(2))
+    frame.columns = [f"f{j}" for j in range(frame.shape[1])]
+    frame["label"] = np.arange(40) % 2
+    path = tmp_path / "wide.csv"
+    frame.to_csv(path, index=False)
+    capsys.readouterr()
+    started = time.monotonic()
+    with pytest.raises(SystemExit) as exc:
+        main(["value", str(path), "--target", "label", "--method", "influence"])
+    elapsed = time.monotonic() - started
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    for needle in ("50001 x 50001 Hessian", "18.6 GiB", "16.0 GiB available", "knn-shapley"):
+        assert needle in errors[0], errors[0]
+    assert elapsed < 60  # reading the 2,000,000 cells; the check itself is immediate
+
+
+def test_hessian_memory_is_checked_before_fitting(monkeypatch) -> None:
+    _memory(monkeypatch, 0.5)  # 3 copies of 6001^2 floats: 0.8 GiB
+    X = np.random.default_rng(1).normal(size=(10, 6000))
+    y = np.arange(10) % 3
+    with pytest.raises(DataworthError, match=r"18003 x 18003 Hessian \(6000 features, 3 classes\)"):
+        LinearInfluence(LogisticRegression(), X, y)
+    with pytest.raises(DataworthError, match="6001 x 6001 Hessian"):
+        LinearInfluence(Ridge(), X, y.astype(float))
+    _memory(monkeypatch, 0.001)  # 1 MiB: a 3 x 3 Hessian still fits
+    LinearInfluence(Ridge(), X[:, :2], y.astype(float))
+
+
+def test_influence_matrix_in_memory_is_checked(monkeypatch, tmp_path) -> None:
+    X, y = _data("diabetes", 60)
+    model = LinearInfluence(Ridge(), X, y)
+    _memory(monkeypatch, 1e-6)  # about 1 KiB: 60 x 60 floats do not fit
+    with pytest.raises(DataworthError, match=r"60 x 60 influence matrix.*out="):
+        influence_matrix(model, X, y)
+    streamed = influence_matrix(model, X, y, out=tmp_path / "m.npy")  # on disk: no check
+    assert streamed.shape == (60, 60)
+    with pytest.raises(DataworthError, match="parameter influences"):
+        influence_on_parameters(model)

@@ -705,3 +705,15 @@ def test_bad_inputs_raise_dataworth_error(mlp):
     for make, match in tracin_cases:
         with pytest.raises(DataworthError, match=match):
             make()
+
+
+def test_direct_solver_checks_the_hessian_memory(monkeypatch):
+    import dataworth.memory
+
+    monkeypatch.setattr(dataworth.memory, "available_memory", lambda: 1000)
+    X = torch.randn(20, 30, dtype=torch.float64)
+    y = (X[:, 0] > 0).long()
+    model = torch.nn.Linear(30, 2).double()
+    inf = TorchInfluence(model, X, y, weight_decay=0.1, solver="direct")
+    with pytest.raises(DataworthError, match=r"62 x 62 Hessian \(62 parameters\).*CGSolver"):
+        inf.fit_solver()

@@ -1,5 +1,5 @@
 """A run killed at random moments (SIGKILL, SIGTERM, SIGINT) and resumed ends with exactly the
-values of an uninterrupted run."""
+values of an uninterrupted run; its worker processes do not outlive it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -149,3 +150,74 @@ def test_a_checkpoint_follows_every_round(tmp_path, monkeypatch, method, budget,
     get_method(method)(budget=budget, random_state=0, checkpoint=tmp_path / "c.npz").fit(utility)
     expected = [min(k * round_size, budget) for k in range(1, -(-budget // round_size) + 1)]
     assert saved == expected
+
+
+def _children(pid: int) -> list[int]:
+    """Pids of the processes whose parent is ``pid`` (from ``/proc``)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and has not exited (a zombie waiting to be reaped has exited)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _is_worker(pid: int) -> bool:
+    try:
+        return b"loky" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_workers_exit_when_the_cli_is_killed(tmp_path) -> None:
+    """``kill -9`` of ``dataworth value --n-jobs 2``: its worker processes (and every other child)
+    exit within seconds, so the standard error pipe they inherited reaches end of file and a
+    caller waiting for the output returns (they used to stay for loky's 300 s idle timeout)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(300, 8, random_state=0)
+    data = tmp_path / "train.csv"
+    header = ",".join([f"x{i}" for i in range(8)] + ["label"])
+    np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=header, comments="")
+    ckpt = tmp_path / "run.ckpt"
+    command = [sys.executable, "-m", "dataworth.cli", "value", str(data), "--target", "label",
+               "--method", "permutation-shapley", "--budget", "100000", "--n-jobs", "2",
+               "--checkpoint", str(ckpt), "--out", str(tmp_path / "v.csv")]  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            children = _children(proc.pid)
+            if ckpt.exists() and sum(_is_worker(c) for c in children) >= 2:
+                break  # a round is done: the workers are up and have run tasks
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        assert sum(_is_worker(c) for c in children) >= 2, children
+        proc.kill()
+        proc.wait(timeout=10)
+        gone_by = time.monotonic() + 10
+        while any(_running(c) for c in children) and time.monotonic() < gone_by:
+            time.sleep(0.05)
+        assert not [c for c in children if _running(c)], "children outlived the killed run"
+        proc.communicate(timeout=5)  # end of file: no process holds the stderr pipe any more
+    finally:
+        for child in children:  # what this test started, should it fail
+            if _running(child):
+                os.kill(child, signal.SIGKILL)
+        if proc.poll() is None:
+            proc.kill()

@@ -228,3 +228,22 @@ def test_flipped_labels_get_low_values():
     clean = np.setdiff1d(np.arange(noisy.n_samples), flipped)
     assert res.values[flipped].mean() < 0 < res.values[clean].mean()
     assert res.values[clean].mean() - res.values[flipped].mean() > 3 * res.values[clean].std() / 4
+
+
+def test_chunks_shrink_to_the_available_memory(monkeypatch):
+    import dataworth.memory
+
+    rng = np.random.default_rng(0)
+    Xt, Xv = rng.normal(size=(50, 2)), rng.normal(size=(20, 2))
+    yt, yv = rng.integers(0, 2, 50), rng.integers(0, 2, 20)
+    u = utility_of(Xt, yt, Xv, yv)
+    ref = KNNShapley(k=3).fit(u).result_
+    assert ref.metadata["chunk_size"] == 20
+    # 41 bytes per (point, row): room for 4 points of 50 rows
+    monkeypatch.setattr(dataworth.memory, "available_memory", lambda: 4 * 41 * 50 + 10)
+    small = KNNShapley(k=3).fit(u).result_
+    assert small.metadata["chunk_size"] == 4
+    np.testing.assert_allclose(small.values, ref.values, rtol=0, atol=1e-15)  # summation order
+    monkeypatch.setattr(dataworth.memory, "available_memory", lambda: 41 * 50 - 1)
+    with pytest.raises(DataworthError, match="knn-shapley sorts the 50 training rows"):
+        KNNShapley(k=3).fit(u)

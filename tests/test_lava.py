@@ -167,6 +167,30 @@ def test_values_are_minus_the_directional_derivative_of_entropic_ot(tiny, solver
     assert res.metadata["solver"] == ("lbfgs" if solver == "lbfgs" else "sinkhorn")
 
 
+@pytest.mark.parametrize("max_iter", [1, 3])
+def test_newton_polish_converges_when_lbfgs_stops_early(tiny, max_iter):
+    """Issue 13/17: L-BFGS's line search may stop short of 1e-9 near the optimum (it did with
+    OpenBLAS's Haswell kernels), where the objective changes by less than its rounding. The
+    Newton polish uses gradients only; here L-BFGS is stopped early on purpose, on any BLAS."""
+    Xt, yt, Xv, yv = tiny
+    u = utility_of(Xt, yt, Xv, yv)
+    res = LAVA(epsilon=0.02, standardize=False, tol=1e-9, max_iter=max_iter).fit(u).result_
+    assert res.metadata["iterations"] <= max_iter and res.metadata["newton_steps"] >= 1
+    assert res.metadata["converged"] and res.metadata["marginal_error"] <= 1e-10
+    ref = LAVA(epsilon=0.02, standardize=False, tol=1e-12, max_iter=10**6, solver="sinkhorn")
+    ref = ref.fit(u).result_
+    np.testing.assert_allclose(res.values, ref.values, rtol=1e-8, atol=1e-10)
+
+
+def test_cost_matrix_memory_is_checked_before_allocating(tiny, monkeypatch):
+    import dataworth.memory
+
+    monkeypatch.setattr(dataworth.memory, "available_memory", lambda: 1000)
+    Xt, yt, Xv, yv = tiny
+    with pytest.raises(DataworthError, match=r"6 x 4 cost matrix .*192 B.*knn-shapley"):
+        LAVA().fit(utility_of(Xt, yt, Xv, yv))
+
+
 def test_log_domain_sinkhorn_agrees_with_lbfgs(tiny, monkeypatch):
     import dataworth.methods.lava as lava_module
 
@@ -262,10 +286,15 @@ def test_missing_pot_names_the_extra(monkeypatch):
         LAVA().fit(u)
 
 
-def test_warns_when_sinkhorn_does_not_converge(tiny):
+@pytest.mark.parametrize(
+    ("solver", "max_iter", "tol"),
+    [("sinkhorn", 1, 1e-14), ("lbfgs", 1, 1e-18)],  # L-BFGS + Newton: 1e-18 is below rounding
+)
+def test_warns_when_the_solver_does_not_converge(tiny, solver, max_iter, tol):
     Xt, yt, Xv, yv = tiny
     with pytest.warns(UserWarning, match="solver stopped after"):
-        res = LAVA(max_iter=1, tol=1e-14).fit(utility_of(Xt, yt, Xv, yv)).result_
+        res = LAVA(solver=solver, max_iter=max_iter, tol=tol)
+        res = res.fit(utility_of(Xt, yt, Xv, yv)).result_
     assert res.metadata["converged"] is False
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 from dataworth.engine.stopping import (
     MaxTime,
@@ -17,6 +19,8 @@ from dataworth.engine.stopping import (
     Stopping,
 )
 from dataworth.errors import DataworthError
+from dataworth.methods import get_method
+from dataworth.utility.base import UtilityBase
 
 
 def status(
@@ -54,6 +58,9 @@ def test_max_time() -> None:
     assert stop.completion(status(elapsed=1.0)) == pytest.approx(0.5, abs=0.01)
     assert stop.completion(status(elapsed=10.0)) == 1.0
     assert stop.max_remaining(status(elapsed=1.0)) is None
+    assert stop.seconds_left(status(elapsed=0.5)) == pytest.approx(1.5, abs=0.01)
+    assert stop.seconds_left(status(elapsed=5.0)) == 0.0
+    assert MaxUpdates(3).seconds_left(status()) is None
     assert repr(stop) == "MaxTime(2)"
 
 
@@ -122,6 +129,7 @@ def test_base_class_is_abstract() -> None:
     with pytest.raises(NotImplementedError):
         Stopping().completion(status())
     assert Stopping().max_remaining(status()) is None
+    assert Stopping().seconds_left(status()) is None
 
 
 # --------------------------------------------------------------------------- composition
@@ -137,6 +145,10 @@ def test_or() -> None:
     assert with_time.check(status(3, elapsed=200.0))
     assert with_time.completion(status(5, elapsed=90.0)) == pytest.approx(0.9, abs=0.01)
     assert (MaxTime(5) | StderrBelow(0.1)).max_remaining(status(1)) is None
+    # the run ends at the first time limit, whatever the other rule says
+    assert (MaxTime(5) | StderrBelow(0.1)).seconds_left(status()) == pytest.approx(5, abs=0.01)
+    assert (MaxTime(5) | MaxTime(3)).seconds_left(status()) == pytest.approx(3, abs=0.01)
+    assert (MaxUpdates(5) | StderrBelow(0.1)).seconds_left(status()) is None
 
 
 def test_and() -> None:
@@ -149,6 +161,9 @@ def test_and() -> None:
     # a rule without a cap lifts the cap: the run may have to go past MaxUpdates
     assert (MaxUpdates(10) & MaxTime(100)).max_remaining(status(4)) is None
     assert not (MaxUpdates(10) & MaxTime(100)).check(status(20, elapsed=1.0))
+    # a time limit ends the run only when the other rule is a time limit too
+    assert (MaxUpdates(10) & MaxTime(100)).seconds_left(status()) is None
+    assert (MaxTime(5) & MaxTime(3)).seconds_left(status()) == pytest.approx(5, abs=0.01)
 
 
 def test_nested_composition() -> None:
@@ -215,3 +230,100 @@ def test_bad_arguments(make) -> None:
 def test_rank_stable_bad_patience(patience) -> None:
     with pytest.raises(DataworthError):
         RankStable(0.99, patience=patience)
+
+
+# ------------------------------------------------------------------ time limits within a round
+class SlowSquareGame(UtilityBase):
+    """``u(S) = |S|**2``, sleeping ``delay`` seconds per evaluation.
+
+    A player's marginal depends on its position, so values depend on the permutations drawn;
+    no prefix comes within 1% of ``u(N)``, so TMC never truncates (every permutation costs
+    ``n + 1`` evaluations).
+    """
+
+    def __init__(self, n: int, delay: float) -> None:
+        self.n_players, self.player_names, self.delay = n, np.arange(n), delay
+
+    def __call__(self, subset) -> float:
+        time.sleep(self.delay)
+        return float(self.mask_of(subset).sum()) ** 2
+
+
+class SleepyClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts the majority class; every fit sleeps ``delay`` seconds."""
+
+    def __init__(self, delay: float = 0.1) -> None:
+        self.delay = delay
+
+    def fit(self, X, y):
+        time.sleep(self.delay)
+        self.classes_, counts = np.unique(y, return_counts=True)
+        self.majority_ = self.classes_[np.argmax(counts)]
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.majority_)
+
+
+LIMIT = 2.0
+
+
+@pytest.mark.parametrize("method", ["permutation-shapley", "tmc-shapley"])
+def test_time_limit_is_checked_within_a_round_permutations(method) -> None:
+    """A permutation takes 1.3 s, a round of 8 about 10 s: the run used to end after the first
+    round (5x the limit); it now ends at the first permutation boundary past the limit."""
+    game = SlowSquareGame(12, delay=0.1)
+    started = time.monotonic()
+    result = get_method(method)(budget=None, stop=MaxTime(LIMIT), random_state=0).fit(game)
+    wall = time.monotonic() - started
+    assert wall < 2 * LIMIT, f"{wall:.1f} s for a limit of {LIMIT} s (one chunk: 1.3 s)"
+    assert 1 <= result.result_.metadata["n_updates"] < 8
+
+
+def test_time_limit_is_checked_within_a_round_data_oob() -> None:
+    """A fit takes 0.15 s: the old first round of 64 bags (chunks of 16) took about 10 s; the
+    chunks are now cut from the first bag's time (one bag each) and the run ends past 2 s."""
+    from dataworth.api import make_utility
+    from dataworth.data import Dataset
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 3)), np.tile([0, 1], 30)
+    train, valid = Dataset.from_arrays(X[:40], y[:40]), Dataset.from_arrays(X[40:], y[40:])
+    utility = make_utility(train, valid, model=SleepyClassifier(delay=0.15))
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # points never out of bag in so few bags: NaN
+        result = get_method("data-oob")(budget=None, stop=MaxTime(LIMIT), random_state=0)
+        n_updates = result.fit(utility).result_.metadata["n_updates"]
+    wall = time.monotonic() - started
+    assert wall < 2 * LIMIT, f"{wall:.1f} s for a limit of {LIMIT} s (one chunk: 0.15 s)"
+    assert 1 <= n_updates < 64
+
+
+def test_a_timed_run_equals_the_run_with_its_budget(tmp_path) -> None:
+    """Cut short in the middle of a round on two workers, a run has the values (up to
+    rounding) of the run (on one worker) whose budget is the number of samples it included, and
+    its checkpoint holds the generator as that run leaves it (rewound past the draws it did
+    not include)."""
+    from dataworth.engine.checkpoint import Checkpoint
+    from dataworth.engine.moments import estimate
+    from dataworth.engine.runner import run_monte_carlo
+    from dataworth.methods.semivalue import PermutationJob
+
+    def run(stop: Stopping, n_jobs: int, delay: float, checkpoint=None):
+        game = SlowSquareGame(12, delay=delay)
+        return run_monte_carlo(PermutationJob(), game, 12, stop=stop, random_state=5,
+                               n_jobs=n_jobs, checkpoint=checkpoint)  # fmt: skip
+
+    run(MaxUpdates(2), n_jobs=2, delay=0.0)  # start the workers, so that the limit is not spent
+    checkpoint = Checkpoint(tmp_path / "c.npz", {"run": "timed"})
+    timed = run(MaxTime(1.0), n_jobs=2, delay=0.05, checkpoint=checkpoint)  # a round: 2.6 s
+    k = timed.n_updates
+    assert 1 <= k < 8, k  # cut within the first round
+    budget = run(MaxUpdates(k), n_jobs=1, delay=0.0)
+    # other chunks, so other merges: equal up to rounding
+    for a, b in zip(estimate("mean", timed.state), estimate("mean", budget.state), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    rng = np.random.default_rng(5)
+    PermutationJob().draw(rng, k, 12)
+    assert checkpoint.load().rng_state == rng.bit_generator.state

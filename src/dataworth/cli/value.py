@@ -68,7 +68,14 @@ __all__ = ["methods", "models", "value"]
 @click.option(
     "--stderr-below", type=float, default=None, help="Stop once every standard error is below this."
 )
-@click.option("--time-limit", type=float, default=None, help="Stop after this many seconds.")
+@click.option(
+    "--time-limit",
+    type=float,
+    default=None,
+    help="Stop after this many seconds. A run overruns it by at most one chunk of samples (the "
+    "chunks under way, one per worker; the first sample is timed and chunks are cut to take "
+    "about 5% of the limit, but never less than one sample), plus the start of the workers.",
+)
 @seed_option
 @click.option(
     "--n-jobs",

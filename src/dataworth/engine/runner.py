@@ -10,12 +10,29 @@ The utility (and its data) goes to the workers once per run, not once per task: 
 backend (``joblib.parallel_config(backend="ray" | "dask")``) it is pickled once and put in Ray's
 object store, or scattered to every Dask worker, and each task unpickles its own copy there;
 with loky, joblib memory-maps its large arrays once (into a shared temporary folder).
+
+With a time limit (a rule whose :meth:`~dataworth.engine.stopping.Stopping.seconds_left` is
+not None, such as :class:`~dataworth.engine.stopping.MaxTime`) the clock is also checked inside
+a round, at chunk boundaries: the chunks go to the workers in waves of one chunk per worker,
+and no wave starts once the limit is reached, so a run overruns its limit by at most one chunk
+(the wave under way). The first sample is evaluated alone and timed, and chunks are cut so
+that one takes at most ``CHUNK_SHARE`` of the limit. The values are then those of a run whose
+budget is the number of samples included (a prefix of the draws, merged in draw order), up to
+rounding, since the chunks, cut from a measured time, differ from that run's; the
+chunking never depends on ``n_jobs`` or the backend, only on the measured time, and the
+generator of a round cut short is rewound to just after the included draws, so a resumed run
+continues as if that round had drawn only them.
+
+Loky workers exit as soon as the driver process is gone, even when it was killed with
+``SIGKILL`` (see :func:`parallel`).
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import pickle
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -39,11 +56,13 @@ except ImportError:  # pragma: no cover
     from joblib.externals import cloudpickle  # type: ignore[no-redef,unused-ignore]
 
 __all__ = [
+    "CHUNK_SHARE",
     "MonteCarloJob",
     "RunOutput",
     "check_n_jobs",
     "counting_failures",
     "one_blas_thread",
+    "parallel",
     "run_monte_carlo",
     "run_tasks",
     "shipped",
@@ -165,12 +184,65 @@ def one_blas_thread() -> Any:
     return _controller().limit(limits=1)
 
 
-def _process_chunk(job: MonteCarloJob, utility: Any, samples: Sequence[Any]) -> tuple[State, int]:
+#: How often a loky worker looks whether its driver is still there (seconds).
+_WATCH_PERIOD = 0.2
+
+
+def _exit_with_driver(driver: int) -> None:
+    """Loky worker initializer: end this worker as soon as the process ``driver`` is gone.
+
+    A daemon thread compares the parent's pid with ``driver`` every ``_WATCH_PERIOD`` seconds;
+    once the driver has died (even by ``SIGKILL``) the worker is re-parented and exits at once,
+    closing the pipes it inherited (standard error among them). Linux's
+    ``prctl(PR_SET_PDEATHSIG)`` is not used: it fires when the *thread* that started the worker
+    ends, and loky also starts workers from short-lived threads. Not on Windows, where the
+    parent's pid never changes.
+    """
+    if os.name != "posix":  # pragma: no cover
+        return
+
+    def watch() -> None:
+        while os.getppid() == driver:
+            time.sleep(_WATCH_PERIOD)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="dataworth-exit-with-driver", daemon=True).start()
+
+
+def parallel(n_jobs: int | None, **kwargs: Any) -> Parallel:
+    """``joblib.Parallel(n_jobs, **kwargs)`` on the active backend; loky workers die with us.
+
+    On loky (joblib's default backend) the workers get :func:`_exit_with_driver` as
+    initializer, unless the active configuration already names an initializer of its own; the
+    configuration's other loky parameters are kept. Other backends are used as they are.
+
+    Examples
+    --------
+    >>> parallel(2)(delayed(abs)(x) for x in (-1, -2))
+    [1, 2]
+    """
+    backend, _ = get_active_backend()
+    if type(backend).__name__ != "LokyBackend" or "initializer" in backend.backend_kwargs:
+        return Parallel(n_jobs=n_jobs, **kwargs)
+    watched = type(backend)(
+        nesting_level=backend.nesting_level,
+        inner_max_num_threads=backend.inner_max_num_threads,
+        **{**backend.backend_kwargs, "initializer": _exit_with_driver, "initargs": (os.getpid(),)},
+    )
+    return Parallel(n_jobs=n_jobs, backend=watched, **kwargs)
+
+
+def _process_chunk(
+    job: MonteCarloJob, utility: Any, samples: Sequence[Any]
+) -> tuple[State, int, float]:
+    """``job.process`` in a worker: the state, the failed fits and the seconds it took."""
     utility = _open(utility)
     before = getattr(utility, "n_failures", 0)
+    started = time.perf_counter()
     with one_blas_thread():
         state = job.process(utility, samples)
-    return state, getattr(utility, "n_failures", 0) - before
+    seconds = time.perf_counter() - started
+    return state, getattr(utility, "n_failures", 0) - before, seconds
 
 
 def counting_failures(fn: Any) -> Any:
@@ -225,13 +297,66 @@ def run_tasks(
     return_as = "generator" if backend.supports_return_generator else "list"
     with (
         shipped(tuple(extra), n_jobs) as handle,
-        Parallel(n_jobs=n_jobs, return_as=return_as) as parallel,
+        parallel(n_jobs, return_as=return_as) as workers,
     ):
-        for res in parallel(delayed(_call_limited)(fn, handle, c) for c in chunks):
+        for res in workers(delayed(_call_limited)(fn, handle, c) for c in chunks):
             out.append(res)
             bar.update(1)
     bar.close()
     return out
+
+
+#: With a time limit, chunks are cut so that one takes at most this share of it (measured).
+CHUNK_SHARE = 0.05
+
+
+@dataclass
+class _Totals:
+    """The statistics merged so far: chunk results are added in draw order."""
+
+    state: State
+    n_updates: int
+    n_failures: int
+
+    def add(self, results: Sequence[tuple[State, int, float]], n_samples: int) -> None:
+        for part, failed, _ in results:
+            self.state = merge_states(self.state, part)
+            self.n_failures += failed
+        self.n_updates += n_samples
+
+
+def _cut(samples: Sequence[Any], size: int) -> list[Sequence[Any]]:
+    return [samples[i : i + size] for i in range(0, len(samples), size)]
+
+
+def _timed_chunk_size(job: MonteCarloJob, seconds_per_sample: float, limit: float) -> int:
+    """The largest chunk (at most ``job.chunk_size``) taking about ``CHUNK_SHARE * limit``."""
+    fits = CHUNK_SHARE * limit / max(seconds_per_sample, 1e-9)
+    return int(max(1, min(job.chunk_size, fits)))
+
+
+def _run_chunks(
+    evaluate: Any,
+    chunks: Sequence[Sequence[Any]],
+    totals: _Totals,
+    *,
+    wave: int,
+    deadline: float | None,
+) -> int:
+    """Evaluate ``chunks`` in order, ``wave`` at a time, until ``deadline``; samples included.
+
+    No wave starts after the deadline (once something was included), so the last wave, which
+    runs one chunk per worker, is the only overrun.
+    """
+    included = 0
+    for start in range(0, len(chunks), wave):
+        if deadline is not None and totals.n_updates > 0 and time.monotonic() >= deadline:
+            break
+        batch = chunks[start : start + wave]
+        n_samples = sum(len(c) for c in batch)
+        totals.add(evaluate(batch), n_samples)
+        included += n_samples
+    return included
 
 
 def run_monte_carlo(
@@ -247,19 +372,24 @@ def run_monte_carlo(
     progress: bool = False,
     desc: str = "valuing",
 ) -> RunOutput:
-    """Run ``job`` in rounds until ``stop`` says so; return the merged statistics."""
+    """Run ``job`` in rounds until ``stop`` says so; return the merged statistics.
+
+    With a time limit in ``stop`` the clock is also checked inside rounds, between waves of
+    one chunk per worker (see the module docstring): the run overruns the limit by at most one
+    chunk, and the values equal (up to rounding) those of a run with the budget of the samples
+    it included.
+    """
     check_n_jobs(n_jobs)
     rng = np.random.default_rng(random_state)
-    state: State = {k: Moments.zeros(n_players) for k in job.state_keys}
-    n_updates = n_failures = 0
+    totals = _Totals({k: Moments.zeros(n_players) for k in job.state_keys}, 0, 0)
     if checkpoint is not None:
         # room for the new checkpoint next to the previous one (written, then renamed)
         checkpoint.check_writable(nbytes=2 * 24 * n_players * len(job.state_keys) + 65536)
         if resume and checkpoint.exists():
-            saved = checkpoint.load()
-            state, n_updates, n_failures = saved.state, saved.n_updates, saved.n_failures
+            saved = checkpoint.load(n_players, job.state_keys)
+            totals = _Totals(saved.state, saved.n_updates, saved.n_failures)
             rng.bit_generator.state = saved.rng_state
-    resumed_from = n_updates
+    resumed_from = totals.n_updates
     stop.reset()
     started = time.monotonic()
     bar = tqdm(
@@ -271,33 +401,62 @@ def run_monte_carlo(
     )
 
     def status() -> Status:
-        values, stderr, counts = estimate(job.estimator, state)
-        return Status(n_updates, values, stderr, counts, started=started)
+        values, stderr, counts = estimate(job.estimator, totals.state)
+        return Status(totals.n_updates, values, stderr, counts, started=started)
 
+    current = status()
+    timed = stop.seconds_left(current) is not None
+    # timed: one task per chunk, so that a wave is one chunk per worker (no auto-batching)
     with (
         shipped(utility, n_jobs) as handle,
-        Parallel(n_jobs=n_jobs, return_as="list") as parallel,
+        parallel(n_jobs, return_as="list", batch_size=1 if timed else "auto") as workers,
     ):
-        current = status()
-        while not (n_updates > 0 and stop.check(current)):
+
+        def evaluate(chunks: Sequence[Sequence[Any]]) -> list[tuple[State, int, float]]:
+            return list(workers(delayed(_process_chunk)(job, handle, c) for c in chunks))
+
+        wave = effective_n_jobs(n_jobs) if timed else None
+        chunk_size = None if timed else job.chunk_size  # timed: from the first sample's time
+        while not (totals.n_updates > 0 and stop.check(current)):
             cap = stop.max_remaining(current)
             size = job.round_size if cap is None else min(job.round_size, cap)
             if size <= 0:
                 break
+            left = stop.seconds_left(current)
+            deadline = None if left is None else time.monotonic() + left
+            before = dict(rng.bit_generator.state)
             samples = job.draw(rng, size, n_players)
-            chunks = [
-                samples[i : i + job.chunk_size] for i in range(0, len(samples), job.chunk_size)
-            ]
-            parts = parallel(delayed(_process_chunk)(job, handle, c) for c in chunks)
-            for part, failed in parts:
-                state = merge_states(state, part)
-                n_failures += failed
-            n_updates += size
+            included = 0
+            if chunk_size is None:  # the first sample alone, timed, sizes the chunks
+                probe = evaluate([samples[:1]])
+                totals.add(probe, 1)
+                included = 1
+                chunk_size = _timed_chunk_size(job, probe[0][2], left or 0.0)
+            chunks = _cut(samples[included:], chunk_size)
+            included += _run_chunks(
+                evaluate, chunks, totals, wave=wave or max(1, len(chunks)), deadline=deadline
+            )
+            if included < size:  # cut short: draw again only what was included
+                rng.bit_generator.state = before
+                job.draw(rng, included, n_players)
             if checkpoint is not None:
-                checkpoint.save(Saved(state, dict(rng.bit_generator.state), n_updates, n_failures))
+                checkpoint.save(
+                    Saved(
+                        totals.state,
+                        dict(rng.bit_generator.state),
+                        totals.n_updates,
+                        totals.n_failures,
+                    )
+                )
             current = status()
             bar.n = round(100 * stop.completion(current))
-            bar.set_postfix_str(f"{n_updates} samples", refresh=False)
+            bar.set_postfix_str(f"{totals.n_updates} samples", refresh=False)
             bar.refresh()
     bar.close()
-    return RunOutput(state, n_updates, n_failures, time.monotonic() - started, resumed_from)
+    return RunOutput(
+        totals.state,
+        totals.n_updates,
+        totals.n_failures,
+        time.monotonic() - started,
+        resumed_from,
+    )

@@ -1,8 +1,9 @@
 """Stopping criteria, composable with ``|`` (either) and ``&`` (both).
 
 Each criterion sees a :class:`Status` after every round, says whether to stop, reports its
-completion in [0, 1] for the progress bar, and may cap how many more samples to draw (so a
-budget is met exactly, independently of the round size).
+completion in [0, 1] for the progress bar, may cap how many more samples to draw (so a
+budget is met exactly, independently of the round size), and may say how many seconds are left
+(so a time limit is also checked inside a round, between chunks).
 
 Examples
 --------
@@ -59,6 +60,13 @@ class Stopping:
         """How many more samples may be drawn, or None for no cap."""
         return None
 
+    def seconds_left(self, status: Status) -> float | None:
+        """Seconds until this rule stops the run whatever the samples say, or None for never.
+
+        The runner stops starting chunks once they are over, even within a round.
+        """
+        return None
+
     def __call__(self, status: Status) -> bool:
         return self.check(status)
 
@@ -92,6 +100,12 @@ class _Or(Stopping):
         ]
         return min(caps) if caps else None
 
+    def seconds_left(self, status: Status) -> float | None:
+        left = [
+            s for s in (self.a.seconds_left(status), self.b.seconds_left(status)) if s is not None
+        ]
+        return min(left) if left else None
+
     def __repr__(self) -> str:
         return f"{self.a!r} | {self.b!r}"
 
@@ -115,6 +129,10 @@ class _And(Stopping):
     def max_remaining(self, status: Status) -> int | None:
         ca, cb = self.a.max_remaining(status), self.b.max_remaining(status)
         return None if ca is None or cb is None else max(ca, cb)
+
+    def seconds_left(self, status: Status) -> float | None:
+        sa, sb = self.a.seconds_left(status), self.b.seconds_left(status)
+        return None if sa is None or sb is None else max(sa, sb)
 
     def __repr__(self) -> str:
         return f"({self.a!r}) & ({self.b!r})"
@@ -142,9 +160,14 @@ class MaxUpdates(Stopping):
 
 
 class MaxTime(Stopping):
-    """Stop after ``seconds`` of wall time (checked between rounds, so one round may overrun).
+    """Stop after ``seconds`` of wall time; a run overruns it by at most one chunk.
 
-    A time limit makes the number of samples, and so the values, depend on machine speed.
+    The runner checks the clock between chunks, also within a round: it starts no chunk once
+    the time is up, and waits for the chunks under way (one per worker). It times the first
+    sample and cuts chunks to take about 5% of the limit, so the overrun is small unless a
+    single sample (one permutation, subset or bag) takes longer than that; the time it takes to
+    start the workers counts too. The values are those (up to rounding) of a run with a budget
+    of the samples included, but that number, and so the values, depend on machine speed.
     """
 
     seconds: float
@@ -161,6 +184,9 @@ class MaxTime(Stopping):
 
     def completion(self, status: Status) -> float:
         return min(1.0, status.elapsed / self.seconds)
+
+    def seconds_left(self, status: Status) -> float | None:
+        return max(0.0, self.seconds - status.elapsed)
 
     def __repr__(self) -> str:
         return f"MaxTime({self.seconds:g})"

@@ -27,6 +27,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.errors import DataworthError
+from dataworth.memory import check_memory
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -165,6 +166,11 @@ def influence_matrix(
         except OSError as exc:
             raise DataworthError(f"cannot write {out}: {exc.strerror or exc}") from None
     else:
+        check_memory(
+            8.0 * shape[0] * shape[1],
+            f"the {shape[0]} x {shape[1]} influence matrix (training x test rows)",
+            "pass out='file.npy' to stream it to disk, or fewer test rows at a time.",
+        )
         matrix = np.empty(shape, dtype=np.float64)
     X_arr = X_test
     for t0 in range(0, n_test, block):
@@ -293,4 +299,10 @@ def influence_on_parameters(model: InfluenceModel, *, rows: Any = None) -> _F64:
     the influence on coefficient ``j`` (the test quantity ``f = theta_j``).
     """
     train_rows = _rows(model, rows)
+    check_memory(
+        3 * 8.0 * train_rows.size * model.n_params,  # gradients, solved, and the result
+        f"the {train_rows.size} x {model.n_params} matrix of parameter influences (rows x "
+        "parameters), 3 copies at once",
+        "pass fewer rows at a time (rows=...).",
+    )
     return -model.to_numpy(model.solve(model.train_gradients(train_rows)))

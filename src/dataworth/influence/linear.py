@@ -32,6 +32,7 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.errors import DataworthError
+from dataworth.memory import check_memory, format_bytes
 
 __all__ = ["SUPPORTED_LINEAR_MODELS", "LinearInfluence"]
 
@@ -100,6 +101,28 @@ def _kind_of(model: Any) -> str:
     )
 
 
+#: Dense ``p x p`` float64 arrays alive at once at the peak: the Hessian, LAPACK's copy of it
+#: (the Newton step's least squares, ``cho_factor``) and one temporary (the softmax null-direction
+#: lift, or the stacked least-squares system of ridge).
+_HESSIAN_COPIES = 3
+
+
+def _check_hessian_memory(model: Any, kind: str, n_features: int, y: Any) -> None:
+    """Refuse, before anything is fitted, a Hessian that does not fit in memory."""
+    q = n_features + (1 if model.get_params().get("fit_intercept", True) else 0)
+    n_classes = np.unique(y).size if kind == "logistic" else 1
+    p = q * (n_classes if n_classes > 2 else 1)
+    classes = f", {n_classes} classes" if n_classes > 2 else ""
+    check_memory(
+        _HESSIAN_COPIES * 8.0 * p * p,
+        f"influence needs the exact {p} x {p} Hessian ({n_features} features{classes}) of "
+        f"{format_bytes(8.0 * p * p)}, {_HESSIAN_COPIES} copies at once",
+        "use fewer features (select or reduce them), --method knn-shapley (no Hessian), or "
+        "an iterative inverse-Hessian solver (from Python: dataworth.influence.TorchInfluence "
+        "with CGSolver or ArnoldiSolver).",
+    )
+
+
 class LinearInfluence:
     """A scikit-learn linear or logistic regression as an :class:`InfluenceModel`.
 
@@ -159,6 +182,7 @@ class LinearInfluence:
         self.n_train = X.shape[0]
         if self.kind == "logistic" and np.unique(y).size < 2:  # before scikit-learn refuses it
             raise DataworthError("influence needs at least two classes in the training data.")
+        _check_hessian_memory(model, self.kind, X.shape[1], y)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fitted = clone(model).fit(X, y)

@@ -56,6 +56,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
     ) from exc
 
 from dataworth.errors import DataworthError
+from dataworth.memory import check_memory, format_bytes
 
 __all__ = ["LOSSES", "SOLVERS", "TorchInfluence"]
 
@@ -628,6 +629,18 @@ class TorchInfluence:
         [[10.0, 4.0], [4.0, 2.0]]
         """
         p = self.n_params
+        size = p * p * torch.finfo(self.dtype).bits / 8
+        free = None
+        if self.device.type == "cuda":
+            free = int(torch.cuda.mem_get_info(self.device)[0])
+        check_memory(
+            3 * size,  # H, H.T + H, and the factor (or eigenvectors) of the solver
+            f"the explicit {p} x {p} Hessian ({p} parameters) of {format_bytes(size)}, 3 copies "
+            f"at once, on {self.device}",
+            "use an iterative solver instead of solver='direct': CGSolver, ArnoldiSolver, "
+            "LiSSASolver or EKFACSolver.",
+            available=free,
+        )
         H = torch.empty((p, p), device=self.device, dtype=self.dtype)
         step = 1024
         for start in range(0, p, step):

@@ -35,6 +35,7 @@ from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from dataworth.base import Valuation
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
+from dataworth.memory import check_memory, format_bytes
 from dataworth.result import ValuationResult
 
 __all__ = ["CGS", "arccos_gram", "complexity_gaps"]
@@ -53,8 +54,12 @@ def arccos_gram(X: NDArray[np.float64]) -> NDArray[np.float64]:
     >>> arccos_gram(np.array([[1.0, 0.0], [s, s]])).round(4).tolist()  # s * 3/8 off the diagonal
     [[0.5, 0.2652], [0.2652, 0.5]]
     """
-    u = np.clip(X @ X.T, -1.0, 1.0)
-    H = u * (np.pi - np.arccos(u)) / (2.0 * np.pi)
+    u = X @ X.T
+    np.clip(u, -1.0, 1.0, out=u)
+    H = np.arccos(u)  # in place from here on: two n x n arrays at most
+    np.subtract(np.pi, H, out=H)
+    H *= u
+    H /= 2.0 * np.pi
     np.fill_diagonal(H, 0.5)
     return H
 
@@ -79,13 +84,31 @@ def complexity_gaps(
     A = H.copy()
     if ridge:
         A[np.diag_indices_from(A)] += ridge
-    factor = cho_factor(A, lower=True, check_finite=False)
+    factor = cho_factor(A, lower=True, overwrite_a=True, check_finite=False)  # in A's memory
     pivots = np.diag(factor[0]) ** 2
     if not pivots.min() > 1e-10 * pivots.max():
         raise LinAlgError("the Gram matrix is numerically singular")
-    inverse = cho_solve(factor, np.eye(A.shape[0]), check_finite=False)
+    inverse = cho_solve(factor, np.eye(A.shape[0]), overwrite_b=True, check_finite=False)
     alpha = inverse @ y
     return alpha**2 / np.diag(inverse), float(y @ alpha)
+
+
+def _scaled(statistic: Any, X: NDArray[np.float64], axis: int) -> NDArray[np.float64]:
+    """``statistic(X, axis)`` (a norm or standard deviation, homogeneous of degree 1) computed
+    on ``X`` divided by its largest magnitude along ``axis``, then scaled back.
+
+    Computed directly, the squares of features near 1e-300 underflow to 0 (and those near
+    1e300 overflow to inf), which would make a non-zero row or feature look all-zero.
+    """
+    top = np.max(np.abs(X), axis=axis, keepdims=True, initial=0.0)
+    top = np.where(top > 0, top, 1.0)
+    return np.asarray(statistic(X / top, axis=axis) * np.squeeze(top, axis=axis))
+
+
+def _pair_sizes(codes: NDArray[np.intp], n_classes: int) -> int:
+    """Rows of the largest pair of classes: the size of the largest Gram matrix."""
+    counts = np.sort(np.bincount(codes, minlength=n_classes))
+    return int(counts[-1] + counts[-2])
 
 
 class CGS(Valuation):
@@ -168,9 +191,15 @@ class CGS(Valuation):
     def _unit_rows(self, train: Any) -> NDArray[np.float64]:
         X = np.asarray(train.X, dtype=np.float64)
         if self.standardize:
-            std = X.std(axis=0)
-            X = (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
-        norms = np.linalg.norm(X, axis=1)
+            X = X - X.mean(axis=0)
+            std = _scaled(np.std, X, axis=0)
+            X = X / np.where(std > 0, std, 1.0)
+        if not np.all(np.isfinite(X)):
+            raise DataworthError(
+                "cgs: features so large that centring them overflows the float64 range; "
+                "rescale them."
+            )
+        norms = _scaled(np.linalg.norm, X, axis=1)
         zero = np.flatnonzero(norms == 0)
         if zero.size:
             shown = ", ".join(map(str, train.row_labels[zero[:5]].tolist()))
@@ -188,6 +217,14 @@ class CGS(Valuation):
         X = self._unit_rows(train)
         classes, codes = np.unique(train.y, return_inverse=True)
         codes = codes.ravel()
+        m = _pair_sizes(codes, classes.size)
+        check_memory(
+            3 * 8.0 * m * m,  # the Gram matrix, its Cholesky factor and the inverse
+            f"cgs needs the {m} x {m} Gram matrix of the largest pair of classes "
+            f"({format_bytes(8.0 * m * m)}), 3 copies at once",
+            "value a random subsample of the training rows, or use --method knn-shapley "
+            "(memory linear in the rows).",
+        )
         n = train.n_samples
         total = np.zeros(n)
         n_problems = np.zeros(n, dtype=np.int64)

@@ -21,12 +21,15 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+from joblib import effective_n_jobs
 from numpy.typing import NDArray
 from scipy.spatial.distance import cdist
 
+from dataworth import memory
 from dataworth.base import Valuation
 from dataworth.engine.runner import run_tasks
 from dataworth.errors import DataworthError
+from dataworth.memory import check_memory, format_bytes
 from dataworth.result import ValuationResult
 
 __all__ = ["KNNShapley"]
@@ -96,6 +99,34 @@ def _chunk_values(
     return values.sum(axis=0)
 
 
+#: Bytes per (valuation point, training row) of a chunk at its peak: the distances, the sort
+#: order, the sorted distances or the recursion's terms and the values (float64 or intp), and
+#: the label matches (int8).
+_BYTES_PER_PAIR = 41
+
+
+def _fitting_chunk(chunk_size: int, n_train: int, n_valid: int, n_jobs: int | None) -> int:
+    """``chunk_size``, lowered if the chunks processed at once would not fit in memory.
+
+    Raises :class:`DataworthError` when even one valuation point per chunk does not fit.
+    """
+    try:
+        jobs = max(1, int(effective_n_jobs(n_jobs)))
+    except (ValueError, TypeError):
+        jobs = 1
+    per_point = float(_BYTES_PER_PAIR) * n_train * min(jobs, max(n_valid, 1))
+    size = min(chunk_size, max(n_valid, 1))
+    if size * per_point <= memory.available_memory():
+        return size
+    check_memory(
+        per_point,
+        f"knn-shapley sorts the {n_train} training rows by distance to each valuation point, "
+        f"{jobs} point(s) at once ({format_bytes(_BYTES_PER_PAIR * n_train)} each)",
+        "use fewer training rows or parallel workers (--n-jobs).",
+    )
+    return max(1, int(memory.available_memory() // per_point))
+
+
 class KNNShapley(Valuation):
     """Exact KNN-Shapley values in closed form (Jia et al. 2019).
 
@@ -112,8 +143,10 @@ class KNNShapley(Valuation):
         Number of neighbours ``K``. Values of ``K`` above the number of training rows are
         allowed (every row is then a neighbour and the values are ``m_i / K``).
     chunk_size : int, default=256
-        Valuation points processed together; memory is a few times ``chunk_size * n_train``
-        floats. Changing it changes the values only at rounding level (summation order).
+        Valuation points processed together; memory is about ``41 * chunk_size * n_train``
+        bytes per worker. Lowered (``metadata["chunk_size"]``) when the chunks processed at
+        once would not fit in the available memory. Changing it changes the values only at
+        rounding level (summation order).
     n_jobs : int or None, default=1
         Chunks processed in parallel (joblib; ``-1`` for all cores). The values are identical
         for any ``n_jobs``.
@@ -186,7 +219,7 @@ class KNNShapley(Valuation):
         codes = codes.astype(np.intp).ravel()
         n_train, n_valid = train.n_samples, valid.n_samples
         codes_train, codes_valid = codes[:n_train], codes[n_train:]
-        k, size = int(self.k), int(self.chunk_size)
+        k, size = int(self.k), _fitting_chunk(int(self.chunk_size), n_train, n_valid, self.n_jobs)
         bounds = [(lo, min(lo + size, n_valid)) for lo in range(0, n_valid, size)]
         X_train = np.ascontiguousarray(train.X)
         parts = run_tasks(
@@ -201,7 +234,7 @@ class KNNShapley(Valuation):
         for part in parts:  # in chunk order: identical for any n_jobs
             total += part
         row_values = total / n_valid
-        metadata: dict[str, Any] = {"n_valuation_points": n_valid}
+        metadata: dict[str, Any] = {"n_valuation_points": n_valid, "chunk_size": size}
         if getattr(utility, "by_group", False):
             values = np.bincount(
                 utility.player_of_row, weights=row_values, minlength=utility.n_players
