@@ -33,8 +33,9 @@ from sklearn.datasets import load_iris
 
 from dataworth.cli import main
 from dataworth.engine.checkpoint import Checkpoint, Saved
-from dataworth.engine.moments import Moments, estimate
+from dataworth.engine.moments import Moments
 from dataworth.errors import CheckpointError, DataworthError
+from dataworth.estimators.reducers import reduce_state as estimate
 from dataworth.result import ValuationResult
 
 SCALE = int(os.environ.get("DATAWORTH_HYPOTHESIS_SCALE", "0"))

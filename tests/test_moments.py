@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from dataworth.engine.moments import ESTIMATORS, Moments, estimate, merge_states
+from dataworth.engine.moments import Moments, merge_states
+from dataworth.estimators.reducers import REDUCERS as ESTIMATORS
+from dataworth.estimators.reducers import reduce_state as estimate
 
 RTOL = 1e-9
 

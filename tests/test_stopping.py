@@ -306,8 +306,8 @@ def test_a_timed_run_equals_the_run_with_its_budget(tmp_path) -> None:
     its checkpoint holds the generator as that run leaves it (rewound past the draws it did
     not include)."""
     from dataworth.engine.checkpoint import Checkpoint
-    from dataworth.engine.moments import estimate
     from dataworth.engine.runner import run_monte_carlo
+    from dataworth.estimators.reducers import reduce_state as estimate
     from dataworth.methods.semivalue import PermutationJob
 
     def run(stop: Stopping, n_jobs: int, delay: float, checkpoint=None):

@@ -15,10 +15,10 @@ import joblib
 import numpy as np
 
 from dataworth.engine.checkpoint import Checkpoint
-from dataworth.engine.moments import estimate
 from dataworth.engine.runner import MonteCarloJob, run_monte_carlo
 from dataworth.engine.stopping import MaxUpdates, Stopping
 from dataworth.errors import CheckpointError, DataworthError
+from dataworth.estimators.plan import Plan
 from dataworth.result import ValuationResult
 
 __all__ = ["MonteCarloValuation", "Valuation"]
@@ -119,7 +119,11 @@ class MonteCarloValuation(Valuation):
     def _notes(self) -> list[str]:
         return []
 
-    def _stop(self) -> Stopping:
+    def _plan(self, utility: Any) -> Plan:
+        """The job and what its samples cost; by default a sample is one unit of the budget."""
+        return Plan(self._job(utility), cost_per_sample=1, unit="samples")
+
+    def _stop(self, plan: Plan | None = None) -> Stopping:
         budget: int | None = getattr(self, "budget", None)
         stop: Stopping | None = getattr(self, "stop", None)
         if budget is None and stop is None:
@@ -129,12 +133,16 @@ class MonteCarloValuation(Valuation):
         if budget is None:
             assert stop is not None
             return stop
-        cap = MaxUpdates(budget)
+        cap = MaxUpdates(budget if plan is None else plan.samples_within(budget) or 1)
         return cap if stop is None else stop | cap
 
     def _fit(self, utility: Any) -> ValuationResult:
-        stop = self._stop()
-        job = self._job(utility)
+        self._stop()  # refuse a run that never ends before any work
+        plan = self._plan(utility)
+        job = plan.job
+        if plan.unit == "evaluations":
+            plan.check_budget(getattr(self, "budget", None), str(getattr(self, "estimator", "")))
+        stop = self._stop(plan)
         checkpoint = None
         path: str | Path | None = getattr(self, "checkpoint", None)
         resume = bool(getattr(self, "resume", False))
@@ -147,7 +155,8 @@ class MonteCarloValuation(Valuation):
                 for k, v in self.get_params().items()
                 if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
             }
-            identity["method"] = str(joblib.hash((self.name, repr(sorted(params.items())))))
+            key: tuple[Any, ...] = (self.name, repr(sorted(params.items())))
+            identity["method"] = str(joblib.hash(key + ((plan.identity,) if plan.identity else ())))
             checkpoint = Checkpoint(path, identity)
             if resume and not checkpoint.exists():
                 warnings.warn(
@@ -171,11 +180,14 @@ class MonteCarloValuation(Valuation):
             "n_failures": out.n_failures,
             "stopped_by": repr(stop),
         }
+        if plan.unit == "evaluations":
+            metadata["n_evaluations"] = plan.evaluations(out.n_updates)
+        metadata.update(plan.metadata)
         if out.resumed_from:
             metadata["resumed_from"] = out.resumed_from
         if notes := self._notes():
             metadata["notes"] = notes
-        values, stderr, counts = estimate(job.estimator, out.state)
+        values, stderr, counts = job.estimate(out.state)
         return self._result(
             utility,
             values=values,

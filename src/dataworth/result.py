@@ -20,8 +20,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dataworth.engine.moments import ESTIMATORS, Moments, State, estimate, merge_states
+from dataworth.engine.moments import Moments, State, merge_states
 from dataworth.errors import DataworthError
+from dataworth.estimators.reducers import REDUCERS, reduce_state
 from dataworth.fileio import atomic_output
 
 __all__ = ["ValuationResult"]
@@ -57,7 +58,7 @@ class ValuationResult:
     state : dict of Moments, optional
         Monte Carlo statistics behind the values; lets ``+`` merge partial runs exactly.
     estimator : str, optional
-        How ``state`` becomes values (see :data:`dataworth.engine.moments.ESTIMATORS`).
+        How ``state`` becomes values (see :data:`dataworth.estimators.reducers.REDUCERS`).
     """
 
     values: NDArray[np.float64]
@@ -100,7 +101,7 @@ class ValuationResult:
     @classmethod
     def from_state(cls, state: State, estimator: str, **fields: Any) -> ValuationResult:
         """Build a result from Monte Carlo statistics."""
-        values, stderr, counts = estimate(estimator, state)
+        values, stderr, counts = reduce_state(estimator, state)
         return cls(
             values=values, stderr=stderr, counts=counts, state=state, estimator=estimator, **fields
         )
@@ -166,7 +167,7 @@ class ValuationResult:
         if mine != theirs:
             raise DataworthError("cannot merge results computed with different parameters.")
         state = merge_states(self.state, other.state)
-        values, stderr, counts = estimate(self.estimator, state)
+        values, stderr, counts = reduce_state(self.estimator, state)
         metadata = dict(self.metadata)
         for key in ("n_updates", "n_failures"):
             if key in self.metadata or key in other.metadata:
@@ -358,8 +359,8 @@ def _result_from_arrays(
     if kind not in ("row", "group"):
         raise DataworthError(f"'kind' is {kind[:20]!r}, not 'row' or 'group'")
     estimator = header_field(header, "estimator", (str, type(None)))
-    if estimator is not None and estimator not in ESTIMATORS:
-        raise DataworthError(f"'estimator' is {estimator[:20]!r}, not one of {sorted(ESTIMATORS)}")
+    if estimator is not None and estimator not in REDUCERS:
+        raise DataworthError(f"'estimator' is {estimator[:20]!r}, not one of {sorted(REDUCERS)}")
     state_keys = header_field(header, "state_keys", list)
     if not all(isinstance(k, str) for k in state_keys) or len(set(state_keys)) < len(state_keys):
         raise DataworthError("'state_keys' is not a list of distinct names")
@@ -375,7 +376,7 @@ def _result_from_arrays(
         if estimator is None:
             raise DataworthError("'estimator' is null, but the file holds a state")
         try:
-            estimate(estimator, state)
+            reduce_state(estimator, state)
         except KeyError as exc:
             raise DataworthError(f"'state_keys' lacks {exc} for estimator {estimator!r}") from None
     return cls(

@@ -16,13 +16,12 @@ Examples
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["ESTIMATORS", "Moments", "State", "estimate", "merge_states"]
+__all__ = ["Estimate", "Moments", "State", "merge_states"]
 
 
 @dataclass(frozen=True)
@@ -107,30 +106,3 @@ def merge_states(a: State, b: State) -> State:
     if a.keys() != b.keys():
         raise ValueError(f"cannot merge states with keys {sorted(a)} and {sorted(b)}")
     return {k: a[k].merge(b[k]) for k in a}
-
-
-def _mean(state: State) -> Estimate:
-    m = state["marginal"]
-    values = np.where(m.count > 0, m.mean, np.nan)
-    return values, m.stderr, m.count
-
-
-def _difference(state: State) -> Estimate:
-    inside, outside = state["in"], state["out"]
-    ok = (inside.count > 0) & (outside.count > 0)
-    values = np.where(ok, inside.mean - outside.mean, np.nan)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        var = inside.variance / np.maximum(inside.count, 1) + outside.variance / np.maximum(
-            outside.count, 1
-        )
-    return values, np.sqrt(var), inside.count + outside.count
-
-
-#: How an estimator state becomes (values, stderr, counts): "mean" of weighted marginals, or the
-#: "difference" of the mean utility of samples with and without each player (MSR Banzhaf).
-ESTIMATORS: dict[str, Callable[[State], Estimate]] = {"mean": _mean, "difference": _difference}
-
-
-def estimate(estimator: str, state: State) -> Estimate:
-    """Values, standard errors and counts from an estimator state."""
-    return ESTIMATORS[estimator](state)

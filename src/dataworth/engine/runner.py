@@ -46,7 +46,7 @@ from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
 from dataworth.engine.checkpoint import Checkpoint, Saved
-from dataworth.engine.moments import Moments, State, estimate, merge_states
+from dataworth.engine.moments import Estimate, Moments, State, merge_states
 from dataworth.engine.stopping import Status, Stopping
 from dataworth.errors import DataworthError
 
@@ -73,7 +73,9 @@ class MonteCarloJob(Protocol):
     """A Monte Carlo estimator as the runner sees it.
 
     ``draw`` runs in the driver; ``process`` runs in a worker and must be a pure function of its
-    arguments (the utility it receives is a copy).
+    arguments (the utility it receives is a copy); ``estimate`` turns the merged statistics into
+    values, and ``estimator`` names that reduction (:data:`dataworth.estimators.reducers.REDUCERS`)
+    so that saved results can be merged. The runner knows nothing else of the method.
     """
 
     estimator: str
@@ -84,6 +86,10 @@ class MonteCarloJob(Protocol):
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]: ...
 
     def process(self, utility: Any, samples: Sequence[Any]) -> State: ...
+
+    def estimate(self, state: State) -> Estimate:
+        """Values, standard errors and counts from the merged state."""
+        ...
 
 
 @dataclass
@@ -401,7 +407,7 @@ def run_monte_carlo(
     )
 
     def status() -> Status:
-        values, stderr, counts = estimate(job.estimator, totals.state)
+        values, stderr, counts = job.estimate(totals.state)
         return Status(totals.n_updates, values, stderr, counts, started=started)
 
     current = status()

@@ -27,6 +27,7 @@ __all__ = ["METHODS", "get_method", "parameters_of"]
 METHODS: dict[str, str] = {
     "loo": "loo:LeaveOneOut",
     "exact-shapley": "exact:ExactShapley",
+    "shapley": "shapley:Shapley",
     "permutation-shapley": "semivalue:PermutationShapley",
     "tmc-shapley": "semivalue:TMCShapley",
     "beta-shapley": "semivalue:BetaShapley",

@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from dataworth.base import MonteCarloValuation
-from dataworth.engine.moments import Moments, State
+from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.stopping import Stopping
+from dataworth.estimators.reducers import reduce_state
 from dataworth.methods.semivalue import _check_budget
 from dataworth.result import ValuationResult
 from dataworth.samplers import draw_uniform_subsets
@@ -33,6 +34,9 @@ class MSRJob:
     state_keys: tuple[str, ...] = ("in", "out")
     round_size: int = 128
     chunk_size: int = 32
+
+    def estimate(self, state: State) -> Estimate:
+        return reduce_state(self.estimator, state)
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
         return list(draw_uniform_subsets(rng, size, n_players))

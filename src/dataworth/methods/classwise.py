@@ -31,10 +31,11 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.base import MonteCarloValuation
-from dataworth.engine.moments import Moments, State
+from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.runner import MonteCarloJob
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError, UtilityError
+from dataworth.estimators.reducers import reduce_state
 
 __all__ = ["ClasswiseShapley"]
 
@@ -119,6 +120,9 @@ class _ClasswiseJob:
     state_keys: tuple[str, ...] = ("marginal",)
     round_size: int = ROUND_SIZE
     chunk_size: int = CHUNK_SIZE
+
+    def estimate(self, state: State) -> Estimate:
+        return reduce_state(self.estimator, state)
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[list[ClassDraw]]:
         samples = []

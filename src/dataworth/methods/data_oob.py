@@ -19,9 +19,10 @@ from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.base import MonteCarloValuation
-from dataworth.engine.moments import Moments, State
+from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError, UtilityError
+from dataworth.estimators.reducers import reduce_state
 from dataworth.result import ValuationResult
 
 __all__ = ["DataOOB", "OOBJob"]
@@ -53,6 +54,9 @@ class OOBJob:
     state_keys: tuple[str, ...] = ("marginal",)
     round_size: int = 64
     chunk_size: int = 16
+
+    def estimate(self, state: State) -> Estimate:
+        return reduce_state(self.estimator, state)
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
         """``size`` bootstrap bags of ``n_players`` player ids drawn with replacement."""

@@ -17,9 +17,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.base import MonteCarloValuation
-from dataworth.engine.moments import Moments, State
+from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
+from dataworth.estimators.reducers import reduce_state
 from dataworth.methods.weights import beta_log_weights, permutation_importance
 from dataworth.samplers import draw_antithetic_permutations, draw_permutations
 
@@ -50,6 +51,9 @@ class PermutationJob:
     state_keys: tuple[str, ...] = ("marginal",)
     round_size: int = 8
     chunk_size: int = 1
+
+    def estimate(self, state: State) -> Estimate:
+        return reduce_state(self.estimator, state)
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
         sampler = draw_antithetic_permutations if self.antithetic else draw_permutations

@@ -1,0 +1,158 @@
+"""Regression-adjusted maximum sample reuse (after Witter et al. 2025).
+
+A pilot of paired coalitions, drawn from the semivalue's size distribution, fits a cheap
+surrogate ``g(T) = h(|T|) + beta . 1_T`` by weighted ridge regression (``h`` piecewise linear in
+the size: the learning curve; ``beta``: one additive effect per player). The semivalue of ``g``
+is known in closed form (:meth:`~dataworth.estimators.msr.Surrogate.values`); the rest of the
+budget estimates the semivalue of the residual ``u - g`` without bias by maximum sample reuse
+(:mod:`dataworth.estimators.msr`). The pilot's samples are not reused in that estimate, so the
+estimate is unbiased whatever the fit and its standard error is that of a mean of independent
+samples; a good surrogate makes it small. Fitting costs one SVD of the pilot's design
+(``O(m p^2)`` for ``m`` pilot coalitions and ``p = n + 24`` features), far less than the fits
+it replaces.
+
+Examples
+--------
+>>> from dataworth.testing.games import AdditiveGame
+>>> from dataworth.estimators.semivalues import Semivalue
+>>> plan = RegressionMSR().plan(
+...     AdditiveGame([1.0, 2.0, 3.0]), Semivalue.shapley(), budget=400, random_state=0, n_jobs=1
+... )
+>>> plan.job.surrogate.values(Semivalue.shapley()).round(2).tolist()  # additive: fitted
+[1.0, 2.0, 3.0]
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import joblib
+import numpy as np
+from numpy.typing import NDArray
+
+from dataworth.engine.runner import run_tasks
+from dataworth.errors import DataworthError
+from dataworth.estimators.msr import Surrogate, ends, paired_job
+from dataworth.estimators.plan import Plan
+from dataworth.estimators.semivalues import Semivalue
+from dataworth.estimators.sizes import SizeSampler, coefficients
+
+__all__ = ["RegressionMSR", "fit_surrogate", "size_basis"]
+
+#: Most knots of the piecewise-linear size effect ``h``.
+MAX_KNOTS = 24
+
+
+def size_basis(n: int) -> NDArray[np.float64]:
+    """``(n + 1) x K`` hat functions of the coalition size on ``K = min(n + 1, 24)`` knots."""
+    k = min(n + 1, MAX_KNOTS)
+    knots = np.unique(np.round(np.linspace(0, n, k)))
+    sizes = np.arange(n + 1, dtype=np.float64)
+    return np.column_stack([np.interp(sizes, knots, e) for e in np.eye(knots.size)])
+
+
+def _evaluate(utility: Any, masks: NDArray[np.bool_]) -> NDArray[np.float64]:
+    return np.asarray(utility.evaluate_many(masks), dtype=np.float64)
+
+
+def fit_surrogate(
+    masks: NDArray[np.bool_], u: NDArray[np.float64], weights: NDArray[np.float64]
+) -> tuple[Surrogate, dict[str, Any]]:
+    """Weighted ridge regression of ``u`` on ``[1_T, hat(|T|)]``, the ridge chosen by
+    generalised cross-validation; returns the surrogate and a summary of the fit.
+
+    The design is rank deficient by one (``sum_i 1_T = |T|`` is linear in the size), which the
+    ridge resolves; the surrogate's semivalue does not depend on that direction.
+    """
+    m, n = masks.shape
+    B = size_basis(n)
+    X = np.hstack([masks.astype(np.float64), B[masks.sum(axis=1)]])
+    sw = np.sqrt(weights / weights.mean())
+    Xw, yw = X * sw[:, None], u * sw
+    U, s, Vt = np.linalg.svd(Xw, full_matrices=False)
+    Uty = U.T @ yw
+    outside = float(yw @ yw - Uty @ Uty)  # the part of y no column can reach
+    best: tuple[float, float] | None = None
+    top = float(s[0] ** 2) if s.size else 1.0
+    for lam in top * np.logspace(-10, 0, 41):
+        shrink = s**2 / (s**2 + lam)
+        rss = float(((1 - shrink) * Uty) @ ((1 - shrink) * Uty)) + max(outside, 0.0)
+        dof = float(shrink.sum())
+        if dof >= m:
+            continue
+        gcv = rss / m / (1 - dof / m) ** 2
+        if best is None or gcv < best[0]:
+            best = (gcv, lam)
+    lam = best[1] if best is not None else top
+    theta = Vt.T @ (s / (s**2 + lam) * Uty)
+    fitted = X @ theta
+    r2 = 1.0 - float(((u - fitted) ** 2 * weights).sum()) / max(
+        float(((u - np.average(u, weights=weights)) ** 2 * weights).sum()), 1e-300
+    )
+    surrogate = Surrogate(B @ theta[n:], theta[:n])
+    return surrogate, {"pilot_rows": int(m), "ridge": float(lam), "weighted_r2": round(r2, 6)}
+
+
+class RegressionMSR:
+    """Regression-adjusted MSR: a fitted surrogate's exact semivalue plus an unbiased
+    correction from paired coalitions (see the module).
+
+    Parameters
+    ----------
+    pilot_fraction : float, default=0.5
+        Share of the budget spent on the pilot that fits the surrogate. Without a budget (a
+        time limit or a standard-error target) the pilot is ``4 n`` evaluations.
+    """
+
+    name: ClassVar[str] = "regression-msr"
+    summary: ClassVar[str] = (
+        "a surrogate (size effect + one effect per point) fitted on a pilot, corrected without "
+        "bias by maximum sample reuse on its residuals"
+    )
+    reference: ClassVar[str] = (
+        "Witter et al. 2025, Regression-adjusted Monte Carlo estimators for Shapley values"
+    )
+    semivalues: ClassVar[frozenset[str] | None] = None
+
+    def __init__(self, pilot_fraction: float = 0.5) -> None:
+        if not 0.0 <= pilot_fraction < 1.0:
+            raise DataworthError(f"pilot_fraction must be in [0, 1); got {pilot_fraction!r}.")
+        self.pilot_fraction = float(pilot_fraction)
+
+    def _pilot_pairs(self, n: int, budget: int | None) -> int:
+        if budget is None:
+            return 2 * n
+        spare = int(budget) - 2 - 2 * 2  # the two ends, and at least two samples after
+        return max(0, min(int(self.pilot_fraction * budget) // 2, spare // 2))
+
+    def plan(
+        self,
+        utility: Any,
+        semivalue: Semivalue,
+        *,
+        budget: int | None,
+        random_state: int | None,
+        n_jobs: int | None,
+    ) -> Plan:
+        n = utility.n_players
+        u_empty, u_full = ends(utility)
+        pairs = self._pilot_pairs(n, budget)
+        if pairs < 2:
+            job = paired_job(semivalue, n, u_empty, u_full, Surrogate.zero(n))
+            return Plan(job, 2, 2, metadata={"surrogate": "none (budget too small)"})
+        rng = np.random.default_rng(np.random.SeedSequence(random_state).spawn(1)[0])
+        sampler = SizeSampler.for_semivalue(semivalue, n)
+        T = sampler.draw(rng, pairs)
+        masks = np.concatenate([T, ~T, np.zeros((1, n), bool), np.ones((1, n), bool)])
+        blocks = [masks[i : min(i + 256, 2 * pairs)] for i in range(0, 2 * pairs, 256)]
+        parts = run_tasks(_evaluate, blocks, n_jobs=n_jobs, progress=False, desc="pilot",
+                          extra=(utility,))  # fmt: skip
+        u = np.concatenate([*parts, [u_empty, u_full]])
+        a_in, a_out = coefficients(semivalue, sampler)
+        sizes = masks.sum(axis=1)
+        weights = sizes * a_in[sizes] ** 2 + (n - sizes) * a_out[sizes] ** 2
+        weights[-2:] = weights[:-2].max()  # the ends: fitted as well as the heaviest size
+        surrogate, fit = fit_surrogate(masks, u, weights)
+        job = paired_job(semivalue, n, u_empty, u_full, surrogate)
+        identity = joblib.hash((surrogate.h, surrogate.beta))
+        return Plan(job, 2, 2 + 2 * pairs, identity=identity, metadata={"surrogate": fit})

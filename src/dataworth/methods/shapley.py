@@ -1,0 +1,102 @@
+"""Shapley values by the estimator of your choice; the budget counts utility evaluations.
+
+``get_method("shapley")`` picks among the estimators of :mod:`dataworth.estimators`
+(``estimator=``, default ``"regression-msr"``). Every subset scored counts against the budget,
+the empty and full sets and a pilot included, and a run never scores more. It uses only the
+utility's ``__call__``, ``evaluate_many`` and ``evaluate_prefixes``, so it runs on any
+:class:`~dataworth.utility.base.UtilityBase`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dataworth.base import MonteCarloValuation
+from dataworth.engine.stopping import Stopping
+from dataworth.errors import DataworthError
+from dataworth.estimators import get_estimator
+from dataworth.estimators.plan import Plan
+from dataworth.estimators.semivalues import Semivalue
+from dataworth.methods.semivalue import _check_budget
+
+__all__ = ["Shapley", "semivalue_plan"]
+
+#: The estimator ``shapley`` uses unless told otherwise (see benchmarks/estimators.md).
+DEFAULT_ESTIMATOR = "regression-msr"
+
+
+def semivalue_plan(
+    method: MonteCarloValuation, utility: Any, semivalue: Semivalue, estimator: str
+) -> Plan:
+    """The plan of ``estimator`` for ``semivalue`` with ``method``'s budget, seed and jobs."""
+    cls = get_estimator(estimator)
+    supported = cls.semivalues
+    if supported is not None and semivalue.name not in supported:
+        raise DataworthError(
+            f"estimator {estimator!r} estimates {', '.join(sorted(supported))} values only, "
+            f"not {semivalue}."
+        )
+    if utility.n_players < 2 and estimator != "permutation":  # nothing to sample by size
+        cls = get_estimator("permutation")
+    budget = getattr(method, "budget", None)
+    return cls().plan(
+        utility,
+        semivalue,
+        budget=budget,
+        random_state=getattr(method, "random_state", None),
+        n_jobs=getattr(method, "n_jobs", 1),
+    )
+
+
+class Shapley(MonteCarloValuation):
+    """Shapley values with a state-of-the-art estimator; ``budget`` counts utility evaluations.
+
+    Parameters
+    ----------
+    budget : int or None, default=5000
+        Most utility evaluations (every subset scored counts, the empty and full sets too).
+    estimator : str, default="regression-msr"
+        One of :data:`dataworth.estimators.ESTIMATORS` (``dataworth methods`` lists them).
+    stop, random_state, n_jobs, progress, checkpoint, resume
+        See :class:`~dataworth.base.MonteCarloValuation`.
+
+    Examples
+    --------
+    >>> from dataworth.testing.games import AdditiveGame
+    >>> r = Shapley(budget=200, random_state=0).fit(AdditiveGame([1.0, 2.0, 3.0])).result_
+    >>> r.values.round(6).tolist(), r.metadata["n_evaluations"] <= 200
+    ([1.0, 2.0, 3.0], True)
+    """
+
+    name = "shapley"
+    summary = (
+        "Shapley values with the most efficient estimator (--estimator to choose); the budget "
+        "counts utility evaluations."
+    )
+    reference = "Witter et al. 2025; Kolpaczki et al. 2024; Musco & Witter 2025"
+
+    def __init__(
+        self,
+        budget: int | None = 5000,
+        *,
+        estimator: str = DEFAULT_ESTIMATOR,
+        stop: Stopping | None = None,
+        random_state: int | None = None,
+        n_jobs: int | None = 1,
+        progress: bool = False,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
+        self.budget = budget
+        self.estimator = estimator
+        self.stop = stop
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
+
+    def _plan(self, utility: Any) -> Plan:
+        _check_budget(self.budget)
+        return semivalue_plan(self, utility, Semivalue.shapley(), self.estimator)
