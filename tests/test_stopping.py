@@ -24,7 +24,13 @@ from dataworth.utility.base import UtilityBase
 
 
 def status(
-    n_updates: int = 0, *, values=None, stderr=None, counts=None, elapsed: float = 0.0
+    n_updates: int = 0,
+    *,
+    values=None,
+    stderr=None,
+    counts=None,
+    elapsed: float = 0.0,
+    halves=None,
 ) -> Status:
     n = 4
     return Status(
@@ -33,6 +39,7 @@ def status(
         stderr=np.full(n, np.nan) if stderr is None else np.asarray(stderr, dtype=float),
         counts=np.full(n, n_updates) if counts is None else np.asarray(counts),
         started=time.monotonic() - elapsed,
+        halves=None if halves is None else tuple(np.asarray(h, dtype=float) for h in halves),
     )
 
 
@@ -89,38 +96,44 @@ def test_stderr_below() -> None:
     assert repr(stop) == "StderrBelow(0.1)"
 
 
-def test_rank_stable() -> None:
+UP = [1.0, 2.0, 3.0, 4.0]
+SAME = [1.1, 2.1, 3.1, 4.1]  # the same ranking as UP
+DOWN = [4.0, 3.0, 2.0, 1.0]  # reversed
+
+
+def test_rank_stable_compares_the_two_halves() -> None:
     stop = RankStable(0.99, patience=2)
-    a = status(1, values=[1.0, 2.0, 3.0, 4.0])
-    b = status(2, values=[1.1, 2.1, 3.1, 4.1])  # same ranking
-    c = status(3, values=[4.0, 3.0, 2.0, 1.0])  # reversed
-    assert not stop.check(a)  # nothing to compare with yet
-    assert stop.completion(a) == 0.0
-    assert not stop.check(b)
-    assert stop.completion(b) == 0.5
-    assert stop.check(b)
-    assert stop.completion(b) == 1.0
-    assert not stop.check(c)  # streak broken
-    assert stop.completion(c) == 0.0
+    agree, disagree = status(2, values=UP, halves=(UP, SAME)), status(2, halves=(UP, DOWN))
+    assert stop.needs_halves and not MaxUpdates(3).needs_halves
+    assert not stop.check(disagree)
+    assert stop.completion(disagree) == 0.0
+    assert not stop.check(agree)  # one round of agreement; patience 2
+    assert stop.completion(agree) == 1.0
+    assert stop.check(agree)
+    assert not stop.check(disagree)  # streak broken
     stop.reset()
-    assert not stop.check(a) and not stop.check(a)
-    assert stop.check(a)
-    assert stop.max_remaining(a) is None
+    assert not stop.check(agree) and stop.check(agree)
+    assert stop.max_remaining(agree) is None
     assert repr(stop) == "RankStable(0.99, patience=2)"
+    # Spearman, not Pearson: a monotone but non-linear relation agrees perfectly
+    assert RankStable(1.0).check(status(halves=(UP, np.exp(UP))))
 
 
 def test_rank_stable_constant_and_nan_values() -> None:
-    stop = RankStable(patience=1)
-    flat = status(values=[0.0, 0.0, 0.0, 0.0])
-    assert not stop.check(flat)
-    assert stop.check(flat)  # identical constant vectors are stable
-    stop.reset()
-    with_nan = status(values=[np.nan, 1.0, 2.0, 3.0])
-    assert not stop.check(with_nan)
-    assert stop.check(with_nan)
-    stop.reset()
-    assert not stop.check(flat)
-    assert not stop.check(status(values=[0.0, 1.0, 2.0, 3.0]))  # constant -> varying: unstable
+    flat = [0.0, 0.0, 0.0, 0.0]
+    assert RankStable(1.0).check(status(halves=(flat, flat)))  # identical: agree
+    assert not RankStable(0.5).check(status(halves=(flat, UP)))  # constant vs varying
+    # NaN in either half: left out of the correlation
+    assert RankStable(1.0).check(status(halves=([np.nan, 2.0, 3.0, 4.0], [9.0, 5.0, 6.0, 7.0])))
+    assert not RankStable(0.5).check(status(halves=([np.nan] * 3 + [1.0], UP)))  # < 2 finite
+
+
+def test_rank_stable_needs_halves_and_composes() -> None:
+    with pytest.raises(DataworthError, match="halves"):
+        RankStable(0.9).check(status(values=UP))
+    assert (MaxUpdates(3) | RankStable(0.9)).needs_halves
+    assert (RankStable(0.9) & MaxTime(3)).needs_halves
+    assert not (MaxUpdates(3) | MaxTime(3)).needs_halves
 
 
 def test_base_class_is_abstract() -> None:
@@ -181,10 +194,11 @@ def test_nested_composition() -> None:
 def test_or_checks_both_sides_every_round() -> None:
     rank = RankStable(0.99, patience=2)
     stop = MaxUpdates(1) | rank
-    s = status(5, values=[1.0, 2.0, 3.0, 4.0])
+    s = status(5, values=UP, halves=(UP, SAME))
     assert stop.check(s)  # MaxUpdates already says stop...
+    assert rank._streak == 1  # ...but RankStable saw the round
     assert stop.check(s)
-    assert rank.completion(s) == 0.5  # ...but RankStable still saw both rounds
+    assert rank._streak == 2
     stop.reset()
     assert rank.completion(s) == 0.0
 
@@ -192,10 +206,9 @@ def test_or_checks_both_sides_every_round() -> None:
 def test_and_checks_both_sides_every_round() -> None:
     rank = RankStable(0.99, patience=1)
     stop = MaxUpdates(100) & rank
-    s = status(5, values=[1.0, 2.0, 3.0, 4.0])
-    assert not stop.check(s)
-    assert not stop.check(s)
-    assert rank.completion(s) == 1.0
+    s = status(5, values=UP, halves=(UP, SAME))
+    assert not stop.check(s)  # MaxUpdates says go on; RankStable saw the round
+    assert rank.completion(s) == 1.0 and rank._streak == 1
 
 
 # --------------------------------------------------------------------------- bad arguments
@@ -327,3 +340,31 @@ def test_a_timed_run_equals_the_run_with_its_budget(tmp_path) -> None:
     rng = np.random.default_rng(5)
     PermutationJob().draw(rng, k, 12)
     assert checkpoint.load().rng_state == rng.bit_generator.state
+
+
+# ------------------------------------------------------------------ split-half ranking rule
+def test_rank_stable_run_stops_when_halves_agree_and_keeps_the_values() -> None:
+    """End to end: the runner keeps two halves; the run stops once they rank alike; its values
+    equal (up to rounding: other merges) those of the same run with that budget and no rule;
+    and they are the same for any n_jobs."""
+    from dataworth.testing.games import AirportGame
+
+    game = AirportGame(np.arange(1.0, 13.0))
+    method = get_method("shapley")
+    runs = [
+        method(budget=None, estimator="msr", stop=RankStable(0.9), random_state=3, n_jobs=j)
+        .fit(game)
+        .result_
+        for j in (1, 2)
+    ]
+    np.testing.assert_array_equal(runs[0].values, runs[1].values)
+    result = runs[0]
+    assert result.metadata["stopped_by"] == "RankStable(0.9, patience=1)"
+    k = result.metadata["n_updates"]
+    plain = method(budget=result.metadata["n_evaluations"], estimator="msr", random_state=3)
+    plain = plain.fit(game).result_
+    assert plain.metadata["n_updates"] == k
+    np.testing.assert_allclose(result.values, plain.values, rtol=1e-12, atol=1e-12)
+    # halves that agree at 0.9 rank the players much like the exact values
+    exact = game.shapley_values()
+    assert RankStable.correlation(result.values, exact) > 0.5

@@ -42,6 +42,7 @@ from typing import Any, Protocol
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import get_active_backend
+from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 from tqdm.auto import tqdm
 
@@ -238,17 +239,34 @@ def parallel(n_jobs: int | None, **kwargs: Any) -> Parallel:
     return Parallel(n_jobs=n_jobs, backend=watched, **kwargs)
 
 
+def _half_ids(start: int, size: int) -> NDArray[np.int64]:
+    """Which half samples ``start .. start + size - 1`` of a run belong to: pairs of
+    consecutive samples alternate (so that antithetic pairs stay together)."""
+    return (np.arange(start, start + size) // 2) % 2
+
+
 def _process_chunk(
-    job: MonteCarloJob, utility: Any, samples: Sequence[Any]
-) -> tuple[State, int, float]:
-    """``job.process`` in a worker: the state, the failed fits and the seconds it took."""
+    job: MonteCarloJob, utility: Any, samples: Sequence[Any], halves: NDArray[np.int64] | None
+) -> tuple[list[tuple[int, State]], int, float]:
+    """``job.process`` in a worker: the states, the failed fits and the seconds it took.
+
+    Without ``halves`` one state, tagged -1; with them, one state per half present, tagged
+    with the half.
+    """
     utility = _open(utility)
     before = getattr(utility, "n_failures", 0)
     started = time.perf_counter()
     with one_blas_thread():
-        state = job.process(utility, samples)
+        if halves is None:
+            parts = [(-1, job.process(utility, samples))]
+        else:
+            parts = [
+                (h, job.process(utility, [samples[int(i)] for i in np.flatnonzero(halves == h)]))
+                for h in (0, 1)
+                if np.any(halves == h)
+            ]
     seconds = time.perf_counter() - started
-    return state, getattr(utility, "n_failures", 0) - before, seconds
+    return parts, getattr(utility, "n_failures", 0) - before, seconds
 
 
 def counting_failures(fn: Any) -> Any:
@@ -316,23 +334,31 @@ def run_tasks(
 CHUNK_SHARE = 0.05
 
 
+Chunk = tuple[int, Sequence[Any]]  # the run's index of its first sample, and the samples
+ChunkResult = tuple[list[tuple[int, State]], int, float]
+
+
 @dataclass
 class _Totals:
-    """The statistics merged so far: chunk results are added in draw order."""
+    """The statistics merged so far, in draw order; with ``halves``, those of each half too."""
 
     state: State
     n_updates: int
     n_failures: int
+    halves: list[State] | None = None
 
-    def add(self, results: Sequence[tuple[State, int, float]], n_samples: int) -> None:
-        for part, failed, _ in results:
-            self.state = merge_states(self.state, part)
+    def add(self, results: Sequence[ChunkResult], n_samples: int) -> None:
+        for parts, failed, _ in results:
+            for half, part in parts:
+                self.state = merge_states(self.state, part)
+                if self.halves is not None and half >= 0:
+                    self.halves[half] = merge_states(self.halves[half], part)
             self.n_failures += failed
         self.n_updates += n_samples
 
 
-def _cut(samples: Sequence[Any], size: int) -> list[Sequence[Any]]:
-    return [samples[i : i + size] for i in range(0, len(samples), size)]
+def _cut(samples: Sequence[Any], size: int, start: int) -> list[Chunk]:
+    return [(start + i, samples[i : i + size]) for i in range(0, len(samples), size)]
 
 
 def _timed_chunk_size(job: MonteCarloJob, seconds_per_sample: float, limit: float) -> int:
@@ -343,7 +369,7 @@ def _timed_chunk_size(job: MonteCarloJob, seconds_per_sample: float, limit: floa
 
 def _run_chunks(
     evaluate: Any,
-    chunks: Sequence[Sequence[Any]],
+    chunks: Sequence[Chunk],
     totals: _Totals,
     *,
     wave: int,
@@ -359,7 +385,7 @@ def _run_chunks(
         if deadline is not None and totals.n_updates > 0 and time.monotonic() >= deadline:
             break
         batch = chunks[start : start + wave]
-        n_samples = sum(len(c) for c in batch)
+        n_samples = sum(len(c) for _, c in batch)
         totals.add(evaluate(batch), n_samples)
         included += n_samples
     return included
@@ -387,7 +413,11 @@ def run_monte_carlo(
     """
     check_n_jobs(n_jobs)
     rng = np.random.default_rng(random_state)
-    totals = _Totals({k: Moments.zeros(n_players) for k in job.state_keys}, 0, 0)
+
+    def zeros() -> State:
+        return {k: Moments.zeros(n_players) for k in job.state_keys}
+
+    totals = _Totals(zeros(), 0, 0)
     if checkpoint is not None:
         # room for the new checkpoint next to the previous one (written, then renamed)
         checkpoint.check_writable(nbytes=2 * 24 * n_players * len(job.state_keys) + 65536)
@@ -395,6 +425,8 @@ def run_monte_carlo(
             saved = checkpoint.load(n_players, job.state_keys)
             totals = _Totals(saved.state, saved.n_updates, saved.n_failures)
             rng.bit_generator.state = saved.rng_state
+    if stop.needs_halves:  # not checkpointed: after a resume, the samples drawn since
+        totals.halves = [zeros(), zeros()]
     resumed_from = totals.n_updates
     stop.reset()
     started = time.monotonic()
@@ -408,7 +440,10 @@ def run_monte_carlo(
 
     def status() -> Status:
         values, stderr, counts = job.estimate(totals.state)
-        return Status(totals.n_updates, values, stderr, counts, started=started)
+        halves = None
+        if totals.halves is not None:
+            halves = (job.estimate(totals.halves[0])[0], job.estimate(totals.halves[1])[0])
+        return Status(totals.n_updates, values, stderr, counts, started=started, halves=halves)
 
     current = status()
     timed = stop.seconds_left(current) is not None
@@ -417,9 +452,15 @@ def run_monte_carlo(
         shipped(utility, n_jobs) as handle,
         parallel(n_jobs, return_as="list", batch_size=1 if timed else "auto") as workers,
     ):
+        split = totals.halves is not None
 
-        def evaluate(chunks: Sequence[Sequence[Any]]) -> list[tuple[State, int, float]]:
-            return list(workers(delayed(_process_chunk)(job, handle, c) for c in chunks))
+        def evaluate(chunks: Sequence[Chunk]) -> list[ChunkResult]:
+            return list(
+                workers(
+                    delayed(_process_chunk)(job, handle, c, _half_ids(i, len(c)) if split else None)
+                    for i, c in chunks
+                )
+            )
 
         wave = effective_n_jobs(n_jobs) if timed else None
         chunk_size = None if timed else job.chunk_size  # timed: from the first sample's time
@@ -432,13 +473,14 @@ def run_monte_carlo(
             deadline = None if left is None else time.monotonic() + left
             before = dict(rng.bit_generator.state)
             samples = job.draw(rng, size, n_players)
+            first = totals.n_updates
             included = 0
             if chunk_size is None:  # the first sample alone, timed, sizes the chunks
-                probe = evaluate([samples[:1]])
+                probe = evaluate([(first, samples[:1])])
                 totals.add(probe, 1)
                 included = 1
                 chunk_size = _timed_chunk_size(job, probe[0][2], left or 0.0)
-            chunks = _cut(samples[included:], chunk_size)
+            chunks = _cut(samples[included:], chunk_size, first + included)
             included += _run_chunks(
                 evaluate, chunks, totals, wave=wave or max(1, len(chunks)), deadline=deadline
             )

@@ -37,6 +37,9 @@ class Status:
     stderr: NDArray[np.float64]
     counts: NDArray[np.int64]
     started: float = field(default_factory=time.monotonic)
+    #: The values from each of two independent halves of the samples, when a rule asks for
+    #: them (:attr:`Stopping.needs_halves`); None otherwise.
+    halves: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None
 
     @property
     def elapsed(self) -> float:
@@ -46,6 +49,9 @@ class Status:
 
 class Stopping:
     """Base class: subclasses implement :meth:`check` and :meth:`completion`."""
+
+    #: Whether :meth:`check` reads :attr:`Status.halves` (the runner then keeps two halves).
+    needs_halves: bool = False
 
     def reset(self) -> None:
         """Forget state from an earlier run."""
@@ -82,6 +88,10 @@ class _Or(Stopping):
     a: Stopping
     b: Stopping
 
+    @property
+    def needs_halves(self) -> bool:  # type: ignore[override]
+        return self.a.needs_halves or self.b.needs_halves
+
     def reset(self) -> None:
         self.a.reset()
         self.b.reset()
@@ -114,6 +124,10 @@ class _Or(Stopping):
 class _And(Stopping):
     a: Stopping
     b: Stopping
+
+    @property
+    def needs_halves(self) -> bool:  # type: ignore[override]
+        return self.a.needs_halves or self.b.needs_halves
 
     def reset(self) -> None:
         self.a.reset()
@@ -227,11 +241,32 @@ class StderrBelow(Stopping):
 
 
 class RankStable(Stopping):
-    """Stop when the Spearman correlation of values between consecutive rounds stays at or
-    above ``min_correlation`` for ``patience`` rounds in a row."""
+    """Stop once two independent halves of the samples rank the players alike: their Spearman
+    correlation is at least ``min_correlation`` after ``patience`` rounds in a row.
 
-    def __init__(self, min_correlation: float = 0.999, patience: int = 3) -> None:
-        if not 0.0 < min_correlation <= 1.0:
+    The runner splits the samples into two halves by position (pairs of consecutive samples
+    alternate, so that antithetic pairs stay together) and estimates the values from each;
+    the run's values are those of all samples (equal, up to rounding, to a run without this
+    rule). Values that are NaN in either half are left out of the correlation. After a resume
+    the halves hold the samples drawn since, so the rule stops no earlier than it would have.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rule = RankStable(0.9)
+    >>> v = np.arange(5.0)
+    >>> rule.check(Status(10, v, v, v.astype(int), halves=(v, v[::-1])))
+    False
+    >>> rule.check(Status(20, v, v, v.astype(int), halves=(v, v + 0.1)))
+    True
+    """
+
+    needs_halves = True
+    min_correlation: float
+    patience: int
+
+    def __init__(self, min_correlation: float = 0.9, patience: int = 1) -> None:
+        if not (isinstance(min_correlation, Real) and 0.0 < float(min_correlation) <= 1.0):
             raise DataworthError(f"min_correlation must be in (0, 1]; got {min_correlation!r}.")
         if (
             not isinstance(patience, (int, np.integer))
@@ -246,22 +281,33 @@ class RankStable(Stopping):
         self.reset()
 
     def reset(self) -> None:
-        self._previous: NDArray[np.float64] | None = None
         self._streak = 0
+        self._last = -1.0
+
+    @staticmethod
+    def correlation(a: NDArray[np.float64], b: NDArray[np.float64]) -> float:
+        """Spearman's correlation of two value vectors over the entries finite in both."""
+        ok = np.isfinite(a) & np.isfinite(b)
+        if ok.sum() < 2:
+            return -1.0
+        a, b = a[ok], b[ok]
+        if np.ptp(a) == 0 or np.ptp(b) == 0:
+            return 1.0 if np.array_equal(a, b) else 0.0
+        return float(spearmanr(a, b)[0])
 
     def check(self, status: Status) -> bool:
-        current = np.nan_to_num(status.values, nan=0.0)
-        if self._previous is not None and current.size > 1:
-            if np.ptp(current) == 0 or np.ptp(self._previous) == 0:
-                corr = 1.0 if np.array_equal(current, self._previous) else 0.0
-            else:
-                corr = float(spearmanr(current, self._previous)[0])
-            self._streak = self._streak + 1 if corr >= self.min_correlation else 0
-        self._previous = current.copy()
+        if status.halves is None:
+            raise DataworthError("RankStable needs the values of two halves of the samples.")
+        if status.values.size < 2:  # one player: nothing to rank
+            self._last = 1.0
+            self._streak += 1
+            return self._streak >= self.patience
+        self._last = self.correlation(*status.halves)
+        self._streak = self._streak + 1 if self._last >= self.min_correlation else 0
         return self._streak >= self.patience
 
     def completion(self, status: Status) -> float:
-        return self._streak / self.patience
+        return float(min(1.0, max(0.0, self._last) / self.min_correlation))
 
     def __repr__(self) -> str:
         return f"RankStable({self.min_correlation:g}, patience={self.patience})"
