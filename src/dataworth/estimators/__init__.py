@@ -26,6 +26,9 @@ ESTIMATORS: dict[str, str] = {
     "permutation": "permutation:Permutation",
     "msr": "msr:SizeMSR",
     "regression-msr": "regression_msr:RegressionMSR",
+    "kernel-shap": "kernel_shap:KernelSHAP",
+    "unbiased-kernel-shap": "unbiased_kernel_shap:UnbiasedKernelSHAP",
+    "leverage-shap": "leverage_shap:LeverageSHAP",
 }
 
 
