@@ -349,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--games", nargs="+", default=[g.name for g in GAMES])
     parser.add_argument("--rebuild", action="store_true")
-    parser.add_argument("--bruteforce", default="breast_cancer-12", help="game checked by brute force")
+    parser.add_argument(
+        "--bruteforce", default="breast_cancer-12", help="game checked by brute force"
+    )
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
