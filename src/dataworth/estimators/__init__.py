@@ -26,6 +26,8 @@ ESTIMATORS: dict[str, str] = {
     "permutation": "permutation:Permutation",
     "msr": "msr:SizeMSR",
     "regression-msr": "regression_msr:RegressionMSR",
+    "stratified-svarm": "stratified_svarm:StratifiedSVARM",
+    "stratified": "stratified:Stratified",
     "kernel-shap": "kernel_shap:KernelSHAP",
     "unbiased-kernel-shap": "unbiased_kernel_shap:UnbiasedKernelSHAP",
     "leverage-shap": "leverage_shap:LeverageSHAP",

@@ -19,6 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dataworth.engine.moments import Estimate, State
+from dataworth.estimators.strata import reduce_strata
 
 __all__ = ["REDUCERS", "reduce_state"]
 
@@ -42,8 +43,13 @@ def _difference(state: State) -> Estimate:
 
 #: "mean": the mean of per-sample value vectors (weighted marginals, or any unbiased per-sample
 #: estimate); "difference": the mean utility of samples with each player minus that of samples
-#: without it (MSR Banzhaf).
-REDUCERS: dict[str, Callable[[State], Estimate]] = {"mean": _mean, "difference": _difference}
+#: without it (MSR Banzhaf); "strata": per-player strata by coalition size
+#: (:mod:`dataworth.estimators.strata`).
+REDUCERS: dict[str, Callable[[State], Estimate]] = {
+    "mean": _mean,
+    "difference": _difference,
+    "strata": reduce_strata,
+}
 
 
 def reduce_state(reducer: str, state: State) -> Estimate:
