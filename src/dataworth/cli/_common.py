@@ -205,8 +205,9 @@ def budget_option(f: F) -> F:
         "--budget",
         type=click.IntRange(max=2**62),
         default=None,
-        help="Permutations (permutation methods), subsets (banzhaf, least-core) or bags "
-        "(data-oob).",
+        help="Utility evaluations (shapley, and banzhaf or beta-shapley with a non-default "
+        "--estimator), permutations (other permutation methods), subsets (banzhaf, least-core) "
+        "or bags (data-oob).",
     )(f)
 
 
@@ -535,7 +536,9 @@ def method_params(
         if "stop" in accepted:
             params["stop"] = stop
         else:
-            notes.append(f"--stderr-below/--time-limit do not apply to {cls.name} and are ignored.")  # type: ignore[attr-defined]
+            notes.append(
+                f"--stderr-below/--time-limit/--rank-stable do not apply to {cls.name} and are ignored."
+            )  # type: ignore[attr-defined]
     return params
 
 

@@ -35,8 +35,9 @@ from dataworth.cli._common import (
     valid_options,
     write_values,
 )
-from dataworth.engine.stopping import MaxTime, StderrBelow, Stopping
+from dataworth.engine.stopping import MaxTime, RankStable, StderrBelow, Stopping
 from dataworth.errors import DataworthError
+from dataworth.estimators import ESTIMATORS, get_estimator
 from dataworth.methods import METHODS, get_method, parameters_of
 from dataworth.models import MODELS
 
@@ -112,6 +113,21 @@ __all__ = ["methods", "models", "value"]
     "numpy, torch (CPU) or cuda[:N].",
 )
 @standardize_option
+@click.option(
+    "--estimator",
+    default=None,
+    help="How shapley, banzhaf and beta-shapley turn sampled coalitions into values (see "
+    "`dataworth methods`; default: regression-msr for shapley, msr for banzhaf, permutation "
+    "for beta-shapley). With shapley, or another estimator than the default, --budget counts "
+    "utility evaluations.",
+)
+@click.option(
+    "--rank-stable",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=None,
+    help="Stop once two independent halves of the samples rank the rows alike (Spearman "
+    "correlation at least this, e.g. 0.9).",
+)
 @click.option("--alpha", type=float, default=None, help="beta-shapley alpha (default 16).")
 @click.option("--beta", type=float, default=None, help="beta-shapley beta (default 1).")
 @click.option(
@@ -167,6 +183,8 @@ def value(
     batch: bool | None,
     device: str,
     standardize: bool,
+    estimator: str | None,
+    rank_stable: float | None,
     alpha: float | None,
     beta: float | None,
     tolerance: float | None,
@@ -188,6 +206,10 @@ def value(
         stop = StderrBelow(stderr_below)
     if time_limit is not None:
         stop = MaxTime(time_limit) if stop is None else stop | MaxTime(time_limit)
+    if rank_stable is not None:
+        stop = RankStable(rank_stable) if stop is None else stop | RankStable(rank_stable)
+    if estimator is not None and "estimator" in parameters_of(cls):
+        get_estimator(estimator)  # an unknown name: refused before any work
     notes = Notes()
     tr, va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     if standardize:
@@ -209,6 +231,7 @@ def value(
     given = {
         "budget": (budget, "--budget"),
         "k": (k, "--k"),
+        "estimator": (estimator, "--estimator"),
         "alpha": (alpha, "--alpha"),
         "beta": (beta, "--beta"),
         "tolerance": (tolerance, "--tolerance"),
@@ -255,11 +278,16 @@ def value(
 
 @click.command()
 def methods() -> None:
-    """List every valuation method with one line and its reference."""
-    width = max(len(n) for n in METHODS)
+    """List every valuation method, then every estimator, with one line and its reference."""
+    width = max(len(n) for n in [*METHODS, *ESTIMATORS])
     for name in METHODS:
         cls = get_method(name)
         click.echo(f"{name:<{width}}  {cls.summary}  [{cls.reference}]")
+    click.echo("\nestimators (--estimator; for shapley, banzhaf and beta-shapley):")
+    for name in ESTIMATORS:
+        est = get_estimator(name)
+        only = "" if est.semivalues is None else f" ({', '.join(sorted(est.semivalues))} only)"
+        click.echo(f"{name:<{width}}  {est.summary}{only}  [{est.reference}]")
 
 
 @click.command()

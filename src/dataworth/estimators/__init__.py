@@ -15,11 +15,15 @@ True
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dataworth.errors import DataworthError
 
-__all__ = ["ESTIMATORS", "get_estimator"]
+if TYPE_CHECKING:
+    from dataworth.estimators.plan import Plan
+    from dataworth.estimators.semivalues import Semivalue
+
+__all__ = ["ESTIMATORS", "get_estimator", "plan_semivalue"]
 
 #: estimator name -> "module:Class" under dataworth.estimators
 ESTIMATORS: dict[str, str] = {
@@ -43,3 +47,32 @@ def get_estimator(name: str) -> Any:
         )
     module, cls = ESTIMATORS[name].split(":")
     return getattr(import_module(f"dataworth.estimators.{module}"), cls)
+
+
+def plan_semivalue(
+    estimator: str,
+    utility: Any,
+    semivalue: Semivalue,
+    *,
+    budget: int | None,
+    random_state: int | None,
+    n_jobs: int | None,
+) -> Plan:
+    """The plan of the estimator named ``estimator`` for ``semivalue`` on ``utility``.
+
+    Refuses an estimator that does not support the semivalue; a game of one player is valued
+    exactly by one permutation (there is no coalition size to sample).
+    """
+    cls = get_estimator(estimator)
+    supported = cls.semivalues
+    if supported is not None and semivalue.name not in supported:
+        raise DataworthError(
+            f"estimator {estimator!r} estimates {', '.join(sorted(supported))} values only, "
+            f"not {semivalue}."
+        )
+    if utility.n_players < 2:
+        cls = get_estimator("permutation")
+    plan: Plan = cls().plan(
+        utility, semivalue, budget=budget, random_state=random_state, n_jobs=n_jobs
+    )
+    return plan

@@ -18,7 +18,10 @@ import numpy as np
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.stopping import Stopping
+from dataworth.estimators import plan_semivalue
+from dataworth.estimators.plan import Plan
 from dataworth.estimators.reducers import reduce_state
+from dataworth.estimators.semivalues import Semivalue
 from dataworth.methods.semivalue import _check_budget
 from dataworth.result import ValuationResult
 from dataworth.samplers import draw_uniform_subsets
@@ -53,7 +56,11 @@ class MSRBanzhaf(MonteCarloValuation):
     Parameters
     ----------
     budget : int or None, default=1000
-        Number of sampled subsets (one utility evaluation each).
+        Utility evaluations (with the default estimator, one sampled subset each).
+    estimator : str, default="msr"
+        ``"msr"``: uniform subsets, the difference of the mean utility with and without each
+        point (Wang & Jia). Or another of :data:`dataworth.estimators.ESTIMATORS`, e.g.
+        ``"regression-msr"`` (a fitted surrogate's exact Banzhaf values, corrected without bias).
     stop, random_state, n_jobs, progress, checkpoint, resume
         See :class:`~dataworth.base.MonteCarloValuation`.
 
@@ -73,6 +80,7 @@ class MSRBanzhaf(MonteCarloValuation):
         self,
         budget: int | None = 1000,
         *,
+        estimator: str = "msr",
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
@@ -81,6 +89,7 @@ class MSRBanzhaf(MonteCarloValuation):
         resume: bool = False,
     ) -> None:
         self.budget = budget
+        self.estimator = estimator
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -91,6 +100,19 @@ class MSRBanzhaf(MonteCarloValuation):
     def _job(self, utility: Any) -> MSRJob:
         _check_budget(self.budget)
         return MSRJob()
+
+    def _plan(self, utility: Any) -> Plan:
+        if self.estimator == "msr":  # the classic: one subset per evaluation
+            return super()._plan(utility)
+        _check_budget(self.budget)
+        return plan_semivalue(
+            self.estimator,
+            utility,
+            Semivalue.banzhaf(),
+            budget=self.budget,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
 
     def _fit(self, utility: Any) -> ValuationResult:
         result = super()._fit(utility)

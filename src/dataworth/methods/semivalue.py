@@ -20,7 +20,10 @@ from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
+from dataworth.estimators import plan_semivalue
+from dataworth.estimators.plan import Plan
 from dataworth.estimators.reducers import reduce_state
+from dataworth.estimators.semivalues import Semivalue
 from dataworth.methods.weights import beta_log_weights, permutation_importance
 from dataworth.samplers import draw_antithetic_permutations, draw_permutations
 
@@ -203,8 +206,12 @@ class BetaShapley(MonteCarloValuation):
     Parameters
     ----------
     budget : int or None, default=100
-        Number of permutations.
+        Number of permutations with the default estimator; utility evaluations with any other.
     alpha, beta : float, default=16, 1
+    estimator : str, default="permutation"
+        Importance-weighted permutations, or another of :data:`dataworth.estimators.ESTIMATORS`
+        supporting Beta semivalues (``msr`` and ``regression-msr`` draw coalition sizes from
+        the semivalue's own weights instead).
     stop, random_state, n_jobs, progress, checkpoint, resume
         See :class:`~dataworth.base.MonteCarloValuation`.
 
@@ -230,6 +237,7 @@ class BetaShapley(MonteCarloValuation):
         *,
         alpha: float = 16.0,
         beta: float = 1.0,
+        estimator: str = "permutation",
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
@@ -240,6 +248,7 @@ class BetaShapley(MonteCarloValuation):
         self.budget = budget
         self.alpha = alpha
         self.beta = beta
+        self.estimator = estimator
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
@@ -253,3 +262,17 @@ class BetaShapley(MonteCarloValuation):
             beta_log_weights(utility.n_players, float(self.alpha), float(self.beta))
         )
         return PermutationJob(importance=importance)
+
+    def _plan(self, utility: Any) -> Plan:
+        if self.estimator == "permutation":  # the classic: the budget counts permutations
+            return super()._plan(utility)
+        _check_budget(self.budget)
+        beta_log_weights(1, float(self.alpha), float(self.beta))  # refuse bad parameters first
+        return plan_semivalue(
+            self.estimator,
+            utility,
+            Semivalue.beta_shapley(self.alpha, self.beta),
+            budget=self.budget,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )

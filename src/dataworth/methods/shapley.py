@@ -14,39 +14,15 @@ from typing import Any
 
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.stopping import Stopping
-from dataworth.errors import DataworthError
-from dataworth.estimators import get_estimator
+from dataworth.estimators import plan_semivalue
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.methods.semivalue import _check_budget
 
-__all__ = ["Shapley", "semivalue_plan"]
+__all__ = ["DEFAULT_ESTIMATOR", "Shapley"]
 
 #: The estimator ``shapley`` uses unless told otherwise (see benchmarks/estimators.md).
 DEFAULT_ESTIMATOR = "regression-msr"
-
-
-def semivalue_plan(
-    method: MonteCarloValuation, utility: Any, semivalue: Semivalue, estimator: str
-) -> Plan:
-    """The plan of ``estimator`` for ``semivalue`` with ``method``'s budget, seed and jobs."""
-    cls = get_estimator(estimator)
-    supported = cls.semivalues
-    if supported is not None and semivalue.name not in supported:
-        raise DataworthError(
-            f"estimator {estimator!r} estimates {', '.join(sorted(supported))} values only, "
-            f"not {semivalue}."
-        )
-    if utility.n_players < 2 and estimator != "permutation":  # nothing to sample by size
-        cls = get_estimator("permutation")
-    budget = getattr(method, "budget", None)
-    return cls().plan(
-        utility,
-        semivalue,
-        budget=budget,
-        random_state=getattr(method, "random_state", None),
-        n_jobs=getattr(method, "n_jobs", 1),
-    )
 
 
 class Shapley(MonteCarloValuation):
@@ -99,4 +75,11 @@ class Shapley(MonteCarloValuation):
 
     def _plan(self, utility: Any) -> Plan:
         _check_budget(self.budget)
-        return semivalue_plan(self, utility, Semivalue.shapley(), self.estimator)
+        return plan_semivalue(
+            self.estimator,
+            utility,
+            Semivalue.shapley(),
+            budget=self.budget,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+        )
