@@ -536,9 +536,8 @@ def method_params(
         if "stop" in accepted:
             params["stop"] = stop
         else:
-            notes.append(
-                f"--stderr-below/--time-limit/--rank-stable do not apply to {cls.name} and are ignored."
-            )  # type: ignore[attr-defined]
+            name = getattr(cls, "name", cls.__name__)
+            notes.append(f"--stderr-below/--time-limit/--rank-stable do not apply to {name}.")
     return params
 
 
