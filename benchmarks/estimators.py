@@ -227,9 +227,7 @@ def rel_mse(est: np.ndarray, exact: np.ndarray) -> float:
     return float(np.sum((est - exact) ** 2) / np.sum(exact**2))
 
 
-def summarise(
-    rows: list[dict[str, Any]], exact: dict[str, np.ndarray], library: str, key: str
-) -> list[dict[str, Any]]:
+def summarise(rows: list[dict[str, Any]], library: str, key: str) -> list[dict[str, Any]]:
     """One entry per (game, method, budget): means over seeds."""
     groups: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
     for r in rows:
@@ -237,9 +235,8 @@ def summarise(
     out = []
     for (game, method, factor), rs in groups.items():
         ok = [r for r in rs if "values" in r and np.all(np.isfinite(r["values"]))]
-        phi = exact[game]
-        mses = [rel_mse(np.asarray(r["values"]), phi) for r in ok]
-        rhos = [spearman(np.asarray(r["values"]), phi) for r in ok]
+        mses = [r["rel_mse"] for r in ok]  # from add_run_metrics (unrounded values)
+        rhos = [r["spearman"] for r in ok]
         evals = [r["evaluations"] for r in ok if r.get("evaluations") is not None]
         budget = rs[0]["budget"]
         out.append(
@@ -264,24 +261,57 @@ def summarise(
 
 
 def add_run_metrics(rows: list[dict[str, Any]], exact: dict[str, np.ndarray]) -> None:
-    """Per run: rel. MSE and Spearman; values rounded to 6 significant digits (far below the
-    errors measured), tracebacks kept once per distinct error, to keep the JSON small."""
+    """Per run: rel. MSE and Spearman (from the full values); values then rounded to 5
+    significant digits for the JSON (far below the errors measured), tracebacks kept once per
+    distinct error, to keep the JSON small."""
     seen: set[str] = set()
     for r in rows:
         if "values" in r:
             est = np.asarray(r["values"], dtype=np.float64)
             r["rel_mse"] = rel_mse(est, exact[r["game"]])
             r["spearman"] = spearman(est, exact[r["game"]])
-            r["values"] = [float(f"{v:.6g}") for v in est]
+            r["values"] = [float(f"{v:.5g}") for v in est]
         if "traceback" in r:
             if r["error"] in seen:
                 del r["traceback"]
             seen.add(r["error"])
 
 
+RUN_COLUMNS = [
+    "library", "game", "method", "budget_factor", "budget", "seed", "seconds", "evaluations",
+    "rel_mse", "spearman", "values",
+]  # fmt: skip
+
+
+def compact_runs(rows: list[dict[str, Any]], library: str, key: str) -> list[list[Any]]:
+    """Successful runs as rows of RUN_COLUMNS (one JSON line each; failed runs are kept whole
+    in ``failed_runs``)."""
+
+    def short(x: float) -> float:
+        return float(f"{x:.4g}") if isinstance(x, float) and math.isfinite(x) else x
+
+    out = []
+    for r in rows:
+        if "values" not in r:
+            continue
+        row = {**r, "library": library, "method": r[key]}
+        out.append(
+            [
+                short(row[c]) if c in ("seconds", "rel_mse", "spearman") else row.get(c)
+                for c in RUN_COLUMNS
+            ]
+        )
+    return out
+
+
 def dump_json(record: dict[str, Any]) -> str:
-    """JSON with one line per list of numbers."""
+    """JSON with one line per run and per list of numbers."""
+    rows, summary = record["runs"]["rows"], record["summary"]
+    record = {**record, "runs": {**record["runs"], "rows": "@ROWS@"}, "summary": "@SUMMARY@"}
     text = json.dumps(record, indent=1, default=float)
+    for mark, items, indent in (("@ROWS@", rows, "   "), ("@SUMMARY@", summary, "  ")):
+        lines = ",\n".join(indent + json.dumps(r, default=float) for r in items)
+        text = text.replace(f'"{mark}"', "[\n" + lines + "\n" + indent[:-1] + "]")
     return re.sub(
         r"\[\s*(-?[0-9][-0-9.eE+]*(?:,\s*-?[0-9][-0-9.eE+]*)*)\s*\]",
         lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]",
@@ -496,8 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     dw_rows, notes = run_dataworth(tables, factors, seeds, est_names)
     record["notes"] += notes
     add_run_metrics(dw_rows, exact)
-    record["dataworth_runs"] = dw_rows
-    summary = summarise(dw_rows, exact, "dataworth", "method")
+    summary = summarise(dw_rows, "dataworth", "method")
 
     if args.no_shapiq:
         record["notes"].append("shapiq not run (--no-shapiq)")
@@ -514,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
             record["versions"]["shapiq"] = sq["versions"]["shapiq"]
             record["shapiq_python"] = sq["python"]
             add_run_metrics(sq["runs"], exact)
-            summary += summarise(sq["runs"], exact, "shapiq", "approximator")
+            summary += summarise(sq["runs"], "shapiq", "approximator")
             for game, chk in sq["exact_check"].items():
                 phi = exact[game]
                 base = chk["table"]
@@ -531,6 +560,18 @@ def main(argv: list[str] | None = None) -> int:
                     "quantity whatever the empty set scores"
                 )
     record["summary"] = summary
+    runs = compact_runs(dw_rows, "dataworth", "method")
+    failed = [{"library": "dataworth", **r} for r in dw_rows if "values" not in r]
+    sq_runs = record["shapiq"].pop("runs", [])
+    runs += compact_runs(sq_runs, "shapiq", "approximator")
+    failed += [{"library": "shapiq", **r} for r in sq_runs if "values" not in r]
+    record["runs"] = {"columns": RUN_COLUMNS, "rows": runs}
+    record["failed_runs"] = failed
+    record["dataworth_settings"] = {
+        f"{r['game']} {r['method']} B={r['budget']}": r["settings"]
+        for r in dw_rows
+        if "settings" in r
+    }
     record["over_budget_runs"] = int(sum(s["over_budget"] for s in summary))
     best: dict[str, Any] = {}
     for g in record["games"]:
