@@ -26,6 +26,7 @@ from sklearn.linear_model import LogisticRegression
 
 from dataworth.cli import main
 from dataworth.data import Dataset
+from dataworth.estimators import ESTIMATORS
 from dataworth.methods import METHODS
 
 HEADER_ROWS = "index,value,stderr,count"
@@ -36,6 +37,7 @@ FEATURES = ["sepal_length", "sepal_width", "petal_length", "petal_width"]
 #: Extra arguments that make each method run quickly on ~30 rows (exact-shapley: own tests).
 METHOD_ARGS: dict[str, list[str]] = {
     "loo": [],
+    "shapley": ["--budget", "200"],
     "permutation-shapley": ["--budget", "3"],
     "tmc-shapley": ["--budget", "3"],
     "beta-shapley": ["--budget", "3"],
@@ -672,8 +674,8 @@ def test_methods_lists_every_method_with_reference(capsys) -> None:
     res = invoke(capsys, "methods")
     assert_ok(res)
     lines = [line for line in res.out.splitlines() if line.strip()]
-    assert len(lines) == len(METHODS)
-    for name in METHODS:
+    assert len(lines) == len(METHODS) + 1 + len(ESTIMATORS)  # the estimators under a heading
+    for name in [*METHODS, *ESTIMATORS]:
         mine = [line for line in lines if line.split()[0] == name]
         assert len(mine) == 1, f"{name} not listed exactly once"
         ref = re.search(r"\[(.+)\]\s*$", mine[0])
@@ -811,7 +813,8 @@ def test_console_script(files, tmp_path) -> None:
     )
     assert_user_error(Outcome(proc.returncode, proc.stdout, proc.stderr), "no-such-column")
     proc = subprocess.run([exe, "methods"], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == len(METHODS)
+    listed = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert proc.returncode == 0 and len(listed) == len(METHODS) + 1 + len(ESTIMATORS)
 
 
 @pytest.mark.parametrize(

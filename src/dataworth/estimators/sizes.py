@@ -59,11 +59,18 @@ class SizeSampler:
         return cls(log_q)
 
     def draw(self, rng: np.random.Generator, size: int) -> NDArray[np.bool_]:
-        """``size`` coalitions as boolean rows."""
+        """``size`` coalitions as boolean rows.
+
+        One row of ``n + 1`` uniforms per coalition (its size by inverse CDF, then the order
+        of its players), so drawing ``k`` then ``m`` coalitions gives the same coalitions as
+        drawing ``k + m`` at once: a run cut into other rounds draws the same samples.
+        """
         n = self.n
-        sizes = rng.choice(np.arange(n + 1), size=size, p=np.exp(self.log_q))
-        ranks = np.argsort(np.argsort(rng.random((size, n)), axis=1), axis=1)
-        return ranks < sizes[:, None]
+        uniforms = rng.random((size, n + 1))
+        cdf = np.cumsum(np.exp(self.log_q))
+        sizes = np.minimum(np.searchsorted(cdf, uniforms[:, 0] * cdf[-1], side="right"), n - 1)
+        ranks = np.argsort(np.argsort(uniforms[:, 1:], axis=1), axis=1)
+        return ranks < np.maximum(sizes, 1)[:, None]
 
 
 def coefficients(
