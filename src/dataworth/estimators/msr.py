@@ -10,7 +10,8 @@ is an unbiased estimate of the sampled sizes' part of ``phi_i(u - g)``. The empt
 coalitions are scored once, exactly. A sample is the pair ``(T, N \\ T)`` (two evaluations) and
 contributes the mean of its two vectors plus the exact terms and ``phi(g)``; values are the mean
 over samples and the standard error is that of a mean of independent samples (Moments), so it
-is honest whatever the surrogate.
+is honest whatever the surrogate. When the budget affords it (:func:`warm_up_pays`), the
+coalitions of sizes 1 and ``n - 1`` are scored exactly too, and sampling covers ``2..n-2``.
 
 Examples
 --------
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -37,7 +38,16 @@ from dataworth.estimators.reducers import reduce_state
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.sizes import SizeSampler, coefficients
 
-__all__ = ["PairedMSRJob", "SizeMSR", "Surrogate", "exact_ends"]
+__all__ = ["PairedMSRJob", "SizeMSR", "Surrogate", "SurrogateLike", "exact_ends"]
+
+
+class SurrogateLike(Protocol):
+    """What the jobs need of a surrogate: predictions on boolean masks and an exact semivalue
+    (:class:`Surrogate`; :class:`~dataworth.estimators.tree_surrogate.TreeSurrogate`)."""
+
+    def __call__(self, masks: NDArray[np.bool_]) -> NDArray[np.float64]: ...
+
+    def values(self, semivalue: Semivalue) -> NDArray[np.float64]: ...
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,7 @@ class Surrogate:
 
 
 def exact_ends(
-    semivalue: Semivalue, n: int, u_empty: float, u_full: float, surrogate: Surrogate
+    semivalue: Semivalue, n: int, u_empty: float, u_full: float, surrogate: SurrogateLike
 ) -> NDArray[np.float64]:
     """The exact contribution of the empty and full coalitions' residuals to every value."""
     w = np.exp(semivalue.log_weights(n))
@@ -79,7 +89,7 @@ class PairedMSRJob:
     a_in: NDArray[np.float64]
     a_out: NDArray[np.float64]
     offset: NDArray[np.float64]
-    surrogate: Surrogate
+    surrogate: SurrogateLike
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
     round_size: int = 128
@@ -109,13 +119,55 @@ def ends(utility: Any) -> tuple[float, float]:
     return float(u[0]), float(u[1])
 
 
+def exact_part(
+    semivalue: Semivalue,
+    masks: NDArray[np.bool_],
+    u: NDArray[np.float64],
+    surrogate: SurrogateLike,
+) -> NDArray[np.float64]:
+    """The exact contribution of fully scored coalitions' residuals to every value:
+    ``sum_T r(T) (w(|T|-1) 1[i in T] - w(|T|) 1[i not in T])`` (``w(-1) = w(n) = 0``)."""
+    n = masks.shape[1]
+    w = np.concatenate([[0.0], np.exp(semivalue.log_weights(n)), [0.0]])  # w[k + 1] = w(k)
+    r = u - surrogate(masks)
+    sizes = masks.sum(axis=1)
+    coef = np.where(masks, w[sizes][:, None], -w[sizes + 1][:, None])
+    out: NDArray[np.float64] = r @ coef
+    return out
+
+
+def singles_and_complements(n: int) -> NDArray[np.bool_]:
+    """The ``2 n`` coalitions of sizes 1 and ``n - 1``."""
+    eye = np.eye(n, dtype=bool)
+    return np.concatenate([eye, ~eye])
+
+
+def warm_up_pays(n: int, budget: int | None) -> bool:
+    """Score sizes 1 and ``n - 1`` exactly (``2 n`` evaluations) when that is at most a tenth
+    of the budget: those strata are the noisiest to sample (one player carries a whole
+    coalition's weight), and the semivalues that favour small coalitions weigh them most."""
+    return n >= 4 and (budget is None or 2 * n * 10 <= budget)
+
+
 def paired_job(
-    semivalue: Semivalue, n: int, u_empty: float, u_full: float, surrogate: Surrogate
+    semivalue: Semivalue,
+    n: int,
+    u_empty: float,
+    u_full: float,
+    surrogate: SurrogateLike,
+    known: tuple[NDArray[np.bool_], NDArray[np.float64]] | None = None,
 ) -> PairedMSRJob:
-    """The job for ``u - surrogate`` sampled from the semivalue's own size distribution."""
-    sampler = SizeSampler.for_semivalue(semivalue, n)
+    """The job for ``u - surrogate`` sampled from the semivalue's own size distribution.
+
+    With ``known`` (the coalitions of sizes 1 and ``n - 1`` and their utilities, see
+    :func:`singles_and_complements`), those sizes enter exactly and are no longer sampled.
+    """
+    inner = 1 if known is None else 2
+    sampler = SizeSampler.for_semivalue(semivalue, n, smallest=inner)
     a_in, a_out = coefficients(semivalue, sampler)
     offset = surrogate.values(semivalue) + exact_ends(semivalue, n, u_empty, u_full, surrogate)
+    if known is not None:
+        offset = offset + exact_part(semivalue, known[0], known[1], surrogate)
     return PairedMSRJob(sampler, a_in, a_out, offset, surrogate)
 
 
@@ -144,5 +196,9 @@ class SizeMSR:
     ) -> Plan:
         n = utility.n_players
         u_empty, u_full = ends(utility)
-        job = paired_job(semivalue, n, u_empty, u_full, Surrogate.zero(n))
-        return Plan(job, cost_per_sample=2, fixed_cost=2)
+        known = None
+        if warm_up_pays(n, budget):
+            masks = singles_and_complements(n)
+            known = (masks, np.asarray(utility.evaluate_many(masks), dtype=np.float64))
+        job = paired_job(semivalue, n, u_empty, u_full, Surrogate.zero(n), known)
+        return Plan(job, cost_per_sample=2, fixed_cost=2 + (0 if known is None else 2 * n))

@@ -41,19 +41,22 @@ class SizeSampler:
         return int(self.log_q.shape[0] - 1)
 
     @classmethod
-    def for_semivalue(cls, semivalue: Semivalue, n: int) -> SizeSampler:
+    def for_semivalue(cls, semivalue: Semivalue, n: int, smallest: int = 1) -> SizeSampler:
         """``q_s`` proportional to the weight that coalitions of size ``s`` carry in the
         semivalue, ``C(n, s) (s w(s-1) + (n-s) w(s))``, averaged with its mirror ``q_{n-s}``.
 
         For Shapley every size is equally likely; for Banzhaf sizes are binomial (uniform
         coalitions); Beta(16, 1) favours small coalitions and, mirrored, their complements.
+        Sizes below ``smallest`` or above ``n - smallest`` (scored exactly elsewhere) get 0.
         """
-        if n < 2:
-            raise ValueError("sampling by size needs at least two players")
+        if n < 2 * smallest:
+            raise ValueError(f"no size from {smallest} to {n - smallest} to sample")
         lw = semivalue.log_weights(n)
         s = np.arange(1, n, dtype=np.float64)
         mass = np.logaddexp(np.log(s) + lw[:-1], np.log(n - s) + lw[1:]) + log_binomial(n, s)
         mass = np.logaddexp(mass, mass[::-1]) - np.log(2.0)
+        mass[: smallest - 1] = -np.inf
+        mass[n - smallest :] = -np.inf
         log_q = np.full(n + 1, -np.inf)
         log_q[1:n] = mass - logsumexp(mass)
         return cls(log_q)
@@ -68,9 +71,11 @@ class SizeSampler:
         n = self.n
         uniforms = rng.random((size, n + 1))
         cdf = np.cumsum(np.exp(self.log_q))
-        sizes = np.minimum(np.searchsorted(cdf, uniforms[:, 0] * cdf[-1], side="right"), n - 1)
+        sizes = np.searchsorted(cdf, uniforms[:, 0] * cdf[-1], side="right")
+        inner = np.flatnonzero(self.log_q > -np.inf)
+        sizes = np.clip(sizes, inner[0], inner[-1])  # rounding at the ends of the CDF
         ranks = np.argsort(np.argsort(uniforms[:, 1:], axis=1), axis=1)
-        return ranks < np.maximum(sizes, 1)[:, None]
+        return ranks < sizes[:, None]
 
 
 def coefficients(
@@ -88,7 +93,7 @@ def coefficients(
     lw = semivalue.log_weights(n)
     s = np.arange(n + 1, dtype=np.float64)
     a_in, a_out = np.zeros(n + 1), np.zeros(n + 1)
-    inner = np.arange(1, n)
+    inner = np.flatnonzero(sampler.log_q > -np.inf)  # the sampled sizes
     base = log_binomial(n, s[inner]) - sampler.log_q[inner]
     a_in[inner] = np.exp(lw[inner - 1] + base)
     a_out[inner] = np.exp(lw[inner] + base)
