@@ -7,6 +7,7 @@ the values are in ``result_`` (a :class:`~dataworth.result.ValuationResult`).
 from __future__ import annotations
 
 import inspect
+import time
 import warnings
 from pathlib import Path
 from typing import Any, ClassVar, Self
@@ -138,6 +139,7 @@ class MonteCarloValuation(Valuation):
 
     def _fit(self, utility: Any) -> ValuationResult:
         self._stop()  # refuse a run that never ends before any work
+        started = time.monotonic()  # a time limit counts the planning (e.g. a pilot) too
         plan = self._plan(utility)
         job = plan.job
         if plan.unit == "evaluations":
@@ -173,6 +175,7 @@ class MonteCarloValuation(Valuation):
             resume=resume,
             progress=bool(getattr(self, "progress", False)),
             desc=self.name,
+            started=started,
         )
         metadata: dict[str, Any] = {
             "n_updates": out.n_updates,

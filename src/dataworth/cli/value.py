@@ -75,7 +75,8 @@ __all__ = ["methods", "models", "value"]
     default=None,
     help="Stop after this many seconds. A run overruns it by at most one chunk of samples (the "
     "chunks under way, one per worker; the first sample is timed and chunks are cut to take "
-    "about 5% of the limit, but never less than one sample), plus the start of the workers.",
+    "about 5% of the limit, but never less than one sample), plus the start of the workers and "
+    "an estimator's pilot.",
 )
 @seed_option
 @click.option(

@@ -403,6 +403,7 @@ def run_monte_carlo(
     resume: bool = False,
     progress: bool = False,
     desc: str = "valuing",
+    started: float | None = None,
 ) -> RunOutput:
     """Run ``job`` in rounds until ``stop`` says so; return the merged statistics.
 
@@ -429,7 +430,8 @@ def run_monte_carlo(
         totals.halves = [zeros(), zeros()]
     resumed_from = totals.n_updates
     stop.reset()
-    started = time.monotonic()
+    if started is None:  # the clock of time limits: from here, or from the caller's start
+        started = time.monotonic()
     bar = tqdm(
         total=100,
         desc=desc,

@@ -180,8 +180,10 @@ class MaxTime(Stopping):
     the time is up, and waits for the chunks under way (one per worker). It times the first
     sample and cuts chunks to take about 5% of the limit, so the overrun is small unless a
     single sample (one permutation, subset or bag) takes longer than that; the time it takes to
-    start the workers counts too. The values are those (up to rounding) of a run with a budget
-    of the samples included, but that number, and so the values, depend on machine speed.
+    start the workers counts too, and so does an estimator's planning (e.g. the pilot of
+    ``regression-msr``), which is not interrupted. The values are those (up to rounding) of a
+    run with a budget of the samples included, but that number, and so the values, depend on
+    machine speed.
     """
 
     seconds: float
