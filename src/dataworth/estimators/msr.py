@@ -10,8 +10,8 @@ is an unbiased estimate of the sampled sizes' part of ``phi_i(u - g)``. The empt
 coalitions are scored once, exactly. A sample is the pair ``(T, N \\ T)`` (two evaluations) and
 contributes the mean of its two vectors plus the exact terms and ``phi(g)``; values are the mean
 over samples and the standard error is that of a mean of independent samples (Moments), so it
-is honest whatever the surrogate. When the budget affords it (:func:`warm_up_pays`), the
-coalitions of sizes 1 and ``n - 1`` are scored exactly too, and sampling covers ``2..n-2``.
+is honest whatever the surrogate. Outer sizes that sampling would cover at least once over
+(:func:`border_sizes`) are scored exactly, all their coalitions, and sampling covers the rest.
 
 Examples
 --------
@@ -27,10 +27,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import comb
 
 from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.estimators.plan import Plan
@@ -136,17 +138,53 @@ def exact_part(
     return out
 
 
-def singles_and_complements(n: int) -> NDArray[np.bool_]:
-    """The ``2 n`` coalitions of sizes 1 and ``n - 1``."""
-    eye = np.eye(n, dtype=bool)
-    return np.concatenate([eye, ~eye])
+def border_sizes(semivalue: Semivalue, n: int, budget: int | None) -> int:
+    """How many outer pairs of sizes ``(1, n-1), (2, n-2), ...`` to score exactly.
+
+    A pair of sizes is enumerated when sampling would spend on it at least as many
+    evaluations as it has coalitions (``C(n, s) <= left * q_s``, the "border trick"): it is
+    then cheaper to know it than to estimate it, and the remaining budget goes to the sizes in
+    between. Without a budget, sizes 1 and ``n - 1`` (``2 n`` evaluations). At least one size
+    is always left to sample, so ``n >= 4`` for any enumeration.
+
+    Examples
+    --------
+    >>> from dataworth.estimators.semivalues import Semivalue
+    >>> border_sizes(Semivalue.shapley(), 12, 120), border_sizes(Semivalue.shapley(), 12, 2400)
+    (0, 3)
+    """
+    if n < 4:
+        return 0
+    if budget is None:
+        return 1
+    left, k = float(budget - 2), 0
+    while n >= 2 * (k + 1) + 2:
+        s = k + 1
+        q_s = float(np.exp(SizeSampler.for_semivalue(semivalue, n, smallest=s).log_q[s]))
+        count = float(comb(n, s, exact=True))
+        if count > left * q_s or 2 * count > left - 2:
+            break
+        left -= 2 * count
+        k = s
+    return k
 
 
-def warm_up_pays(n: int, budget: int | None) -> bool:
-    """Score sizes 1 and ``n - 1`` exactly (``2 n`` evaluations) when that is at most a tenth
-    of the budget: those strata are the noisiest to sample (one player carries a whole
-    coalition's weight), and the semivalues that favour small coalitions weigh them most."""
-    return n >= 4 and (budget is None or 2 * n * 10 <= budget)
+def evaluate_known(utility: Any, masks: NDArray[np.bool_]) -> NDArray[np.float64]:
+    """Utilities of ``masks`` (none: an empty array, without calling the utility)."""
+    if masks.shape[0] == 0:
+        return np.zeros(0)
+    return np.asarray(utility.evaluate_many(masks), dtype=np.float64)
+
+
+def border_coalitions(n: int, k: int) -> NDArray[np.bool_]:
+    """Every coalition of sizes ``1..k`` and ``n-k..n-1``, as boolean rows."""
+    parts = []
+    for s in range(1, k + 1):
+        members = np.array(list(combinations(range(n), s)), dtype=np.intp)
+        masks = np.zeros((members.shape[0], n), dtype=bool)
+        np.put_along_axis(masks, members, True, axis=1)
+        parts += [masks, ~masks]
+    return np.concatenate(parts) if parts else np.zeros((0, n), dtype=bool)
 
 
 def paired_job(
@@ -159,10 +197,13 @@ def paired_job(
 ) -> PairedMSRJob:
     """The job for ``u - surrogate`` sampled from the semivalue's own size distribution.
 
-    With ``known`` (the coalitions of sizes 1 and ``n - 1`` and their utilities, see
-    :func:`singles_and_complements`), those sizes enter exactly and are no longer sampled.
+    With ``known`` (every coalition of the outer sizes, see :func:`border_coalitions`, and
+    their utilities), those sizes enter exactly and are no longer sampled.
     """
-    inner = 1 if known is None else 2
+    inner = 1  # the smallest sampled size: one past the enumerated border
+    if known is not None and known[0].shape[0]:
+        sizes = known[0].sum(axis=1)
+        inner = int(np.minimum(sizes, n - sizes).max()) + 1
     sampler = SizeSampler.for_semivalue(semivalue, n, smallest=inner)
     a_in, a_out = coefficients(semivalue, sampler)
     offset = surrogate.values(semivalue) + exact_ends(semivalue, n, u_empty, u_full, surrogate)
@@ -196,9 +237,7 @@ class SizeMSR:
     ) -> Plan:
         n = utility.n_players
         u_empty, u_full = ends(utility)
-        known = None
-        if warm_up_pays(n, budget):
-            masks = singles_and_complements(n)
-            known = (masks, np.asarray(utility.evaluate_many(masks), dtype=np.float64))
+        masks = border_coalitions(n, border_sizes(semivalue, n, budget))
+        known = (masks, evaluate_known(utility, masks))
         job = paired_job(semivalue, n, u_empty, u_full, Surrogate.zero(n), known)
-        return Plan(job, cost_per_sample=2, fixed_cost=2 + (0 if known is None else 2 * n))
+        return Plan(job, cost_per_sample=2, fixed_cost=2 + masks.shape[0])
