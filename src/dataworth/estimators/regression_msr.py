@@ -38,7 +38,14 @@ from numpy.typing import NDArray
 
 from dataworth.engine.runner import run_tasks
 from dataworth.errors import DataworthError
-from dataworth.estimators.msr import Surrogate, ends, paired_job
+from dataworth.estimators.msr import (
+    Surrogate,
+    border_coalitions,
+    border_sizes,
+    ends,
+    evaluate_known,
+    paired_job,
+)
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.sizes import SizeSampler, coefficients
@@ -153,22 +160,29 @@ class RegressionMSR:
     ) -> Plan:
         n = utility.n_players
         u_empty, u_full = ends(utility)
-        pairs = self._pilot_pairs(n, budget)
+        border = border_coalitions(n, border_sizes(semivalue, n, budget))  # scored exactly
+        known = (border, evaluate_known(utility, border))
+        spent = 2 + border.shape[0]
+        pairs = self._pilot_pairs(n, None if budget is None else budget - border.shape[0])
         if pairs < 2:
-            job = paired_job(semivalue, n, u_empty, u_full, Surrogate.zero(n))
-            return Plan(job, 2, 2, metadata={"surrogate": "none (budget too small)"})
+            job = paired_job(semivalue, n, u_empty, u_full, Surrogate.zero(n), known)
+            metadata: dict[str, Any] = {"surrogate": "none (budget too small)"}
+            return Plan(job, 2, spent, metadata=metadata)
         rng = np.random.default_rng(np.random.SeedSequence(random_state).spawn(1)[0])
-        sampler = SizeSampler.for_semivalue(semivalue, n)
+        k = int(np.minimum(border.sum(axis=1), n - border.sum(axis=1)).max()) if spent > 2 else 0
+        sampler = SizeSampler.for_semivalue(semivalue, n, smallest=k + 1)
         T = sampler.draw(rng, pairs)
-        masks = np.concatenate([T, ~T, np.zeros((1, n), bool), np.ones((1, n), bool)])
+        ends_masks = np.array([np.zeros(n, bool), np.ones(n, bool)])
+        masks = np.concatenate([T, ~T, ends_masks, border])
         blocks = [masks[i : min(i + 256, 2 * pairs)] for i in range(0, 2 * pairs, 256)]
         parts = run_tasks(_evaluate, blocks, n_jobs=n_jobs, progress=False, desc="pilot",
                           extra=(utility,))  # fmt: skip
-        u = np.concatenate([*parts, [u_empty, u_full]])
+        u = np.concatenate([*parts, [u_empty, u_full], known[1]])
         a_in, a_out = coefficients(semivalue, sampler)
         sizes = masks.sum(axis=1)
         weights = sizes * a_in[sizes] ** 2 + (n - sizes) * a_out[sizes] ** 2
-        weights[-2:] = weights[:-2].max()  # the ends: fitted as well as the heaviest size
+        # the ends and the border enter exactly: fitted as well as the heaviest sampled size
+        weights[2 * pairs :] = weights[: 2 * pairs].max()
         start = time.perf_counter()
         fit: dict[str, Any]
         if self.surrogate == "trees":
@@ -183,6 +197,7 @@ class RegressionMSR:
             fit["trees"] = trees
             key = g.key()
         fit["fit_seconds"] = round(time.perf_counter() - start, 4)
-        job = paired_job(semivalue, n, u_empty, u_full, g)
+        job = paired_job(semivalue, n, u_empty, u_full, g, known)
         identity = joblib.hash((self.surrogate, key))
-        return Plan(job, 2, 2 + 2 * pairs, identity=identity, metadata={"surrogate": fit})
+        metadata = {"surrogate": fit, "exact_coalitions": int(border.shape[0])}
+        return Plan(job, 2, spent + 2 * pairs, identity=identity, metadata=metadata)
