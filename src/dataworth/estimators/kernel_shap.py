@@ -20,14 +20,23 @@ the least-squares solution where ``A`` is singular (few samples). It is exact fo
 game once the sampled coalitions determine the system, and consistent but biased in general.
 
 State: the moments are mergeable sums kept per random group (``G = 8``; each sample's group is
-drawn with it): key ``gram:g:j`` holds row ``j`` of group ``g``'s ``A`` (a Moments of length
-``n``), ``b:g`` its ``b``, and ``ends`` holds ``u(empty), u(N)`` in its first two entries, so the
-state alone gives the values (reducer ``"kernel-regression"``). The estimate is a nonlinear
-function of the means; its standard error is the **delete-one-group jackknife**
+drawn with it, from its own uniform): key ``gram:g:j`` holds row ``j`` of group ``g``'s ``A`` (a
+Moments of length ``n``), ``b:g`` its ``b``, and ``ends`` holds ``u(empty), u(N)`` in its first
+two entries, so the state alone gives the values (reducer ``"kernel-regression"``). The
+estimate is a nonlinear function of the means; its standard error is the **delete-one-group
+jackknife**
 ``sqrt((G' - 1) / G' sum_g (phi_(-g) - mean phi_(-g))^2)`` over the ``G'`` non-empty groups
 (``G' - 1`` degrees of freedom: a t distribution with 7, so ``|z| > 3`` about 2% of the time).
 The state is ``O(G n^2)`` numbers (about ``192 n^2`` bytes); a run refuses, with a clear error,
 when it would not fit in memory.
+
+**One row of uniforms per sample.** Pair ``j`` of a draw comes from row ``j`` of ``n + 2``
+uniforms alone (the size of ``S`` by inverse CDF of the first, its players from the order of
+the next ``n``, its group from the last), and samples stay in draw order, so that drawing ``k``
+then ``m`` samples gives those of drawing ``k + m``: the runner cuts rounds at other places
+after a resume, under a budget cap or a time limit, and must see the same samples. Hence the
+groups are not sorted within a round (sorting depends on the round's length), and a chunk
+holds samples of every group.
 
 Examples
 --------
@@ -56,6 +65,7 @@ from dataworth.estimators.reducers import REDUCERS
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.sizes import SizeSampler
 from dataworth.memory import check_memory
+from dataworth.samplers import choose_by_uniform, subsets_by_keys
 
 __all__ = [
     "GROUPS",
@@ -189,10 +199,13 @@ class KernelRegressionJob:
         return kernel_regression_estimate(state)
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
-        T = self.sampler.draw(rng, size)
-        group = rng.integers(0, self.groups, size=size)
-        order = np.argsort(group, kind="stable")  # a chunk then holds few groups
-        return [(int(group[i]), T[i]) for i in order]
+        # one row per sample, in draw order (see the module): size, players' order, group
+        n = self.sampler.n
+        uniforms = rng.random((size, n + 2))
+        sizes = choose_by_uniform(np.exp(self.sampler.log_q), uniforms[:, 0])
+        T = subsets_by_keys(uniforms[:, 1 : n + 1], sizes)
+        group = np.minimum((uniforms[:, n + 1] * self.groups).astype(np.int64), self.groups - 1)
+        return [(int(g), t) for g, t in zip(group, T, strict=True)]
 
     def process(self, utility: Any, samples: Sequence[Any]) -> State:
         n = self.sampler.n
@@ -243,9 +256,10 @@ def regression_plan(
 ) -> Plan:
     """The plan of a kernel-regression estimator; refuses when its state cannot fit."""
     n = utility.n_players
-    # the run's state, a merge's copy, and a round of chunk states (each holding ~2 groups)
+    # the run's state, a merge's copy, and a round of GROUPS chunk states (each holding every
+    # group: samples stay in draw order)
     check_memory(
-        4.0 * state_bytes(n),
+        (GROUPS + 2.0) * state_bytes(n),
         f"estimator {name!r} keeps {GROUPS} {n} x {n} Gram matrices (with their merges)",
         "use estimator='unbiased-kernel-shap' or 'regression-msr', whose state is O(n).",
     )

@@ -15,9 +15,16 @@ of the budget, 4 per size at most, from a seed of its own) estimates the standar
 ``n^2`` strata). Samples are then allocated to size ``l`` in proportion to
 ``C(n-1, l) w(l) (sigma_l + 0.1 mean(sigma))`` (Neyman, with a floor so that no size starves
 on a noisy pilot) and equally across players. The pilot's marginals are not reused, so the
-allocation never depends on the samples it weighs. Each round spreads its draws
-systematically over the ``(player, size)`` strata (one uniform offset), so every stratum gets
-its share up to one sample; the coalition is uniform within its stratum.
+allocation never depends on the samples it weighs. Each sample's stratum ``(player, size)`` is
+drawn independently with those probabilities, and its coalition is uniform within the stratum.
+
+**One row of uniforms per sample.** Sample ``j`` of a draw comes from row ``j`` of ``n + 1``
+uniforms alone (its stratum by inverse CDF of the first, ``S`` from the order of the rest), so
+that drawing ``k`` then ``m`` samples gives those of drawing ``k + m``: the runner cuts rounds
+at other places after a resume, under a budget cap or a time limit, and must see the same
+samples. Strata are therefore not visited systematically across a round (a spread with one
+offset per round would depend on the round's length); the allocation holds in expectation,
+each stratum mean stays unbiased, and only the counts vary a little more.
 
 Each stratum mean is unbiased when sampled; the standard error is
 ``sqrt(sum_l weight_l^2 var_{i,l} / count_{i,l})``. Strata with fewer than two samples or none
@@ -47,7 +54,7 @@ from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.strata import constant_moments, reduce_strata
-from dataworth.estimators.stratified_svarm import systematic_choice
+from dataworth.samplers import choose_by_uniform, subsets_by_keys
 
 __all__ = ["MarginalJob", "Stratified"]
 
@@ -58,14 +65,14 @@ PILOT_SHARE = 0.2
 
 
 def draw_marginals(
-    rng: np.random.Generator, players: NDArray[np.int64], sizes: NDArray[np.int64], n: int
+    keys: NDArray[np.float64], players: NDArray[np.int64], sizes: NDArray[np.int64]
 ) -> NDArray[np.bool_]:
-    """Rows ``[S, i one-hot]`` (``2n`` columns): ``S`` uniform of its size without ``i``."""
-    m = players.shape[0]
-    keys = rng.random((m, n))
+    """Rows ``[S, i one-hot]`` (``2n`` columns): ``S`` the ``sizes[j]`` players other than
+    ``players[j]`` with the smallest uniform ``keys[j]``, so uniform of its size without ``i``."""
+    m, n = keys.shape
+    keys = keys.copy()
     keys[np.arange(m), players] = 2.0  # i ranks last, never in S
-    ranks = np.argsort(np.argsort(keys, axis=1), axis=1)
-    S = ranks < sizes[:, None]
+    S = subsets_by_keys(keys, sizes)
     one_hot = np.zeros((m, n), bool)
     one_hot[np.arange(m), players] = True
     return np.concatenate([S, one_hot], axis=1)
@@ -101,9 +108,11 @@ class MarginalJob:
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
         n = n_players
-        strata = systematic_choice(rng, np.repeat(self.alloc / n, n), size)
+        # one row per sample (see the module): its stratum, then the order of the players
+        uniforms = rng.random((size, n + 1))
+        strata = choose_by_uniform(np.repeat(self.alloc / n, n), uniforms[:, 0])
         sizes, players = self.sizes[strata // n], strata % n
-        return list(draw_marginals(rng, players, sizes, n))
+        return list(draw_marginals(uniforms[:, 1:], players, sizes))
 
     def process(self, utility: Any, samples: Sequence[Any]) -> State:
         rows = np.asarray(samples, dtype=bool)
@@ -166,7 +175,8 @@ class Stratified:
             rng = np.random.default_rng(np.random.SeedSequence(random_state).spawn(1)[0])
             pilot_sizes = np.repeat(sizes, per_size)
             players = rng.integers(0, n, pilot_sizes.size)
-            d = marginals(utility, draw_marginals(rng, players, pilot_sizes, n))
+            keys = rng.random((pilot_sizes.size, n))
+            d = marginals(utility, draw_marginals(keys, players, pilot_sizes))
             sigma = d.reshape(sizes.size, per_size).std(axis=1, ddof=1)
             alloc = weight * (sigma + 0.1 * sigma.mean() + 1e-300)
             fixed += 2 * pilot_sizes.size

@@ -17,9 +17,15 @@ sizes ``2..n-2``. Otherwise only the empty and full coalitions are exact and siz
 ``1..n-1`` are sampled. Sizes are drawn from the paper's distribution (proportional to
 ``1/min(s, n-s)``, with its special middle size for even ``n``), scaled for a semivalue
 other than Shapley by the weight ``C(n-1, s-1) w(s-1) + C(n-1, s) w(s)`` its two strata carry;
-within a round, sizes are spread systematically over that distribution (one uniform offset),
-so that every size is visited about as often as it should be; a coalition is then uniform
-among those of its size.
+a coalition is then uniform among those of its size.
+
+**One row of uniforms per coalition.** Coalition ``j`` of a draw comes from row ``j`` of
+``n + 1`` uniforms alone (its size by inverse CDF of the first, its players from the order of
+the rest), so that drawing ``k`` then ``m`` coalitions gives those of drawing ``k + m``: the
+runner cuts rounds at other places after a resume, under a budget cap or a time limit, and
+must see the same samples. Sizes are therefore independent draws, not spread systematically
+over a round (one uniform offset per round would tie every size of a round to the round's
+length); each stratum mean stays unbiased, only its count varies a little more.
 
 Each stratum mean is unbiased whenever it has a sample; the standard error is that of a sum of
 independent stratum means, ``sqrt(sum_l weight_l^2 var_{i,l} / count_{i,l})``. Strata with
@@ -49,8 +55,9 @@ from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.strata import constant_moments, reduce_strata
+from dataworth.samplers import choose_by_uniform, subsets_by_keys
 
-__all__ = ["SVARMJob", "StratifiedSVARM", "svarm_size_distribution", "systematic_choice"]
+__all__ = ["SVARMJob", "StratifiedSVARM", "svarm_size_distribution"]
 
 
 def svarm_size_distribution(n: int, sizes: NDArray[np.int64]) -> NDArray[np.float64]:
@@ -68,31 +75,6 @@ def svarm_size_distribution(n: int, sizes: NDArray[np.int64]) -> NDArray[np.floa
         p = (nlogn - 1.0) / (2.0 * np.minimum(s, n - s) * nlogn * (harmonic - 1.0))
         p[sizes == n // 2] = 1.0 / nlogn
     out: NDArray[np.float64] = p / p.sum()
-    return out
-
-
-def systematic_choice(
-    rng: np.random.Generator, p: NDArray[np.float64], size: int
-) -> NDArray[np.int64]:
-    """``size`` indices into ``p`` spread systematically (one uniform offset), in random order.
-
-    Each index ``k`` appears ``floor(size p_k)`` or ``ceil(size p_k)`` times, and a draw is
-    index ``k`` with probability ``p_k``.
-    """
-    cdf = np.cumsum(p)
-    cdf[-1] = 1.0
-    positions = (rng.random() + np.arange(size)) / max(size, 1)
-    picks = np.minimum(np.searchsorted(cdf, positions, side="right"), p.shape[0] - 1)
-    out: NDArray[np.int64] = picks[rng.permutation(size)].astype(np.int64)
-    return out
-
-
-def uniform_subsets(
-    rng: np.random.Generator, sizes: NDArray[np.int64], n: int
-) -> NDArray[np.bool_]:
-    """One uniform coalition of each size in ``sizes`` (rows of a boolean matrix)."""
-    ranks = np.argsort(np.argsort(rng.random((sizes.shape[0], n)), axis=1), axis=1)
-    out: NDArray[np.bool_] = ranks < sizes[:, None]
     return out
 
 
@@ -117,8 +99,10 @@ class SVARMJob:
         return reduce_strata(state)
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]:
-        sizes = self.sizes[systematic_choice(rng, self.p, size)]
-        return list(uniform_subsets(rng, sizes, n_players))
+        # one row per coalition (see the module): its size, then its players
+        uniforms = rng.random((size, n_players + 1))
+        sizes = self.sizes[choose_by_uniform(self.p, uniforms[:, 0])]
+        return list(subsets_by_keys(uniforms[:, 1:], sizes))
 
     def process(self, utility: Any, samples: Sequence[Any]) -> State:
         A = np.asarray(samples, dtype=bool)
