@@ -824,3 +824,54 @@ def test_console_script(files, tmp_path) -> None:
 def test_demo_bad_input_is_one_error_line(args, needle, names, capsys) -> None:
     res = invoke(capsys, "demo", *_fill(args, names))
     assert_user_error(res, needle)
+
+
+# ------------------------------------------------------------------ estimators, --rank-stable
+@pytest.mark.parametrize("estimator", ["regression-msr", "stratified-svarm", "kernel-shap"])
+def test_shapley_estimators_from_the_cli_keep_the_budget(estimator, files, capsys) -> None:
+    out = files.train30.parent / f"shapley-{estimator}.csv"
+    saved = files.train30.parent / f"shapley-{estimator}.npz"
+    res = invoke(
+        capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
+        "--method", "shapley", "--estimator", estimator, "--budget", 400, "--seed", 1,
+        "--out", out, "--save-result", saved,
+    )  # fmt: skip
+    assert_ok(res)
+    _check_rows(out, list(range(30)), "shapley")
+    from dataworth.result import ValuationResult
+
+    result = ValuationResult.load(saved)
+    assert result.params["estimator"] == estimator
+    assert result.metadata["n_evaluations"] <= 400
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--method", "shapley", "--estimator", "nope"], "unknown estimator"),
+        (["--method", "banzhaf", "--estimator", "kernel-shap"], "shapley values only"),
+        (["--method", "shapley", "--budget", "3"], "at least"),
+        (["--method", "shapley", "--rank-stable", "0"], "--rank-stable"),
+        (["--method", "shapley", "--rank-stable", "1.5"], "--rank-stable"),
+    ],
+)
+def test_bad_estimator_or_rank_rule_is_one_error_line(args, needle, files, capsys) -> None:
+    res = invoke(
+        capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20, *args
+    )
+    assert_user_error(res, needle)
+
+
+def test_rank_stable_stops_a_run_and_says_so(files, capsys) -> None:
+    saved = files.train30.parent / "rank.npz"
+    res = invoke(
+        capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
+        "--method", "shapley", "--estimator", "msr", "--rank-stable", 0.5,
+        "--budget", 100000, "--seed", 2, "--save-result", saved,
+    )  # fmt: skip
+    assert_ok(res)
+    from dataworth.result import ValuationResult
+
+    meta = ValuationResult.load(saved).metadata
+    assert "RankStable(0.5" in meta["stopped_by"]
+    assert meta["n_evaluations"] < 100000  # stopped by the rule, not the budget
