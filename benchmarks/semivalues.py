@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from estimators_games import GAMES_BY_NAME, LookupGame, load_or_build, popcounts  # noqa: E402
+from estimators_games import GAMES_BY_NAME, LookupGame, load_or_build, popcounts
 
-from dataworth.estimators.semivalues import Semivalue  # noqa: E402
-from dataworth.methods import get_method  # noqa: E402
+from dataworth.estimators.semivalues import Semivalue
+from dataworth.methods import get_method
 
 HERE = Path(__file__).resolve().parent
 SEMIVALUES = {"beta(16,1)": Semivalue.beta_shapley(16, 1), "banzhaf": Semivalue.banzhaf()}
@@ -125,7 +125,7 @@ def render(data: dict[str, Any]) -> str:
         "",
     ]
     games = sorted(
-        {r["game"] for r in rows}, key=lambda g: [r["n"] for r in rows if r["game"] == g][0]
+        {r["game"] for r in rows}, key=lambda g: next(r["n"] for r in rows if r["game"] == g)
     )
     for sv in SEMIVALUES:
         for factor in sorted({r["factor"] for r in rows}):
@@ -136,8 +136,8 @@ def render(data: dict[str, Any]) -> str:
                       "|---" * (len(games) + 3) + "|"]  # fmt: skip
             today = None
             for label in labels:
-                errs = [next(r["rel_mse"] for r in sub if r["game"] == g and r["estimator"] == label)
-                        for g in games]  # fmt: skip
+                mine = {r["game"]: r["rel_mse"] for r in sub if r["estimator"] == label}
+                errs = [mine[g] for g in games]
                 geo = float(np.exp(np.mean(np.log(np.maximum(errs, 1e-300)))))
                 today = geo if today is None else today
                 cells = " | ".join(f"{e:.3g}" for e in errs)
