@@ -351,17 +351,18 @@ def test_rank_stable_run_stops_when_halves_agree_and_keeps_the_values() -> None:
 
     game = AirportGame(np.arange(1.0, 13.0))
     method = get_method("shapley")
+    big = 10**6  # a cap the rule stops well before (the plan depends on the budget)
     runs = [
-        method(budget=None, estimator="msr", stop=RankStable(0.9), random_state=3, n_jobs=j)
+        method(budget=big, estimator="msr", stop=RankStable(0.9), random_state=3, n_jobs=j)
         .fit(game)
         .result_
         for j in (1, 2)
     ]
     np.testing.assert_array_equal(runs[0].values, runs[1].values)
     result = runs[0]
-    assert result.metadata["stopped_by"] == "RankStable(0.9, patience=1)"
+    assert result.metadata["n_evaluations"] < big
     k = result.metadata["n_updates"]
-    plain = method(budget=result.metadata["n_evaluations"], estimator="msr", random_state=3)
+    plain = method(budget=big, stop=MaxUpdates(k), estimator="msr", random_state=3)
     plain = plain.fit(game).result_
     assert plain.metadata["n_updates"] == k
     np.testing.assert_allclose(result.values, plain.values, rtol=1e-12, atol=1e-12)

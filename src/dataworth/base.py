@@ -176,6 +176,7 @@ class MonteCarloValuation(Valuation):
             progress=bool(getattr(self, "progress", False)),
             desc=self.name,
             started=started,
+            initial=plan.initial,
         )
         metadata: dict[str, Any] = {
             "n_updates": out.n_updates,

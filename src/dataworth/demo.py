@@ -26,7 +26,6 @@ from dataworth.engine.runner import check_n_jobs
 from dataworth.engine.stopping import MaxTime
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
-from dataworth.methods.shapley import DEFAULT_ESTIMATOR
 from dataworth.result import ValuationResult
 
 __all__ = ["DEMO_METHODS", "SAME_TIME_AS", "detection_auroc", "run_demo"]
@@ -147,7 +146,8 @@ def run_demo(
     fast, slow = (figures[m] for m in SAME_TIME_AS)
     echo(
         f"\nat equal wall time ({slow['seconds']:.1f} s), {SAME_TIME_AS[0]} "
-        f"(estimator {DEFAULT_ESTIMATOR}) detects flipped labels at AUROC {fast['auroc']:.3f}, "
+        f"(estimator {results[SAME_TIME_AS[0]].metadata['estimator']}) detects flipped labels "
+        f"at AUROC {fast['auroc']:.3f}, "
         f"{SAME_TIME_AS[1]} at {slow['auroc']:.3f}."
     )
     if out_dir is not None:

@@ -118,7 +118,8 @@ __all__ = ["methods", "models", "value"]
     "--estimator",
     default=None,
     help="How shapley, banzhaf and beta-shapley turn sampled coalitions into values (see "
-    "`dataworth methods`; default: regression-msr for shapley, msr for banzhaf, permutation "
+    "`dataworth methods`; default: auto for shapley (regression-msr up to 32 rows or groups, "
+    "unbiased-kernel-shap above), msr for banzhaf, permutation "
     "for beta-shapley). With shapley, or another estimator than the default, --budget counts "
     "utility evaluations.",
 )

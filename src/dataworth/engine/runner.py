@@ -404,10 +404,13 @@ def run_monte_carlo(
     progress: bool = False,
     desc: str = "valuing",
     started: float | None = None,
+    initial: tuple[State, int] | None = None,
 ) -> RunOutput:
     """Run ``job`` in rounds until ``stop`` says so; return the merged statistics.
 
-    With a time limit in ``stop`` the clock is also checked inside rounds, between waves of
+    ``initial`` (a state and its number of samples) starts the run, unless it resumes from a
+    checkpoint, which already holds them. With a time limit in ``stop`` the clock is also
+    checked inside rounds, between waves of
     one chunk per worker (see the module docstring): the run overruns the limit by at most one
     chunk, and the values equal (up to rounding) those of a run with the budget of the samples
     it included.
@@ -418,7 +421,9 @@ def run_monte_carlo(
     def zeros() -> State:
         return {k: Moments.zeros(n_players) for k in job.state_keys}
 
-    totals = _Totals(zeros(), 0, 0)
+    # samples scored before the run (an estimator's pilot), unless a checkpoint holds them
+    totals = _Totals(zeros(), 0, 0) if initial is None else _Totals(dict(initial[0]), initial[1], 0)
+    resumed_from = 0
     if checkpoint is not None:
         # room for the new checkpoint next to the previous one (written, then renamed)
         checkpoint.check_writable(nbytes=2 * 24 * n_players * len(job.state_keys) + 65536)
@@ -426,9 +431,9 @@ def run_monte_carlo(
             saved = checkpoint.load(n_players, job.state_keys)
             totals = _Totals(saved.state, saved.n_updates, saved.n_failures)
             rng.bit_generator.state = saved.rng_state
+            resumed_from = saved.n_updates
     if stop.needs_halves:  # not checkpointed: after a resume, the samples drawn since
         totals.halves = [zeros(), zeros()]
-    resumed_from = totals.n_updates
     stop.reset()
     if started is None:  # the clock of time limits: from here, or from the caller's start
         started = time.monotonic()

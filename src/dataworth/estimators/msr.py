@@ -106,12 +106,18 @@ class PairedMSRJob:
     def process(self, utility: Any, samples: Sequence[Any]) -> State:
         T = np.asarray(samples, dtype=bool)
         both = np.concatenate([T, ~T])
-        r = utility.evaluate_many(both) - self.surrogate(both)
+        return {"marginal": Moments.from_samples(self.vectors(T, utility.evaluate_many(both)))}
+
+    def vectors(self, T: NDArray[np.bool_], u: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The samples' value vectors, from the coalitions ``T`` and the utilities of
+        ``T`` then of their complements."""
+        both = np.concatenate([T, ~T])
+        r = u - self.surrogate(both)
         sizes = both.sum(axis=1)
         psi = r[:, None] * np.where(both, self.a_in[sizes][:, None], -self.a_out[sizes][:, None])
         m = T.shape[0]
-        vectors = 0.5 * (psi[:m] + psi[m:]) + self.offset
-        return {"marginal": Moments.from_samples(vectors)}
+        out: NDArray[np.float64] = 0.5 * (psi[:m] + psi[m:]) + self.offset
+        return out
 
 
 def ends(utility: Any) -> tuple[float, float]:

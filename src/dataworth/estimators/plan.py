@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from dataworth.engine.moments import State
 from dataworth.errors import DataworthError
 
 __all__ = ["Plan"]
@@ -36,6 +37,10 @@ class Plan:
         surrogate); a checkpoint is resumed only by a run with the same identity.
     metadata : dict
         Recorded in the result (e.g. the surrogate's fit).
+    initial : (State, int), optional
+        Statistics of samples already scored while planning (their evaluations are in
+        ``fixed_cost``), and their number: the run starts from them, and they count among its
+        samples.
     unit : {"evaluations", "samples"}
         What the method's budget counts: utility evaluations (the estimators of ``shapley``)
         or samples (the classic methods, whose budgets count permutations, subsets or bags).
@@ -47,6 +52,7 @@ class Plan:
     identity: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     unit: str = "evaluations"
+    initial: tuple[State, int] | None = None
 
     def samples_within(self, budget: int | None) -> int | None:
         """The most samples a budget leaves (None: no budget)."""
@@ -54,11 +60,16 @@ class Plan:
             return None
         if self.unit == "samples":
             return int(budget)
-        return max(0, (int(budget) - self.fixed_cost) // self.cost_per_sample)
+        fresh = max(0, (int(budget) - self.fixed_cost) // self.cost_per_sample)
+        return fresh + self.n_initial if fresh else 0
+
+    @property
+    def n_initial(self) -> int:
+        return 0 if self.initial is None else self.initial[1]
 
     def evaluations(self, n_samples: int) -> int:
-        """Evaluations spent by a run that drew ``n_samples`` samples."""
-        return self.fixed_cost + self.cost_per_sample * int(n_samples)
+        """Evaluations spent by a run that counted ``n_samples`` samples (initial ones too)."""
+        return self.fixed_cost + self.cost_per_sample * (int(n_samples) - self.n_initial)
 
     def check_budget(self, budget: int | None, estimator: str) -> None:
         """Refuse a budget that leaves no sample after the fixed cost."""

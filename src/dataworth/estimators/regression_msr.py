@@ -5,9 +5,13 @@ surrogate ``g(T) = h(|T|) + beta . 1_T`` by weighted ridge regression (``h`` pie
 the size: the learning curve; ``beta``: one additive effect per player). The semivalue of ``g``
 is known in closed form (:meth:`~dataworth.estimators.msr.Surrogate.values`); the rest of the
 budget estimates the semivalue of the residual ``u - g`` without bias by maximum sample reuse
-(:mod:`dataworth.estimators.msr`). The pilot's samples are not reused in that estimate, so the
-estimate is unbiased whatever the fit and its standard error is that of a mean of independent
-samples; a good surrogate makes it small. Fitting costs one SVD of the pilot's design
+(:mod:`dataworth.estimators.msr`). The outer sizes that sampling would cover at least once
+over are enumerated first (the border, :func:`~dataworth.estimators.msr.border_sizes`); they
+enter exactly and feed the fit. From ``4 n`` pilot pairs on, the pilot's pairs also enter the
+estimate by cross-fitting: each half is valued with the surrogate fitted on the other half. No
+sample is ever valued with a surrogate fitted on it, so the estimate is unbiased whatever the
+fit, and its standard error is that of a mean of independent samples; a good surrogate makes
+it small. Fitting costs one SVD of the pilot's design
 (``O(m p^2)`` for ``m`` pilot coalitions and ``p = n + 24`` features), far less than the fits
 it replaces.
 
@@ -36,6 +40,7 @@ import joblib
 import numpy as np
 from numpy.typing import NDArray
 
+from dataworth.engine.moments import Moments
 from dataworth.engine.runner import run_tasks
 from dataworth.errors import DataworthError
 from dataworth.estimators.msr import (
@@ -52,6 +57,9 @@ from dataworth.estimators.sizes import SizeSampler, coefficients
 from dataworth.estimators.tree_surrogate import SURROGATES, fit_tree_surrogate
 
 __all__ = ["RegressionMSR", "fit_surrogate", "size_basis"]
+
+#: The pilot's pairs also enter the estimate (cross-fitted) from this many per player on.
+REUSE_PILOT_PAIRS = 4
 
 #: Most knots of the piecewise-linear size effect ``h``.
 MAX_KNOTS = 24
@@ -184,6 +192,54 @@ class RegressionMSR:
         # the ends and the border enter exactly: fitted as well as the heaviest sampled size
         weights[2 * pairs :] = weights[: 2 * pairs].max()
         start = time.perf_counter()
+        g, fit, key = self._fit_surrogate(masks, u, weights)
+        job = paired_job(semivalue, n, u_empty, u_full, g, known)
+        # cross-fitting: each half of the pilot's pairs is valued by the surrogate fitted on
+        # the other half (and the exact coalitions), so the pilot's evaluations also count
+        # in the unbiased estimate, not only in the surrogate. Below 4 n pairs a half fits
+        # too poor a surrogate: its vectors would add more variance than they remove.
+        initial = None
+        if pairs >= REUSE_PILOT_PAIRS * n:
+            initial = self._cross_fitted(semivalue, T, masks, u, weights, known, u_empty, u_full)
+        fit["fit_seconds"] = round(time.perf_counter() - start, 4)
+        identity = joblib.hash((self.surrogate, key))
+        metadata = {
+            "surrogate": fit,
+            "exact_coalitions": int(border.shape[0]),
+            "pilot_pairs_reused": 0 if initial is None else pairs,
+        }
+        return Plan(
+            job, 2, spent + 2 * pairs, identity=identity, metadata=metadata, initial=initial
+        )
+
+    def _cross_fitted(
+        self,
+        semivalue: Semivalue,
+        T: NDArray[np.bool_],
+        masks: NDArray[np.bool_],
+        u: NDArray[np.float64],
+        weights: NDArray[np.float64],
+        known: tuple[NDArray[np.bool_], NDArray[np.float64]],
+        u_empty: float,
+        u_full: float,
+    ) -> tuple[dict[str, Moments], int]:
+        """The pilot pairs' value vectors, each half with the surrogate of the other half."""
+        pairs, n = T.shape
+        vectors = []
+        for half in (0, 1):
+            held = np.flatnonzero(np.arange(pairs) % 2 == half)
+            kept = np.flatnonzero(np.arange(pairs) % 2 != half)
+            rows = np.concatenate([kept, pairs + kept, np.arange(2 * pairs, u.size)])
+            g_half = self._fit_surrogate(masks[rows], u[rows], weights[rows])[0]
+            job_half = paired_job(semivalue, n, u_empty, u_full, g_half, known)
+            vectors.append(job_half.vectors(T[held], np.concatenate([u[held], u[pairs + held]])))
+        return {"marginal": Moments.from_samples(np.concatenate(vectors))}, pairs
+
+    def _fit_surrogate(
+        self, masks: NDArray[np.bool_], u: NDArray[np.float64], weights: NDArray[np.float64]
+    ) -> tuple[Any, dict[str, Any], tuple[Any, ...]]:
+        """The surrogate of kind ``self.surrogate``, a summary of its fit and its key."""
+        n = masks.shape[1]
         fit: dict[str, Any]
         if self.surrogate == "trees":
             linear, fit = Surrogate.zero(n), {}
@@ -196,8 +252,4 @@ class RegressionMSR:
             g, trees = fit_tree_surrogate(masks, u, weights, linear=linear, random_state=0)
             fit["trees"] = trees
             key = g.key()
-        fit["fit_seconds"] = round(time.perf_counter() - start, 4)
-        job = paired_job(semivalue, n, u_empty, u_full, g, known)
-        identity = joblib.hash((self.surrogate, key))
-        metadata = {"surrogate": fit, "exact_coalitions": int(border.shape[0])}
-        return Plan(job, 2, spent + 2 * pairs, identity=identity, metadata=metadata)
+        return g, fit, key
