@@ -61,7 +61,6 @@ from numpy.typing import NDArray
 from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.estimators.msr import ends
 from dataworth.estimators.plan import Plan
-from dataworth.estimators.reducers import REDUCERS
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.sizes import SizeSampler
 from dataworth.memory import check_memory
@@ -166,10 +165,6 @@ def kernel_regression_estimate(state: State) -> Estimate:
         k = jk.shape[0]
         stderr = np.sqrt((k - 1) / k * ((jk - jk.mean(axis=0)) ** 2).sum(axis=0))
     return values, stderr, counts
-
-
-# registered here, so that results of these estimators can be merged and saved
-REDUCERS.setdefault(REDUCER, kernel_regression_estimate)
 
 
 @dataclass

@@ -41,14 +41,22 @@ def _difference(state: State) -> Estimate:
     return values, np.sqrt(var), inside.count + outside.count
 
 
+def _kernel_regression(state: State) -> Estimate:
+    from dataworth.estimators.kernel_shap import kernel_regression_estimate  # imports this
+
+    return kernel_regression_estimate(state)
+
+
 #: "mean": the mean of per-sample value vectors (weighted marginals, or any unbiased per-sample
 #: estimate); "difference": the mean utility of samples with each player minus that of samples
 #: without it (MSR Banzhaf); "strata": per-player strata by coalition size
-#: (:mod:`dataworth.estimators.strata`).
+#: (:mod:`dataworth.estimators.strata`); "kernel-regression": Kernel SHAP's regression from
+#: grouped Gram moments (:mod:`dataworth.estimators.kernel_shap`).
 REDUCERS: dict[str, Callable[[State], Estimate]] = {
     "mean": _mean,
     "difference": _difference,
     "strata": reduce_strata,
+    "kernel-regression": _kernel_regression,
 }
 
 
