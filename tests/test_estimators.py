@@ -331,3 +331,20 @@ def test_every_estimator_on_an_enumerated_real_game(estimator, real_game) -> Non
     assert rel_mse < 0.25, rel_mse
     z = (runs_a - exact) / np.maximum(errs_a, 1e-12)
     assert np.mean(np.abs(z) > 4) < (0.1 if estimator in ("kernel-shap", "leverage-shap") else 0.03)
+
+
+@pytest.mark.parametrize("estimator", list(ESTIMATORS))
+def test_every_estimator_stops_on_a_stderr_target_and_a_time_limit(estimator) -> None:
+    import time
+
+    from dataworth.engine.stopping import MaxTime, StderrBelow
+
+    game = RandomGame(8)
+    method = get_method("shapley")
+    r = method(budget=None, estimator=estimator, stop=StderrBelow(0.02) | MaxTime(60),
+               random_state=0).fit(game).result_  # fmt: skip
+    assert np.nanmax(r.stderr) < 0.02, estimator
+    started = time.monotonic()
+    r = method(budget=None, estimator=estimator, stop=MaxTime(1.0), random_state=0).fit(game)
+    assert time.monotonic() - started < 6.0
+    assert r.result_.metadata["n_updates"] > 0
