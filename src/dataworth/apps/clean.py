@@ -69,7 +69,9 @@ __all__ = [
     "detection_recall",
     "labels_to_fix",
     "noisy_valuation_comparison",
+    "out_of_fold_predictions",
     "removal_curves",
+    "residual_tolerance",
     "review_list",
     "suggest_cut",
 ]
@@ -260,6 +262,12 @@ class ReviewList:
     feature_names : tuple of str
     prediction : str
         How ``predicted`` was made (``"5-fold out-of-fold"`` or ``"in-sample"``).
+    differs : ndarray of bool
+        Whether the given label disagrees with the prediction: ``given != predicted`` for class
+        labels; for a real-valued target, ``|given - predicted|`` above ``differs_tol``.
+    differs_tol : float or None
+        For a real-valued target: twice the root mean square of the out-of-fold residuals over
+        every training row (a residual that large is unusual); None for class labels.
     """
 
     positions: NDArray[np.intp]
@@ -271,12 +279,18 @@ class ReviewList:
     features: _F64
     feature_names: tuple[str, ...]
     prediction: str
+    differs: NDArray[np.bool_] = field(default_factory=lambda: np.empty(0, dtype=bool))
+    differs_tol: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.differs.size != self.positions.size:
+            object.__setattr__(self, "differs", _differs(self.given, self.predicted, None))
 
     def __len__(self) -> int:
         return int(self.positions.size)
 
     def records(self) -> list[dict[str, Any]]:
-        """One dict per entry: side, row, value, given, predicted, then the features."""
+        """One dict per entry: side, row, value, given, predicted, differs, then the features."""
         out = []
         for i in range(len(self)):
             rec: dict[str, Any] = {
@@ -285,6 +299,7 @@ class ReviewList:
                 "value": float(self.values[i]),
                 "given": _py(self.given[i]),
                 "predicted": _py(self.predicted[i]),
+                "differs": bool(self.differs[i]),
             }
             names, row = self.feature_names, self.features[i]
             rec.update((name, float(x)) for name, x in zip(names, row, strict=True))
@@ -293,18 +308,49 @@ class ReviewList:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready."""
-        return {"prediction": self.prediction, "rows": self.records()}
+        return {
+            "prediction": self.prediction,
+            "differs_tol": self.differs_tol,
+            "rows": self.records(),
+        }
 
     def to_frame(self) -> Any:
         """A pandas DataFrame of :meth:`records` (needs pandas)."""
         return _frame(
-            self.records(), ["side", "row", "value", "given", "predicted", *self.feature_names]
+            self.records(),
+            ["side", "row", "value", "given", "predicted", "differs", *self.feature_names],
         )
 
 
-def _out_of_fold(
-    model: Any, ds: Dataset, cv: int, random_state: int | None
+def _differs(given: NDArray[Any], predicted: NDArray[Any], tol: float | None) -> NDArray[np.bool_]:
+    """``given != predicted`` (class labels, ``tol`` None) or ``|given - predicted| > tol``."""
+    if tol is None:
+        return np.asarray(given != predicted, dtype=bool).reshape(np.shape(given))
+    residual = np.abs(np.asarray(given, dtype=np.float64) - np.asarray(predicted, np.float64))
+    return np.asarray(residual > tol, dtype=bool)
+
+
+def residual_tolerance(y: NDArray[Any], predicted: NDArray[Any]) -> float:
+    """Twice the root mean square residual ``y - predicted``: larger residuals are unusual.
+
+    Examples
+    --------
+    >>> residual_tolerance(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))  # 2 sqrt(1/3)
+    1.1547005383792515
+    """
+    r = np.asarray(y, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
+    return float(2.0 * np.sqrt(np.mean(r**2))) if r.size else 0.0
+
+
+def out_of_fold_predictions(
+    model: Any, ds: Dataset, cv: int = 5, random_state: int | None = None
 ) -> tuple[NDArray[Any], str]:
+    """Each row's prediction by a model fitted without it, and how it was made.
+
+    ``cv``-fold cross-validation (stratified for classifiers, folds capped by the smallest
+    class); in-sample when fewer than 2 folds are possible. Returns ``(predictions, how)`` with
+    ``how`` like ``"5-fold out-of-fold"`` or ``"in-sample"``.
+    """
     from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 
     classifier = is_classifier(model)
@@ -335,6 +381,7 @@ def review_list(
     features: Any = None,
     cv: int = 5,
     random_state: int | None = None,
+    predictions: tuple[Any, str] | None = None,
 ) -> ReviewList:
     """The ``k`` lowest- and ``k`` highest-valued rows with features, given and predicted label.
 
@@ -356,6 +403,13 @@ def review_list(
         Folds for the out-of-fold prediction (capped by the smallest class; in-sample below 2).
     random_state : int, optional
         Seed of the folds.
+    predictions : (array of shape (n,), str), optional
+        Predictions of every training row and how they were made (as returned by
+        :func:`out_of_fold_predictions`), instead of computing them.
+
+    A row is marked ``differs`` when its given label is not the predicted one; for a
+    real-valued target, when its residual exceeds twice the root mean square residual over all
+    rows (:func:`residual_tolerance`), since predictions of a real value are never exact.
 
     Examples
     --------
@@ -382,7 +436,16 @@ def review_list(
     high = [i for i in removal_order(v, lowest_first=False)[: int(k)].tolist() if i not in listed]
     positions = np.concatenate([low, np.asarray(high, dtype=np.intp)]).astype(np.intp)
     side = np.array(["lowest"] * low.size + ["highest"] * len(high))
-    predicted, how = _out_of_fold(model, train, cv, random_state)
+    if predictions is None:
+        predicted, how = out_of_fold_predictions(model, train, cv, random_state)
+    else:
+        predicted, how = np.asarray(predictions[0]), str(predictions[1])
+        if predicted.shape != (train.n_samples,):
+            raise DataworthError(
+                f"predictions must have one entry per training row ({train.n_samples}); "
+                f"got shape {predicted.shape}."
+            )
+    tol = None if is_categorical(train.y) else residual_tolerance(train.y, predicted)
     return ReviewList(
         positions=positions,
         side=side,
@@ -393,6 +456,8 @@ def review_list(
         features=shown[positions],
         feature_names=train.feature_names,
         prediction=how,
+        differs=_differs(train.y[positions], predicted[positions], tol),
+        differs_tol=tol,
     )
 
 
@@ -414,7 +479,7 @@ class LabelsToFix:
         Training positions in priority order.
     row_labels, scores, share, votes, given, predicted : ndarray
         Row label, summed harmful influence, its share of the total, votes, the label in the
-        data and the model's (in-sample) prediction.
+        data and the model's prediction (see ``prediction``).
     misclassified : ndarray
         Row labels of the misclassified valuation points.
     n_valid : int
@@ -431,6 +496,7 @@ class LabelsToFix:
     misclassified: NDArray[Any]
     n_valid: int
     per_point: int
+    prediction: str = "in-sample"
     rule: str = (
         "score = sum over misclassified valuation points of max(0, influence on their loss); "
         "votes = misclassified points for which the row is among their per_point most harmful"
@@ -457,6 +523,7 @@ class LabelsToFix:
         """JSON-ready."""
         return {
             "rule": self.rule,
+            "prediction": self.prediction,
             "n_valid": self.n_valid,
             "misclassified": [_py(x) for x in self.misclassified],
             "per_point": self.per_point,
@@ -476,6 +543,7 @@ def labels_to_fix(
     top: int | None = None,
     per_point: int = 10,
     damping: float = 0.0,
+    predictions: tuple[Any, str] | None = None,
 ) -> LabelsToFix:
     """Training rows most responsible (by influence) for the misclassified valuation points.
 
@@ -497,6 +565,10 @@ def labels_to_fix(
         Most harmful rows per misclassified point that get a vote.
     damping : float, default=0.0
         Added to the Hessian diagonal.
+    predictions : (array of shape (n,), str), optional
+        The ``predicted`` column and how it was made, e.g. from
+        :func:`out_of_fold_predictions` (so it matches :func:`review_list`); default: the fitted
+        model's in-sample prediction.
 
     Examples
     --------
@@ -549,7 +621,16 @@ def labels_to_fix(
     if top is not None:
         order = order[: int(top)]
     total = float(scores.sum())
-    predicted = fitted.predict(train.X[order]) if order.size else train.y[:0]
+    if predictions is None:
+        how = "in-sample"
+        predicted = fitted.predict(train.X[order]) if order.size else train.y[:0]
+    else:
+        pred_all, how = np.asarray(predictions[0]), str(predictions[1])
+        if pred_all.shape != (n,):
+            raise DataworthError(
+                f"predictions must have one entry per training row ({n}); got {pred_all.shape}."
+            )
+        predicted = pred_all[order]
     return LabelsToFix(
         positions=order.astype(np.intp),
         row_labels=train.row_labels[order],
@@ -561,6 +642,7 @@ def labels_to_fix(
         misclassified=valid.row_labels[wrong],
         n_valid=valid.n_samples,
         per_point=int(per_point),
+        prediction=how,
     )
 
 

@@ -54,6 +54,7 @@ __all__ = [
     "model_options",
     "n_jobs_option",
     "on_backend",
+    "one_line",
     "open_output",
     "read_rows_as_text",
     "runs_on_cluster",
@@ -308,6 +309,17 @@ def check_row(row: int, path: str, n_rows: int) -> None:
 
 
 # ---------------------------------------------------------------------------------- notes
+def one_line(message: object) -> str:
+    r"""``message`` as one line: every run of whitespace, line breaks included, becomes a space.
+
+    Examples
+    --------
+    >>> one_line("lbfgs failed to converge (status=1):\nSTOP: TOTAL NO. OF ITERATIONS.\n\nIncrease")
+    'lbfgs failed to converge (status=1): STOP: TOTAL NO. OF ITERATIONS. Increase'
+    """
+    return " ".join(str(message).split())
+
+
 class Notes(list[str]):
     """Notes collected during a command and printed once it has succeeded, so that a failing
     command prints exactly one line; a note already there is not added again.
@@ -326,7 +338,13 @@ class Notes(list[str]):
     """
 
     def append(self, message: str) -> None:
-        """Add ``message`` unless it is already there."""
+        """Add ``message``, whole but on one line (:func:`one_line`), unless it is already there.
+
+        Warnings such as scikit-learn's ``ConvergenceWarning`` span several lines, the useful
+        part after the first one; a note keeps all of it, so the terminal and the HTML report
+        never show a message cut at its first line break.
+        """
+        message = one_line(message)
         if message not in self:
             super().append(message)
 
@@ -339,7 +357,7 @@ class Notes(list[str]):
         """Add the user warnings recorded while a command ran, as one line each."""
         for w in caught:
             if issubclass(w.category, UserWarning):
-                self.append(prefix + " ".join(str(w.message).split()))
+                self.append(prefix + one_line(w.message))
 
     def flush(self) -> None:
         """Print every note as one ``note:`` line on standard error, then forget them."""

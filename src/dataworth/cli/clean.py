@@ -19,6 +19,7 @@ from dataworth.apps.clean import (
     compute_values,
     labels_to_fix,
     noisy_valuation_comparison,
+    out_of_fold_predictions,
     review_list,
 )
 from dataworth.apps.removal import CutSuggestion, RemovalCurves, removal_curves, suggest_cut
@@ -31,7 +32,9 @@ from dataworth.cli._common import (
     check_positive,
     check_same_columns,
     check_same_target_kind,
+    data_options,
     k_option,
+    load_file,
     model_options,
     n_jobs_option,
     open_output,
@@ -100,17 +103,17 @@ def _load(
     for name, f in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
         if not 0 < f < 1:
             raise DataworthError(f"{name} must lie strictly between 0 and 1; got {f}.")
-    data = Dataset.from_file(train_path, target)
+    data = load_file(train_path, target)
     split_off: list[str] = []
     if test_path is not None:
-        test = Dataset.from_file(test_path, target)
+        test = load_file(test_path, target)
         check_same_columns(test, data, test_path, train_path)
         check_same_target_kind(data, test, train_path, test_path)
     else:
         data, test = data.split(test_fraction, random_state=seed)
         split_off.append(f"{test.n_samples} held-out test rows ({test_fraction:g})")
     if valid_path is not None:
-        valid = Dataset.from_file(valid_path, target)
+        valid = load_file(valid_path, target)
         check_same_columns(valid, data, valid_path, train_path)
     else:
         total = data.n_samples + (0 if test_path is not None else test.n_samples)
@@ -236,17 +239,32 @@ def _review_text(review: ReviewList, raw: Dataset) -> str:
             f"{review.values[i]:.4g}",
             _fmt(review.given[i]),
             _fmt(review.predicted[i]),
-            "" if review.given[i] == review.predicted[i] else "<- differs",
+            "<- differs" if review.differs[i] else "",
             *(_fmt(v) for v in raw.X[review.positions[i], : len(shown)]),
         ]
         for i in range(len(review))
     ]
     extra = f" (+{more} more features in --json)" if more > 0 else ""
+    differs = (
+        ""
+        if review.differs_tol is None
+        else f"; differs = |given - predicted| > {review.differs_tol:.4g} (twice the root mean "
+        "square out-of-fold residual)"
+    )
     return (
         f"{_table([header], rows, left=1)}\n"
         f"predicted = the model's {review.prediction} prediction, so a row's own label does not "
-        f"vote for itself{extra}"
+        f"vote for itself{differs}{extra}"
     )
+
+
+def _share(f: float) -> str:
+    """A share as a percentage with 2 significant digits at least, never a bare 0.0%."""
+    pct = 100 * float(f)
+    if pct == 0 or not math.isfinite(pct):
+        return f"{pct:g}%"
+    decimals = max(1, 1 - math.floor(math.log10(abs(pct))))
+    return f"{pct:.{decimals}f}%"
 
 
 def _fix_text(fix: LabelsToFix, model_name: str) -> str:
@@ -261,7 +279,7 @@ def _fix_text(fix: LabelsToFix, model_name: str) -> str:
             str(i + 1),
             _fmt(fix.row_labels[i]),
             f"{fix.scores[i]:.4g}",
-            f"{100 * fix.share[i]:.1f}%",
+            _share(fix.share[i]),
             f"{fix.votes[i]}/{n_wrong}",
             _fmt(fix.given[i]),
             _fmt(fix.predicted[i]),
@@ -274,7 +292,13 @@ def _fix_text(fix: LabelsToFix, model_name: str) -> str:
         f"{_table([header], rows)}\n"
         "score = summed positive influence I(row, loss) over the misclassified valuation rows "
         f"(Koh & Liang 2017); votes = of those rows, how many have this row among their "
-        f"{fix.per_point} most harmful"
+        f"{fix.per_point} most harmful; predicted = {_prediction_name(fix.prediction)}"
+    )
+
+
+def _prediction_name(how: str) -> str:
+    return f"the model's {how} prediction" + (
+        ", as in the review list" if how != "in-sample" else ""
     )
 
 
@@ -335,6 +359,7 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
 @click.command()
 @click.argument("train", type=INPUT_FILE)
 @target_option
+@data_options()
 @valid_file_option
 @click.option(
     "--test",
@@ -529,9 +554,22 @@ def clean(
     click.echo(_cut_text(cut, curves))
 
     review_obj: ReviewList | None = None
+    predictions = None
+    if review > 0 or (n_fix > 0 and classes):
+        # one prediction per row for both lists: out-of-fold, so a row's label does not vote
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            predictions = out_of_fold_predictions(model, tr, 5, seed)
+        notes.add_warnings(caught, prefix="while predicting: ")
     if review > 0:
         review_obj = review_list(
-            values[cut.method], tr, model, review, features=raw_tr.X, random_state=seed
+            values[cut.method],
+            tr,
+            model,
+            review,
+            features=raw_tr.X,
+            random_state=seed,
+            predictions=predictions,
         )
         click.echo(
             f"\nreview list: the {review} lowest- and {review} highest-valued rows by {cut.method}"
@@ -544,7 +582,7 @@ def clean(
         if not classes:
             notes.append("labels to fix needs class labels; skipped for a real-valued target.")
         else:
-            fix_obj, fix_model = _labels_to_fix(notes, tr, va, model, n_fix, seed)
+            fix_obj, fix_model = _labels_to_fix(notes, tr, va, model, n_fix, seed, predictions)
             click.echo("\nlabels to fix first:")
             click.echo(_fix_text(fix_obj, type(fix_model).__name__))
 
@@ -615,18 +653,25 @@ def clean(
 
 
 def _labels_to_fix(
-    notes: Notes, tr: Dataset, va: Dataset, model: Any, top: int, seed: int
+    notes: Notes,
+    tr: Dataset,
+    va: Dataset,
+    model: Any,
+    top: int,
+    seed: int,
+    predictions: tuple[Any, str] | None,
 ) -> tuple[LabelsToFix, Any]:
-    """Labels to fix with ``model`` when it is a logistic regression, else the default one."""
+    """Labels to fix with ``model`` when it is a logistic regression, else the default one;
+    the ``predicted`` column is ``predictions`` (the review list's)."""
     from sklearn.linear_model import LogisticRegression
 
     from dataworth.api import default_model
 
     if isinstance(model, LogisticRegression):
-        return labels_to_fix(tr, va, model, top=top), model
+        return labels_to_fix(tr, va, model, top=top, predictions=predictions), model
     fallback = default_model(tr, seed)
     notes.append(
         f"labels to fix uses closed-form influence of a logistic regression; "
         f"{type(model).__name__} is not one, so LogisticRegression(max_iter=1000) was used."
     )
-    return labels_to_fix(tr, va, fallback, top=top), fallback
+    return labels_to_fix(tr, va, fallback, top=top, predictions=predictions), fallback

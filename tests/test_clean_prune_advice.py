@@ -1,0 +1,144 @@
+"""Issue 15, through the CLI: advice of ``clean`` and ``prune`` that must never hurt silently.
+
+- ``clean`` suggests a cut only when it beats no removal on the valuation set by more than its
+  noise (paired bootstrap), says when the held-out split disagrees, and writes ``--out`` then
+  only with ``--force``;
+- ``prune`` splits harmful / near-zero rows around each method's own baseline and refuses the
+  split for methods without one (data-oob);
+- the small things: ``<- differs`` on a real-valued target, one named prediction in both lists,
+  shares with enough digits, notes never cut at a line break.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dataworth.cli import main
+from dataworth.data import Dataset
+from dataworth.datasets import flip_labels, load_dataset
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _write(path: Path, X: np.ndarray, y: np.ndarray, target: str = "label") -> Path:
+    with path.open("w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow([*(f"f{j}" for j in range(X.shape[1])), target])
+        for x, t in zip(X, y, strict=True):
+            writer.writerow([*(f"{v:.6g}" for v in x), t.item()])
+    return path
+
+
+@pytest.fixture(scope="module")
+def cancer(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+    """Breast cancer, 8 features, 10% of the labels flipped."""
+    ds = load_dataset("breast_cancer")
+    ds = Dataset.from_arrays(ds.X[:, :8], ds.y)
+    noisy, flipped = flip_labels(ds, 0.1, random_state=0)
+    root = tmp_path_factory.mktemp("advice")
+    return {"path": _write(root / "cancer.csv", noisy.X, noisy.y), "flipped": flipped}
+
+
+@pytest.fixture(scope="module")
+def diabetes(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ds = load_dataset("diabetes")
+    root = tmp_path_factory.mktemp("diabetes")
+    return _write(root / "diabetes.csv", ds.X, ds.y.astype(np.float64) / 7.0, "progression")
+
+
+# ------------------------------------------------------------------------------ small things
+def test_review_list_on_a_real_valued_target_marks_only_large_residuals(
+    diabetes, capsys, tmp_path
+) -> None:
+    report = tmp_path / "r.json"
+    code, out, err = _run(
+        capsys, "clean", diabetes, "--target", "progression", "--budget", "20",
+        "--n-random", "1", "--max-fraction", "0.1", "--review", "10", "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    review = json.loads(report.read_text())["review"]
+    rows = review["rows"]
+    assert len(rows) == 20
+    tol = review["differs_tol"]
+    assert tol > 0
+    for r in rows:  # exact comparison marked all 20
+        assert r["differs"] == (abs(r["given"] - r["predicted"]) > tol)
+    assert out.count("<- differs") == sum(r["differs"] for r in rows) < len(rows)
+    assert "differs = |given - predicted| >" in out
+
+
+def test_both_lists_show_the_same_named_prediction(cancer, capsys, tmp_path) -> None:
+    report = tmp_path / "r.json"
+    code, out, err = _run(
+        capsys, "clean", cancer["path"], "--target", "label", "--methods", "knn-shapley",
+        "--n-random", "1", "--max-fraction", "0.1", "--review", "40", "--fix", "40",
+        "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(report.read_text())
+    review, fix = payload["review"], payload["labels_to_fix"]
+    assert fix["prediction"] == review["prediction"] == "5-fold out-of-fold"
+    in_review = {r["row"]: r["predicted"] for r in review["rows"]}
+    shared = [r for r in fix["rows"] if r["row"] in in_review]
+    assert shared, "the two lists share no row; widen them"
+    assert all(r["predicted"] == in_review[r["row"]] for r in shared)
+    assert "predicted = the model's 5-fold out-of-fold prediction, as in the review list" in out
+
+
+def test_labels_to_fix_shares_show_enough_digits(capsys, tmp_path) -> None:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(2500, 6, n_informative=4, flip_y=0.1, random_state=0)
+    path = _write(tmp_path / "many.csv", X, y)
+    report = tmp_path / "r.json"
+    code, out, err = _run(
+        capsys, "clean", path, "--target", "label", "--methods", "knn-shapley",
+        "--n-random", "1", "--max-fraction", "0.1", "--review", "0", "--fix", "2000",
+        "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    rows = json.loads(report.read_text())["labels_to_fix"]["rows"]
+    assert min(r["share"] for r in rows) < 0.0005  # would print as 0.0%
+    table = out.split("labels to fix first:")[1]
+    shown = [float(x) for x in re.findall(r"\s(\d+\.\d+)%\s", table)]
+    assert len(shown) == len(rows)
+    for printed, r in zip(shown, rows, strict=True):
+        assert printed > 0
+        assert printed == pytest.approx(100 * r["share"], rel=0.06)
+
+
+def test_notes_keep_the_whole_warning_on_one_line(tmp_path, capsys) -> None:
+    d = load_dataset("breast_cancer")
+    data = _write(tmp_path / "bc.csv", d.X[:150, :10] * 100, d.y[:150])
+    values = tmp_path / "v.csv"
+    code, _, err = _run(
+        capsys, "value", data, "--target", "label", "--method", "knn-shapley", "--out", values
+    )
+    assert code == 0, err
+    page = tmp_path / "page.html"
+    code, _, err = _run(
+        capsys, "report", values, "--data", data, "--target", "label",
+        "--model-params", '{"max_iter": 2}', "-o", page,
+    )  # fmt: skip
+    assert code == 0, err
+    notes = [line for line in err.splitlines() if "while predicting" in line]
+    assert notes, err
+    assert not notes[0].rstrip().endswith(":"), notes[0]
+    assert "Increase the number of iterations" in notes[0]
+    html = page.read_text()
+    assert "Increase the number of iterations" in html
