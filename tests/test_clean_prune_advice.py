@@ -142,3 +142,58 @@ def test_notes_keep_the_whole_warning_on_one_line(tmp_path, capsys) -> None:
     assert "Increase the number of iterations" in notes[0]
     html = page.read_text()
     assert "Increase the number of iterations" in html
+
+
+# ------------------------------------------------------------------------------ prune baselines
+def test_every_method_declares_its_baseline() -> None:
+    from dataworth.methods import METHODS, get_method
+
+    rank_only = {"data-oob", "lava", "cgs", "least-core"}
+    for name in METHODS:
+        expected = None if name in rank_only else 0.0
+        assert get_method(name).baseline == expected, name
+
+
+def test_prune_refuses_a_harmful_split_for_data_oob(cancer, capsys) -> None:
+    code, out, err = _run(
+        capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
+        "--budget", "20",
+    )  # fmt: skip
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "data-oob has no baseline" in lines[0] and "--strategy highest" in lines[0]
+    assert out == ""
+
+
+def test_prune_ranks_data_oob_rows_without_calling_any_harmful(cancer, capsys, tmp_path) -> None:
+    report = tmp_path / "p.json"
+    code, out, err = _run(
+        capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
+        "--budget", "20", "--strategy", "highest", "--keep", "0.8", "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    assert "harmful / near-zero: not split: data-oob values have no baseline" in out
+    assert not re.search(r"^(harmful|useful)\s+\d+", out, re.M)
+    assert "removed: 91 other" in out and "useful" not in out
+    rows = json.loads(report.read_text())["rows"]
+    assert rows["baseline"] is None
+    assert rows["counts"]["harmful"] == rows["counts"]["near-zero"] == 0
+
+
+def test_prune_splits_around_the_given_baseline(cancer, capsys, tmp_path) -> None:
+    report = tmp_path / "p.json"
+    code, out, err = _run(
+        capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
+        "--budget", "20", "--baseline", "0.5", "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    payload = json.loads(report.read_text())
+    rows = payload["rows"]
+    assert rows["baseline"] == 0.5
+    assert "(baseline 0.5)" in out
+    # knn-shapley keeps its baseline 0
+    code, out, err = _run(capsys, "prune", cancer["path"], "--target", "label", "--json", report)
+    assert code == 0, err
+    assert json.loads(report.read_text())["rows"]["baseline"] == 0.0
+    assert re.search(r"^harmful\s+\d+", out, re.M)

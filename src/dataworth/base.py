@@ -46,6 +46,11 @@ class Valuation:
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
     reference: ClassVar[str] = ""
+    #: The value of a row that neither helps nor hurts, or None when the values have no such
+    #: point (they only rank rows). Marginal-contribution methods (leave-one-out, the Shapley
+    #: and Banzhaf family, class-wise Shapley, knn-shapley, influence) give such a row 0;
+    #: ``dataworth prune`` splits harmful from near-zero rows around it.
+    baseline: ClassVar[float | None] = 0.0
     #: Exact methods are compared with scikit-learn's own fits to high precision, so by default
     #: they fit one model at a time (batched training converges to the optimum more tightly
     #: than scikit-learn's default tolerance, which can flip a prediction at a decision

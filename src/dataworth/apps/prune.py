@@ -3,9 +3,13 @@
 Three tools, each taking a :class:`~dataworth.result.ValuationResult` or a plain array of values:
 
 - :func:`classify_rows` sorts every row into one category, **harmful** (value below
-  ``-zero_tol``), **duplicate** (a near-copy, same label, of a row that is kept as the
-  representative of its group), **near-zero** (``|value| <= zero_tol``), **useful** (the rest) or
-  **unvalued** (NaN value). *Redundant* = duplicate + near-zero; harmful rows are reported apart.
+  ``baseline - zero_tol``), **duplicate** (a near-copy, same label, of a row that is kept as the
+  representative of its group), **near-zero** (``|value - baseline| <= zero_tol``), **useful**
+  (the rest) or **unvalued** (NaN value). *Redundant* = duplicate + near-zero; harmful rows are
+  reported apart. The ``baseline`` is the value of a row that neither helps nor hurts, declared
+  by each method (``get_method(name).baseline``: 0 for the marginal-contribution methods);
+  methods without one (data-oob, lava, cgs, least-core) only rank rows, so they get no
+  harmful / near-zero split.
 - :func:`prune` keeps a fraction of the rows by a strategy: ``"value"`` (drop harmful, then
   duplicates, then near-zero rows; fill what is left class by class with rows spread evenly over
   the value ranks), ``"highest"`` (the highest-valued rows; known to fail at small fractions),
@@ -213,6 +217,10 @@ class RowClasses:
         None when no features were given (no duplicate check).
     labels : ndarray
         Row labels (from the ValuationResult), or positions.
+    baseline : float or None
+        The value of a row that neither helps nor hurts; None: no harmful / near-zero split.
+    method : str
+        The method whose values these are (for messages), possibly empty.
     """
 
     values: NDArray[np.float64]
@@ -221,6 +229,8 @@ class RowClasses:
     zero_tol: float
     duplicate_tol: float | None
     labels: NDArray[Any] = field(default_factory=lambda: np.empty(0))
+    baseline: float | None = 0.0
+    method: str = ""
 
     def __post_init__(self) -> None:
         if np.asarray(self.labels).size == 0:
@@ -262,6 +272,7 @@ class RowClasses:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready summary: tolerances, counts and row labels per category."""
         out: dict[str, Any] = {
+            "baseline": self.baseline,
             "zero_tol": self.zero_tol,
             "duplicate_tol": self.duplicate_tol,
             "counts": self.counts(),
@@ -285,11 +296,31 @@ class RowClasses:
             else "not checked: no features"
         )
         redundant = c["duplicate"] + c["near-zero"]
+        b, tol = self.baseline, self.zero_tol
+        if b is None:
+            who = f"{self.method} values" if self.method else "the values"
+            rows = [
+                ("near-duplicate", c["duplicate"], dup),
+                ("other", c["useful"], ""),
+            ]
+            if c["unvalued"]:
+                rows.append(("unvalued", c["unvalued"], "value is NaN"))
+            width = len(str(n))
+            lines = [
+                f"{name:<16} {k:>{width}}  {pct(k):>6}  {why}".rstrip() for name, k, why in rows
+            ]
+            lines.append(
+                f"harmful / near-zero: not split: {who} have no baseline (no value means "
+                "'neither helps nor hurts'); they rank rows only"
+            )
+            return "\n".join(lines)
+        harmful = f"value < -{tol:.4g}" if b == 0 else f"value < {b - tol:.4g} (baseline {b:.4g})"
+        near = f"|value| <= {tol:.4g}" if b == 0 else f"|value - {b:.4g}| <= {tol:.4g}"
         rows = [
-            ("harmful", c["harmful"], f"value < -{self.zero_tol:.4g}"),
+            ("harmful", c["harmful"], harmful),
             ("redundant", redundant, ""),
             ("  near-duplicate", c["duplicate"], dup),
-            ("  near-zero", c["near-zero"], f"|value| <= {self.zero_tol:.4g}"),
+            ("  near-zero", c["near-zero"], near),
             ("useful", c["useful"], ""),
         ]
         if c["unvalued"]:
@@ -313,6 +344,7 @@ def classify_rows(
     zero_tol: float | None = None,
     duplicate_tol: float | None = None,
     chunk_size: int = 256,
+    baseline: float | None = 0.0,
 ) -> RowClasses:
     """Sort rows into harmful, redundant (near-duplicate or near-zero), useful and unvalued.
 
@@ -324,12 +356,19 @@ def classify_rows(
     y : array-like of shape (n,), optional
         Class labels: only rows of the same class count as duplicates.
     zero_tol : float, optional
-        ``|value| <= zero_tol`` is near zero and ``value < -zero_tol`` harmful. Default:
-        ``0.05 * max |value|`` (values are on different scales for different methods).
+        ``|value - baseline| <= zero_tol`` is near zero and ``value < baseline - zero_tol``
+        harmful. Default: ``0.05 * max |value - baseline|`` (values are on different scales for
+        different methods).
     duplicate_tol : float, optional
         See :func:`near_duplicates` (default: a tenth of the median nearest-neighbour distance).
     chunk_size : int, default=256
         Rows per block of the nearest-neighbour search.
+    baseline : float or None, default=0.0
+        The value of a row that neither helps nor hurts: the method's own
+        (``dataworth.methods.get_method(name).baseline``). None (data-oob, lava, cgs,
+        least-core: values that only rank rows): no row is harmful or near-zero; duplicates and
+        unvalued rows are still found, every other row is ``"useful"``, and ``zero_tol`` must
+        not be given.
 
     Returns
     -------
@@ -346,8 +385,19 @@ def classify_rows(
     v = as_values(values)
     n = v.size
     finite = np.isfinite(v)
+    if baseline is not None and not math.isfinite(baseline):
+        raise DataworthError(f"baseline must be a finite number or None; got {baseline!r}.")
+    if baseline is None and zero_tol is not None:
+        raise DataworthError(
+            "zero_tol needs a baseline: values without one only rank rows, none is near zero."
+        )
+    centred = v - (0.0 if baseline is None else float(baseline))
     if zero_tol is None:
-        zero_tol = float(ZERO_TOL_RELATIVE * np.abs(v[finite]).max()) if finite.any() else 0.0
+        zero_tol = (
+            float(ZERO_TOL_RELATIVE * np.abs(centred[finite]).max())
+            if finite.any() and baseline is not None
+            else 0.0
+        )
     elif not (math.isfinite(zero_tol) and zero_tol >= 0):
         raise DataworthError(f"zero_tol must be a finite number >= 0; got {zero_tol}.")
     zero_tol = float(zero_tol)
@@ -364,9 +414,11 @@ def classify_rows(
         )
     category = np.full(n, "useful", dtype="<U9")
     category[~finite] = "unvalued"
-    category[finite & (np.abs(v) <= zero_tol)] = "near-zero"
+    if baseline is not None:
+        category[finite & (np.abs(centred) <= zero_tol)] = "near-zero"
     category[duplicate_of >= 0] = "duplicate"
-    category[finite & (v < -zero_tol)] = "harmful"
+    if baseline is not None:
+        category[finite & (centred < -zero_tol)] = "harmful"
     return RowClasses(
         values=v,
         category=category,
@@ -374,6 +426,8 @@ def classify_rows(
         zero_tol=zero_tol,
         duplicate_tol=used_dup_tol,
         labels=_labels_of(values, n),
+        baseline=None if baseline is None else float(baseline),
+        method=values.method if isinstance(values, ValuationResult) else "",
     )
 
 
@@ -474,6 +528,7 @@ def prune(
     zero_tol: float | None = None,
     duplicate_tol: float | None = None,
     random_state: int | np.random.Generator | None = None,
+    baseline: float | None = 0.0,
 ) -> NDArray[np.intp]:
     """Rows to keep (sorted positions) when keeping ``keep_fraction`` of them.
 
@@ -500,6 +555,9 @@ def prune(
         See :func:`classify_rows`.
     random_state : int or Generator, optional
         For ``"random"``.
+    baseline : float or None, default=0.0
+        See :func:`classify_rows`. ``"value"`` drops harmful and near-zero rows first, so it
+        refuses values without a baseline (use ``"highest"``, which only ranks).
 
     Examples
     --------
@@ -532,9 +590,18 @@ def prune(
         picked = [rng.permutation(g)[:q] for g, q in zip(groups, quotas, strict=True)]
         return np.sort(np.concatenate(picked)).astype(np.intp)
     if classes is None:
-        classes = classify_rows(v, X, y=y, zero_tol=zero_tol, duplicate_tol=duplicate_tol)
+        classes = classify_rows(
+            v, X, y=y, zero_tol=zero_tol, duplicate_tol=duplicate_tol, baseline=baseline
+        )
     elif classes.values.size != n:
         raise DataworthError(f"classes describes {classes.values.size} rows but there are {n}.")
+    if classes.baseline is None:
+        who = f"{classes.method} values" if classes.method else "values without a baseline"
+        raise DataworthError(
+            f"strategy 'value' drops harmful, then near-zero rows, but {who} have no baseline "
+            "(no value means 'neither helps nor hurts'); use strategy 'highest' (keeps the "
+            "highest-ranked rows), 'random', or a method with a baseline such as knn-shapley."
+        )
     tier = np.zeros(n, dtype=np.intp)
     for t, name in enumerate(CATEGORIES):
         tier[classes.category == name] = t
@@ -702,6 +769,7 @@ def transfer_prune(
     duplicate_tol: float | None = None,
     random_state: int | None = None,
     method_params: dict[str, Any] | None = None,
+    baseline: float | str | None = "auto",
 ) -> TransferPruneResult:
     """Schoch, Mishra & Ji (2023): value with a proxy on embeddings, prune, keep the rest.
 
@@ -742,6 +810,8 @@ def transfer_prune(
     random_state : int, optional
     method_params : dict, optional
         The method's own parameters (``k``, ``budget``, ...).
+    baseline : float, None or "auto", default="auto"
+        For ``result.classes`` (see :func:`classify_rows`); ``"auto"``: the method's own.
 
     Examples
     --------
@@ -797,8 +867,21 @@ def transfer_prune(
     timings["curve_s"] = time.perf_counter() - t0
     best = estimate_removal_index(fractions, scores, tolerance=tolerance)
     n_removed = math.floor(fractions[best] * n + 0.5)
+    from dataworth.methods import get_method
+
+    if isinstance(baseline, str):
+        if baseline != "auto":
+            raise DataworthError(f"baseline must be a number, None or 'auto'; got {baseline!r}.")
+        used: float | None = get_method(method).baseline
+    else:
+        used = baseline
     classes = classify_rows(
-        result, E_train, y=train.y, zero_tol=zero_tol, duplicate_tol=duplicate_tol
+        result,
+        E_train,
+        y=train.y,
+        zero_tol=zero_tol,
+        duplicate_tol=duplicate_tol,
+        baseline=used,
     )
     return TransferPruneResult(
         values=result,

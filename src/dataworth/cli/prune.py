@@ -75,6 +75,20 @@ def _parse_keep(text: str) -> float | None:
     return keep
 
 
+def _parse_baseline(text: str) -> float | str | None:
+    """``auto``, ``none`` (None) or a finite number."""
+    word = text.strip().lower()
+    if word in ("auto", "none"):
+        return None if word == "none" else "auto"
+    try:
+        number = float(text)
+    except ValueError:
+        number = float("nan")
+    if not np.isfinite(number):
+        raise DataworthError(f"--baseline must be 'auto', 'none' or a number; got {text!r}.")
+    return number
+
+
 def _read_values(path: str, train: Dataset) -> ValuationResult:
     """Values from a ``dataworth value`` CSV (index,value,...), matched to TRAIN's rows."""
     columns = read_table(path)
@@ -138,8 +152,9 @@ def _summary(
         lines.append(f"near-zero rows: {_show(labels, classes.near_zero)}")
     removed = np.setdiff1d(np.arange(n), kept)
     cats = classes.category[removed]
+    plain = "useful" if classes.baseline is not None else "other"  # no baseline: ranked only
     parts = [
-        f"{int(np.count_nonzero(cats == c))} {c}"
+        f"{int(np.count_nonzero(cats == c))} {plain if c == 'useful' else c}"
         for c in ("harmful", "duplicate", "near-zero", "unvalued", "useful")
         if np.count_nonzero(cats == c)
     ]
@@ -149,6 +164,22 @@ def _summary(
     )
     lines.append("removed: " + (", ".join(parts) if parts else "nothing"))
     return "\n".join(lines)
+
+
+def _baseline(
+    notes: Notes, given: float | str | None, method: str, values_path: str | None
+) -> float | None:
+    """The baseline to split around: ``--baseline``, else the method's declared one."""
+    if given != "auto":
+        return None if given is None else float(given)
+    if values_path is not None:
+        notes.append(
+            f"values read from {values_path}: harmful and near-zero are taken around 0, the "
+            "baseline of Shapley-type values; pass --baseline none for values that only rank rows "
+            "(data-oob, lava, cgs, least-core)."
+        )
+        return 0.0
+    return get_method(method).baseline
 
 
 @click.command("prune")
@@ -192,7 +223,19 @@ def _summary(
     show_default=True,
     help="craig: distances between features or per-sample logistic-regression gradients.",
 )
-@click.option("--zero-tol", type=float, default=None, help="|value| <= this is near zero.")
+@click.option(
+    "--baseline",
+    "baseline_text",
+    default="auto",
+    show_default=True,
+    help="The value of a row that neither helps nor hurts: harmful rows lie below it, near-zero "
+    "rows around it. auto: the method's own (0 for Shapley-type methods, knn-shapley, loo, "
+    "banzhaf, influence; none for data-oob, lava, cgs, least-core, whose values only rank rows; "
+    "0 with --values); 'none': no harmful/near-zero split.",
+)
+@click.option(
+    "--zero-tol", type=float, default=None, help="|value - baseline| <= this is near zero."
+)
 @click.option(
     "--duplicate-tol",
     type=float,
@@ -235,6 +278,7 @@ def prune(
     keep: str,
     strategy: str,
     similarity: str,
+    baseline_text: str,
     zero_tol: float | None,
     duplicate_tol: float | None,
     out: str | None,
@@ -259,6 +303,18 @@ def prune(
     if values_path is not None and keep_fraction is None:
         raise DataworthError("--keep auto values the rows itself; drop --values or give a number.")
     notes = Notes()
+    baseline = _baseline(notes, _parse_baseline(baseline_text), method, values_path)
+    who = method if values_path is None else f"the values in {values_path}"
+    if baseline is None and strategy == "value" and keep_fraction is not None:
+        raise DataworthError(
+            f"--strategy value drops harmful, then near-zero rows, but {who} has no baseline "
+            "(no value means 'neither helps nor hurts'; its values only rank rows); use "
+            "--strategy highest (keeps the highest-ranked rows), random or craig, a method with "
+            "a baseline such as knn-shapley, or --baseline NUMBER."
+        )
+    if baseline is None and zero_tol is not None:
+        notes.append(f"--zero-tol ignored: {who} has no baseline, so no row is near zero.")
+        zero_tol = None
     started = time.monotonic()
     curve: TransferPruneResult | None = None
     if values_path is not None:
@@ -296,6 +352,7 @@ def prune(
                     duplicate_tol=duplicate_tol,
                     random_state=seed,
                     method_params=params,
+                    baseline=baseline,
                 )
                 result = ValuationResult(
                     values=curve.values.values,
@@ -315,7 +372,14 @@ def prune(
         notes.extend(result.metadata.get("notes", []))
         what = f"valued {tr.n_samples} rows with {method}"
     assert keep_fraction is not None
-    classes = classify_rows(result, tr.X, y=tr.y, zero_tol=zero_tol, duplicate_tol=duplicate_tol)
+    classes = classify_rows(
+        result,
+        tr.X,
+        y=tr.y,
+        zero_tol=zero_tol,
+        duplicate_tol=duplicate_tol,
+        baseline=baseline,
+    )
     weights: NDArray[np.float64] | None = None
     if strategy == "craig":
         coreset = craig(

@@ -164,6 +164,9 @@ class CGS(Valuation):
     )
     # no model is fitted: build the plain utility rather than a batched one
     exact_fits: ClassVar[bool] = True
+    #: Every value is minus a complexity gap, so at most 0; 0 is the best value, not a neutral
+    #: one, and the values rank rows only.
+    baseline: ClassVar[float | None] = None
 
     def __init__(self, ridge: float = 1e-6, *, standardize: bool = True) -> None:
         self.ridge = ridge

@@ -393,6 +393,9 @@ class LAVA(Valuation):
     )
     # no model is fitted: build the plain utility rather than a batched one
     exact_fits: ClassVar[bool] = True
+    #: Calibrated gradients sum to zero by construction: a value's sign says above or below the
+    #: average row, not helps or hurts, so the values rank rows only.
+    baseline: ClassVar[float | None] = None
 
     def __init__(
         self,

@@ -303,6 +303,10 @@ class LeastCore(Valuation):
 
     name: ClassVar[str] = "least-core"
     exact_fits: ClassVar[bool] = True
+    #: An allocation of the total score ``u(N)`` that keeps every coalition stable, not a
+    #: marginal effect: a row that neither helps nor hurts need not get 0 (its share is bounded
+    #: by the subsidy and its own score), so the values rank rows only.
+    baseline: ClassVar[float | None] = None
     summary: ClassVar[str] = (
         "Least core: the stable allocation needing the least subsidy (exact or Monte Carlo)."
     )
