@@ -461,7 +461,10 @@ BAD_CASES: dict[str, tuple[list[str], list[str]]] = {
         ["{strings}", "--target", TARGET, "--budget", "1"],
         ["sepal_width", "not numeric"],
     ),
-    "nan-feature": (["{nan}", "--target", TARGET, "--budget", "1"], ["petal_length", "missing"]),
+    "nan-feature": (
+        ["{nan}", "--target", TARGET, "--impute", "refuse", "--budget", "1"],
+        ["petal_length", "missing"],
+    ),
     "infinite-feature": (
         ["{inf}", "--target", TARGET, "--budget", "1"],
         ["petal_width", "infinite"],

@@ -144,8 +144,9 @@ def test_missing_marker_is_missing_in_features_and_groups(tmp_path, capsys, role
     else:
         df.loc[4, "provider"] = "N/A"
     src = write_csv(df, tmp_path / "d.csv")
+    strict = ["--impute", "refuse"] if role == "feature" else []  # blanks are filled by default
     code, _, err = run(capsys, "value", src, "--target", "y", "--group", "provider",
-                       "--method", "loo")  # fmt: skip
+                       "--method", "loo", *strict)  # fmt: skip
     one_error(code, err, "missing")
 
 

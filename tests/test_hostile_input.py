@@ -700,4 +700,4 @@ def test_many_whole_number_classes_are_announced(tmp_path) -> None:
         assert res.code == 0, res.err
         assert ("holds whole numbers with" in res.err) is announced, res.err
         if announced:
-            assert "--model ridge" in res.err
+            assert "--task regression" in res.err

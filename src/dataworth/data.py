@@ -7,6 +7,7 @@ infinite values and non-numeric features are refused with a message that names t
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import warnings
@@ -21,7 +22,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from dataworth.errors import DataworthError
 
-__all__ = ["Dataset", "read_table"]
+__all__ = ["Dataset", "detect_separator", "read_table"]
 
 
 def _as_label_array(values: ArrayLike) -> NDArray[Any]:
@@ -440,11 +441,15 @@ def _parse_numbers(col: NDArray[Any]) -> NDArray[np.float64]:
     return out
 
 
-def read_table(path: str | Path, text_columns: Collection[str] = ()) -> dict[str, NDArray[Any]]:
+def read_table(
+    path: str | Path, text_columns: Collection[str] = (), sep: str | None = None
+) -> dict[str, NDArray[Any]]:
     """Read a CSV or Parquet file into named columns (numeric where every cell parses).
 
     Columns named in ``text_columns`` are identifiers (groups, providers): they are read as
-    exact text, so that ``007`` and ``7``, or two 17-digit numbers, stay distinct.
+    exact text, so that ``007`` and ``7``, or two 17-digit numbers, stay distinct. A CSV's
+    separator is ``sep``, or detected from its header (:func:`detect_separator`); with ``;`` or
+    a tab, a column of decimal-comma numbers (``1,5``) is read as numbers.
 
     Raises
     ------
@@ -458,7 +463,29 @@ def read_table(path: str | Path, text_columns: Collection[str] = ()) -> dict[str
         raise DataworthError(f"{path} is a directory; pass a CSV or Parquet file.")
     if path.suffix.lower() in {".parquet", ".pq"}:
         return _read_parquet(path, set(text_columns))
-    return _read_csv(path, set(text_columns))
+    return _read_csv(path, set(text_columns), sep)
+
+
+#: Separators :func:`detect_separator` tells apart, preferred in this order on a tie.
+SEPARATORS = (",", ";", "\t")
+
+
+def detect_separator(path: str | Path) -> str:
+    """The separator of the CSV file ``path``: of comma, semicolon and tab, the one that splits
+    its first non-blank line (the header) into the most fields; comma when none splits it."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+            header = next((line for line in fh if line.strip()), "")
+    except (OSError, UnicodeDecodeError):
+        return ","
+    counts = {}
+    for sep in SEPARATORS:
+        try:
+            counts[sep] = len(next(csv.reader([header], delimiter=sep), []))
+        except csv.Error:
+            counts[sep] = 0
+    best = max(SEPARATORS, key=lambda s: counts[s])  # first of the best: comma on a tie
+    return best if counts[best] > 1 else ","
 
 
 def _read_parquet(path: Path, text_columns: set[str]) -> dict[str, NDArray[Any]]:
@@ -501,10 +528,11 @@ def _check_names(names: list[str], path: Path) -> None:
         seen.add(name)
 
 
-def _read_csv(path: Path, text_columns: set[str]) -> dict[str, NDArray[Any]]:
+def _read_csv(path: Path, text_columns: set[str], sep: str | None) -> dict[str, NDArray[Any]]:
+    sep = sep or detect_separator(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.reader(fh))
+            rows = list(csv.reader(fh, delimiter=sep))
     except UnicodeDecodeError:
         raise DataworthError(f"{path} is not UTF-8 text; save it as a UTF-8 CSV.") from None
     except csv.Error as exc:
@@ -536,4 +564,10 @@ def _read_csv(path: Path, text_columns: set[str]) -> dict[str, NDArray[Any]]:
             columns[name] = _parse_numbers(raw)
         except ValueError:
             columns[name] = raw.astype(str)
+            if sep != "," and not any("." in v for v in raw.tolist()):
+                # decimal commas, as in files that use ';' or a tab between fields
+                with contextlib.suppress(ValueError):
+                    columns[name] = _parse_numbers(
+                        np.array([v.replace(",", ".", 1) for v in raw.tolist()], dtype=object)
+                    )
     return columns

@@ -9,6 +9,7 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TextIO, TypeVar, cast
 
@@ -16,7 +17,7 @@ import click
 import numpy as np
 from click.core import ParameterSource
 
-from dataworth.data import Dataset, is_categorical, read_table
+from dataworth.data import Dataset, detect_separator, is_categorical, read_table
 from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
@@ -24,6 +25,15 @@ from dataworth.fileio import atomic_output, check_output_paths, spreadsheet_safe
 from dataworth.jsonable import json_ready
 from dataworth.methods import parameters_of
 from dataworth.models import make_model
+from dataworth.preprocess import (
+    ENCODINGS,
+    IMPUTATIONS,
+    TASKS,
+    Choices,
+    FeaturePreprocessor,
+    apply_task,
+    feature_columns,
+)
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -32,6 +42,7 @@ __all__ = [
     "RESUME_FILE",
     "FileRole",
     "Notes",
+    "Reading",
     "budget_option",
     "build_model",
     "catch_write_errors",
@@ -43,11 +54,14 @@ __all__ = [
     "check_same_target_kind",
     "cluster_options",
     "column_difference",
+    "current_reading",
+    "data_options",
     "format_cell",
     "format_table",
     "guard_files",
     "is_number",
     "k_option",
+    "load_file",
     "load_pair",
     "load_train_test",
     "method_params",
@@ -137,6 +151,241 @@ def guard_files(command: click.Command) -> click.Command:
 def target_option(f: F) -> F:
     """Add ``--target``, the required name of the label column."""
     return click.option("--target", required=True, help="Name of the target (label) column.")(f)
+
+
+def _column_names(text: str | None, flag: str) -> tuple[str, ...] | None:
+    """``a,b,c`` as column names (spaces around each trimmed); None when not given."""
+    if text is None:
+        return None
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if not names:
+        raise DataworthError(f"{flag} needs column names separated by commas, e.g. {flag} a,b.")
+    return names
+
+
+def _separator(text: str | None) -> str | None:
+    """``--sep``: one character, or ``tab`` / ``\\t`` for a tab; None detects it."""
+    if text is None:
+        return None
+    if text.lower() in {"tab", "\\t", "\t"}:
+        return "\t"
+    if len(text) != 1 or text in '"\r\n':
+        raise DataworthError(f"--sep must be one character (or 'tab'); got {text!r}.")
+    return text
+
+
+class Reading:
+    """How the running command reads its data files (:func:`data_options`), and the feature
+    preprocessing fitted on the first file it reads: its training rows.
+
+    Outside a command decorated with :func:`data_options` the old rules hold: every column but
+    the target and the group is a feature, and text or missing feature values are refused.
+    """
+
+    def __init__(
+        self,
+        choices: Choices | None = None,
+        sep: str | None = None,
+        id_labels: bool = False,
+    ) -> None:
+        self.choices = choices or Choices(encode="refuse", impute="refuse")
+        self.sep = sep
+        self.id_labels = id_labels
+        self.preprocessor: FeaturePreprocessor | None = None
+        self.train_source = ""
+        self.notes = Notes()
+
+    def read(self, path: str, group: str | None = None) -> dict[str, np.ndarray]:
+        """The columns of ``path`` (group and id columns as exact text)."""
+        text = [c for c in (group, self.choices.id_column) if c is not None]
+        return read_table(path, text_columns=text, sep=self.sep)
+
+    def training_rows(
+        self,
+        columns: dict[str, np.ndarray],
+        target: str,
+        valid_fraction: float,
+        seed: int,
+        source: str,
+    ) -> np.ndarray:
+        """The rows :meth:`Dataset.split` keeps for training (it depends on the target only)."""
+        if target not in columns:
+            feature_columns(list(columns), target, None, self.choices, source)  # raises
+        labels = Dataset.from_columns(
+            {"\x00": np.zeros(len(columns[target])), target: columns[target]},
+            target,
+            source=source,
+        )
+        labels = labels.replace(y=apply_task(labels.y, self.choices.task, target))
+        train, _ = labels.split(valid_fraction, random_state=seed)
+        return np.asarray(train.row_labels, dtype=np.intp)
+
+    def dataset(
+        self,
+        columns: dict[str, np.ndarray],
+        target: str,
+        group: str | None,
+        source: str,
+        fit_rows: np.ndarray | None = None,
+    ) -> Dataset:
+        """``columns`` as a dataset; the first table read fits the preprocessing (on
+        ``fit_rows``, default all rows), every later one is transformed the same way."""
+        choices = self.choices
+        names = list(columns)
+        if self.preprocessor is None:
+            features = feature_columns(names, target, group, choices, source)
+            self.preprocessor = FeaturePreprocessor(choices, features).fit(
+                columns, source, fit_rows
+            )
+            self.train_source = source
+        else:
+            if target not in columns:
+                feature_columns(names, target, None, choices, source)  # raises
+            features = self.preprocessor.names
+            if choices.features is None:
+                present = [
+                    c
+                    for c in names
+                    if c not in (target, group, choices.id_column) and c not in choices.drop
+                ]
+            else:
+                present = [c for c in features if c in columns]
+            if present != features:
+                detail = column_difference(present, features)
+                raise DataworthError(
+                    f"{source} must have the same columns as {self.train_source} ({detail})."
+                )
+        X, feature_names = self.preprocessor.transform(columns, source)
+        self.notes.extend(self.preprocessor.notes)
+        table = dict(zip(feature_names, X.T, strict=True))
+        table[target] = columns[target]
+        if group is not None and group in columns:
+            table[group] = columns[group]
+        labels = None
+        id_col = choices.id_column
+        if id_col is not None and id_col in columns:
+            if self.id_labels:
+                labels = np.asarray(columns[id_col]).astype(str)
+                uniq, first, counts = np.unique(labels, return_index=True, return_counts=True)
+                if (counts > 1).any():
+                    dup = int(np.argmax(counts > 1))
+                    raise DataworthError(
+                        f"--id column {id_col!r} in {source} holds {str(uniq[dup])[:40]!r} "
+                        f"{int(counts[dup])} times (first at row {int(first[dup])}); an id "
+                        "names one row."
+                    )
+            else:
+                self.notes.append(
+                    f"--id {id_col!r} is kept out of the features; this command names rows by "
+                    "their 0-based position in the file."
+                )
+        data = Dataset.from_columns(
+            table, target, group=group if group in table else None, row_labels=labels,
+            source=source,
+        )  # fmt: skip
+        if choices.task is not None:
+            data = data.replace(y=apply_task(data.y, choices.task, target))
+        return data
+
+
+_READING: ContextVar[Reading | None] = ContextVar("dataworth_reading", default=None)
+
+
+def current_reading() -> Reading:
+    """The :class:`Reading` of the running command (a refusing default outside one)."""
+    reading = _READING.get()
+    return Reading() if reading is None else reading
+
+
+def data_options(id_labels: bool = False) -> Callable[[F], F]:
+    """Add the options that say how data files are read: ``--features``, ``--drop``, ``--id``,
+    ``--encode``, ``--impute``, ``--sep`` and ``--task`` (see :mod:`dataworth.preprocess`).
+
+    The command runs with a :class:`Reading` in place, which :func:`load_file`,
+    :func:`load_pair` and :func:`load_train_test` use; its notes are printed after the
+    command's own. With ``id_labels`` the ``--id`` column names the rows in the outputs.
+    """
+
+    def decorator(f: F) -> F:
+        @functools.wraps(f)
+        def command(
+            *args: Any,
+            features: str | None,
+            drop: str | None,
+            id_column: str | None,
+            encode: str,
+            impute: str,
+            sep: str | None,
+            task: str | None,
+            **kwargs: Any,
+        ) -> Any:
+            choices = Choices(
+                features=_column_names(features, "--features"),
+                drop=_column_names(drop, "--drop") or (),
+                id_column=id_column,
+                encode=encode,
+                impute=impute,
+                task=task,
+            )
+            reading = Reading(choices, _separator(sep), id_labels)
+            token = _READING.set(reading)
+            try:
+                rv = f(*args, **kwargs)
+            finally:
+                _READING.reset(token)
+            reading.notes.flush()
+            return rv
+
+        options = [
+            click.option(
+                "--features",
+                default=None,
+                help="Feature columns to use, comma-separated (default: all but the target, "
+                "group, --id and --drop columns).",
+            ),
+            click.option("--drop", default=None, help="Columns not to use, comma-separated."),
+            click.option(
+                "--id",
+                "id_column",
+                default=None,
+                help="A row identifier column: never a feature"
+                + ("; it names the rows in the output." if id_labels else "."),
+            ),
+            click.option(
+                "--encode",
+                type=click.Choice(ENCODINGS),
+                default="onehot",
+                show_default=True,
+                help="Text feature columns: one 0/1 column per category, one column of "
+                "category codes, or refuse them (categories from the training rows).",
+            ),
+            click.option(
+                "--impute",
+                type=click.Choice(IMPUTATIONS),
+                default="median",
+                show_default=True,
+                help="Missing feature values: the training rows' median (most frequent text for "
+                "text columns), most frequent value, or refuse them.",
+            ),
+            click.option(
+                "--sep",
+                default=None,
+                help="CSV separator, e.g. ';' or tab (default: detected from the header).",
+            ),
+            click.option(
+                "--task",
+                type=click.Choice(TASKS),
+                default=None,
+                help="Treat the target as class labels or as real values (default: text and "
+                "whole numbers are classes, other numbers real values).",
+            ),
+        ]
+        wrapped = cast(F, command)
+        for option in reversed(options):
+            wrapped = option(wrapped)
+        return wrapped
+
+    return decorator
 
 
 def valid_file_option(f: F) -> F:
@@ -379,7 +628,12 @@ def load_pair(
     """The rows to value and the valuation set: ``valid_path``, or ``valid_fraction`` of the
     training file split off with ``seed`` (said in a note). With ``group``, the valuation file
     may leave the group column out."""
-    data = Dataset.from_file(train_path, target, group=group)
+    reading = current_reading()
+    columns = reading.read(train_path, group)
+    rows = None
+    if valid_path is None:
+        rows = reading.training_rows(columns, target, valid_fraction, seed, train_path)
+    data = reading.dataset(columns, target, group, train_path, fit_rows=rows)
     announce_whole_number_classes(notes, data)
     if valid_path is None:
         train, valid = data.split(valid_fraction, random_state=seed)
@@ -388,12 +642,18 @@ def load_pair(
             f"with seed {seed}; {train.n_samples} rows are valued."
         )
         return train, valid
-    columns = read_table(valid_path)  # the valuation set needs no group column: it is not valued
-    valid_group = group if group in columns else None
-    valid = Dataset.from_columns(columns, target, group=valid_group, source=valid_path)
+    columns = reading.read(valid_path)  # the valuation set needs no group column: not valued
+    valid = reading.dataset(columns, target, group if group in columns else None, valid_path)
     check_same_columns(valid, data, valid_path, train_path)
     check_same_target_kind(data, valid, train_path, valid_path)
     return data, valid
+
+
+def load_file(path: str, target: str, group: str | None = None) -> Dataset:
+    """The data file ``path`` read as the command's options say (:func:`data_options`); the
+    first file a command reads is its training file, on which the preprocessing is fitted."""
+    reading = current_reading()
+    return reading.dataset(reading.read(path, group), target, group, path)
 
 
 def read_rows_as_text(
@@ -407,8 +667,9 @@ def read_rows_as_text(
         header = list(columns)
         n_rows = len(next(iter(columns.values())))
         return header, [[cell(columns[c][i]) for c in header] for i in range(n_rows)]
+    sep = current_reading().sep or detect_separator(source)
     with source.open(newline="", encoding="utf-8-sig") as fh:
-        rows = [r for r in csv.reader(fh) if r]
+        rows = [r for r in csv.reader(fh, delimiter=sep) if r]
     return rows[0], rows[1:]
 
 
@@ -416,8 +677,8 @@ def load_train_test(
     train_path: str, test_path: str, target: str, group: str | None = None
 ) -> tuple[Dataset, Dataset]:
     """The training file and a test file with the same feature columns."""
-    train = Dataset.from_file(train_path, target, group=group)
-    test = Dataset.from_file(test_path, target, group=group)
+    train = load_file(train_path, target, group)
+    test = load_file(test_path, target, group)
     if test.feature_names != train.feature_names:
         raise DataworthError(f"{test_path} must have the same feature columns as {train_path}.")
     return train, test
@@ -463,15 +724,30 @@ def announce_whole_number_classes(notes: Notes, data: Dataset) -> None:
     0-9 and wrong for counts or scores; with more than :data:`MANY_CLASSES` values the choice is
     announced with the way out.
     """
-    if np.asarray(data.y).dtype.kind not in "iu":
+    if np.asarray(data.y).dtype.kind not in "iu" or current_reading().choices.task is not None:
         return
     n_classes = int(np.unique(data.y).size)
     if n_classes > MANY_CLASSES:
+        ctx = click.get_current_context(silent=True)
+        model = None if ctx is None else ctx.params.get("model_name")
+        fitted_by = "the default model (logistic-regression)" if model is None else None
+        if model is not None:
+            from sklearn.base import is_classifier
+
+            try:
+                classifier = is_classifier(make_model(model, {}))
+            except Exception:  # an unknown model is refused later, with its own message
+                classifier = True
+            fitted_by = f"--model {model}" if classifier else None
+        users = (
+            f"classifiers ({fitted_by}) and class-based methods"
+            if fitted_by is not None
+            else f"class-based methods (--model {model} fits them as numbers)"
+        )
         notes.append(
             f"target {data.target_name!r} holds whole numbers with {n_classes} distinct values, "
-            f"taken as {n_classes} class labels by classifiers (the default model) and by "
-            "class-based methods; if they are quantities, use a regression model "
-            "(--model ridge or linear-regression)."
+            f"taken as {n_classes} class labels by {users}; if they are quantities, pass "
+            "--task regression."
         )
 
 

@@ -38,6 +38,7 @@ from dataworth.cli._common import (
     check_positive,
     check_row,
     check_same_target_kind,
+    data_options,
     format_cell,
     format_table,
     k_option,
@@ -95,6 +96,7 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 @click.command()
 @click.argument("train", type=INPUT_FILE)
 @target_option
+@data_options()
 @click.option("--class", "cls", default=None, help="Class to debug (a value of --target).")
 @valid_options
 @click.option(

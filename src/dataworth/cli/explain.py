@@ -34,6 +34,7 @@ from dataworth.cli._common import (
     build_model,
     check_n_jobs,
     check_positive,
+    data_options,
     format_table,
     k_option,
     load_pair,
@@ -90,6 +91,7 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 @click.command()
 @click.argument("train", type=INPUT_FILE)
 @target_option
+@data_options()
 @valid_options
 @click.option(
     "--method",

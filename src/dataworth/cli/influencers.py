@@ -14,6 +14,7 @@ from dataworth.cli._common import (
     build_model,
     check_positive,
     check_row,
+    data_options,
     format_cell,
     format_table,
     load_train_test,
@@ -34,6 +35,7 @@ _MAX_SHOWN_FEATURES = 6
 @click.command()
 @click.argument("train", type=INPUT_FILE)
 @target_option
+@data_options()
 @click.option(
     "--test",
     "test_path",

@@ -35,7 +35,9 @@ from dataworth.cli._common import (
     build_model,
     check_n_jobs,
     check_positive,
+    data_options,
     k_option,
+    load_file,
     load_pair,
     model_options,
     n_jobs_option,
@@ -185,6 +187,7 @@ def _baseline(
 @click.command("prune")
 @click.argument("train", type=INPUT_FILE)
 @target_option
+@data_options()
 @valid_options
 @click.option(
     "--method",
@@ -318,7 +321,7 @@ def prune(
     started = time.monotonic()
     curve: TransferPruneResult | None = None
     if values_path is not None:
-        tr = Dataset.from_file(train, target)
+        tr = load_file(train, target)
         if valid_path is not None:
             notes.append("--valid is not used with --values.")
         if standardize:

@@ -20,7 +20,9 @@ from dataworth.cli._common import (
     Notes,
     build_model,
     check_n_jobs,
+    data_options,
     is_number,
+    load_file,
     model_options,
     n_jobs_option,
     one_line,
@@ -182,6 +184,7 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
     "--data", "data_path", type=INPUT_FILE, required=True, help="The file that was valued (TRAIN)."
 )
 @target_option
+@data_options()
 @click.option(
     "-o",
     "--out",
@@ -278,7 +281,7 @@ def report(
         raise DataworthError(
             f"{values_files[0]} has values per group: pass --group COL, the data's source column."
         )
-    full = Dataset.from_file(data_path, target, group=group)
+    full = load_file(data_path, target, group)
     settings: dict[str, Any] = {
         "data": data_path,
         "target": target,
@@ -450,7 +453,7 @@ def _curves(
 
     valued = full.take(rows)
     if test_path is not None:
-        test = Dataset.from_file(test_path, target, group=group)
+        test = load_file(test_path, target, group)
         if test.feature_names != full.feature_names:
             raise DataworthError(f"{test_path} must have the same columns as {data_path}.")
         train, keep = valued, np.arange(rows.size)

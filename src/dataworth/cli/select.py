@@ -34,12 +34,15 @@ from dataworth.cli._common import (
     Notes,
     build_model,
     check_positive,
+    current_reading,
+    data_options,
+    load_file,
     model_options,
     open_output,
     seed_option,
     target_option,
 )
-from dataworth.data import Dataset, read_table
+from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 
 __all__ = ["select"]
@@ -64,7 +67,7 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def _load_pool(path: str, labeled: Dataset, target: str) -> Dataset:
     """POOL's feature columns (those of LABELED, in LABELED's order); the target must be empty."""
-    columns = read_table(path)
+    columns = current_reading().read(path)
     if target in columns:
         col = columns.pop(target)
         filled = (
@@ -79,7 +82,9 @@ def _load_pool(path: str, labeled: Dataset, target: str) -> Dataset:
                 "drop it, or move labelled rows to --labeled (use --simulate to treat the "
                 "labels as an oracle)."
             )
-    names = list(labeled.feature_names)
+    reading = current_reading()
+    fitted = reading.preprocessor
+    names = list(labeled.feature_names if fitted is None else fitted.names)
     missing = [n for n in names if n not in columns]
     extra = [n for n in columns if n not in names]
     if missing or extra:
@@ -96,7 +101,7 @@ def _load_pool(path: str, labeled: Dataset, target: str) -> Dataset:
         )
     ordered = {n: columns[n] for n in names}
     ordered[target] = np.zeros(len(columns[names[0]]))
-    return Dataset.from_columns(ordered, target, source=path)
+    return reading.dataset(ordered, target, None, path)
 
 
 def _strategy_params(
@@ -139,6 +144,7 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
 @click.command()
 @click.argument("pool", type=INPUT_FILE)
 @target_option
+@data_options()
 @click.option(
     "--labeled",
     "labeled_path",
@@ -269,7 +275,7 @@ def select(
         raise DataworthError(
             f"unknown strategy {strategy!r}; choose one of: {', '.join(STRATEGIES)}."
         )
-    labeled = Dataset.from_file(labeled_path, target)
+    labeled = load_file(labeled_path, target)
     pool_ds = _load_pool(pool, labeled, target)
     lab_X, pool_X = labeled.X, pool_ds.X
     if standardize:
@@ -384,8 +390,8 @@ def _simulate(
     if "random" not in names:
         names.insert(0, "random")
         notes.append("random was added: labels saved are measured against it.")
-    pool_ds = Dataset.from_file(pool, target)
-    test = Dataset.from_file(test_path, target)
+    pool_ds = load_file(pool, target)
+    test = load_file(test_path, target)
     if test.feature_names != pool_ds.feature_names:
         raise DataworthError(f"{test_path} must have the same columns as {pool}.")
     pool_X, test_X = pool_ds.X, test.X
