@@ -197,3 +197,78 @@ def test_prune_splits_around_the_given_baseline(cancer, capsys, tmp_path) -> Non
     assert code == 0, err
     assert json.loads(report.read_text())["rows"]["baseline"] == 0.0
     assert re.search(r"^harmful\s+\d+", out, re.M)
+
+
+# ------------------------------------------------------------------------------ clean's cut
+def _blobs(rng: np.random.Generator, n: int, d: float) -> tuple[np.ndarray, np.ndarray]:
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 2)) + np.where(y[:, None] == 1, d, -d) * np.array([1.0, 0.3])
+    return X, y
+
+
+def test_clean_suggests_nothing_when_the_best_cut_is_noise(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    path = _write(tmp_path / "noise.csv", rng.normal(size=(400, 5)), rng.integers(0, 2, 400))
+    out, report = tmp_path / "clean.csv", tmp_path / "r.json"
+    code, text, err = _run(
+        capsys, "clean", path, "--target", "label", "--review", "0", "--fix", "0",
+        "--n-random", "2", "--out", out, "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    # before: "remove the 15% lowest-valued rows" (held-out 0.4625 against 0.4875), written
+    assert "suggested cut: remove nothing: the best cut on the valuation set" in text
+    assert "within its noise" in text and "paired bootstrap over the 80 valuation rows" in text
+    cut = json.loads(report.read_text())["cut"]
+    assert cut["n_removed"] == 0 and cut["removed_rows"] == []
+    sig = cut["significance"]
+    assert sig["significant"] is False and sig["gain"] <= sig["noise"]
+    assert sig["candidate"]["n_removed"] > 0 and sig["n_boot"] == 1000
+    assert out.read_text() == path.read_text()  # nothing removed
+
+
+def test_clean_writes_a_disputed_cut_only_with_force(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    tr = _write(tmp_path / "tr.csv", *_blobs(rng, 500, 0.5))
+    Xv, yv = _blobs(rng, 600, 0.5)  # a valuation set of class 1 only: unlike the test split
+    va = _write(tmp_path / "va.csv", Xv[yv == 1][:200], yv[yv == 1][:200])
+    te = _write(tmp_path / "te.csv", *_blobs(rng, 300, 0.5))
+    out, report = tmp_path / "clean.csv", tmp_path / "r.json"
+    args = ["clean", tr, "--valid", va, "--test", te, "--target", "label", "--review", "0",
+            "--fix", "0", "--n-random", "2", "--out", out, "--json", report]  # fmt: skip
+    code, text, err = _run(capsys, *args)
+    assert code == 0, err
+    cut = json.loads(report.read_text())["cut"]
+    assert cut["n_removed"] > 0 and cut["significance"]["significant"] is True
+    assert cut["test_score"] < cut["test_baseline"] and cut["held_out_disagrees"] is True
+    disagree = [line for line in text.splitlines() if line.startswith("held-out split disagrees")]
+    assert len(disagree) == 1
+    assert f"not writing {out}" in text and "--force" in text
+    assert not out.exists() and cut["out_written"] is False
+    code, text, err = _run(capsys, *args, "--force")
+    assert code == 0, err
+    assert f"wrote {out}" in text and "(--force: the held-out split disagrees)" in text
+    assert len(out.read_text().splitlines()) == 1 + 500 - cut["n_removed"]
+
+
+def test_clean_keeps_a_cut_that_beats_its_noise(tmp_path, capsys) -> None:
+    rng = np.random.default_rng(0)
+    X, y = _blobs(rng, 400, 1.5)
+    poison = rng.normal(scale=0.5, size=(120, 2)) + np.array([-1.5, -0.45])  # class 0, label 1
+    Xa, ya = np.vstack([X, poison]), np.concatenate([y, np.ones(120, dtype=int)])
+    order = rng.permutation(520)
+    tr = _write(tmp_path / "tr.csv", Xa[order], ya[order])
+    va = _write(tmp_path / "va.csv", *_blobs(rng, 300, 1.5))
+    te = _write(tmp_path / "te.csv", *_blobs(rng, 300, 1.5))
+    out, report = tmp_path / "clean.csv", tmp_path / "r.json"
+    code, text, err = _run(
+        capsys, "clean", tr, "--valid", va, "--test", te, "--target", "label",
+        "--review", "0", "--fix", "0", "--n-random", "2", "--out", out, "--json", report,
+    )  # fmt: skip
+    assert code == 0, err
+    cut = json.loads(report.read_text())["cut"]
+    assert cut["n_removed"] > 0 and cut["significance"]["significant"] is True
+    assert cut["test_score"] > cut["test_baseline"] and not cut["held_out_disagrees"]
+    assert "  why: on the valuation set it gains +" in text and "disagrees" not in text
+    assert f"wrote {out}" in text and cut["out_written"] is True
+    poisoned = set(np.flatnonzero(order >= 400).tolist())
+    assert len(poisoned & set(cut["removed_rows"])) > 100  # the poisoned rows go

@@ -16,6 +16,13 @@ test split. A cut chosen on the valuation set overfits that set (it also produce
 the valuation score at the cut is optimistic; only the held-out figure is an honest estimate. Do
 not choose the cut by looking at the held-out curve either, or it stops being held out.
 
+A cut is suggested only when it beats no removal on the valuation set by more than its noise:
+``removal_curves(..., valid=...)`` also scores every lowest-first fit on ``n_boot`` paired
+bootstrap resamples of the valuation rows (the same resamples for every fit), and
+:func:`suggest_cut` keeps the cut only when its gain over no removal exceeds the 95th percentile
+of the largest chance gain over all the cuts it chose among (a simultaneous bound, so trying many
+cuts does not make one look good by luck); otherwise it suggests removing nothing.
+
 Examples
 --------
 >>> from sklearn.linear_model import LogisticRegression
@@ -115,6 +122,10 @@ class RemovalCurves:
         Scorer name (``"accuracy"``, ``"r2"``, ...).
     n_train, n_test, n_valid : int
         Sizes of the three splits (``n_valid`` is 0 without ``valid``).
+    valid_boot : dict of str to ndarray of shape (n_boot, F)
+        Valuation-set score of the lowest-first fits on each paired bootstrap resample of the
+        valuation rows (row ``b`` is the same resample for every fit and method); empty without
+        ``valid`` or with ``n_boot=0``.
     """
 
     fractions: _F64
@@ -128,6 +139,7 @@ class RemovalCurves:
     n_train: int = 0
     n_test: int = 0
     n_valid: int = 0
+    valid_boot: dict[str, _F64] = field(default_factory=dict)
 
     @property
     def methods(self) -> list[str]:
@@ -223,17 +235,32 @@ def _record(
 
 # ---------------------------------------------------------------------------------- fitting
 class _Scorer:
-    """Fit on some training rows, score on one or more evaluation sets (one fit, many scores)."""
+    """Fit on some training rows, score on one or more evaluation sets (one fit, many scores).
 
-    def __init__(self, model: Any, train: Dataset, evals: Sequence[Dataset], scoring: Any) -> None:
+    With ``boot`` (bootstrap counts, shape ``(n_boot, n)`` of the last evaluation set), a call
+    with ``want_boot`` also returns the last set's score on every resample.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        train: Dataset,
+        evals: Sequence[Dataset],
+        scoring: Any,
+        boot: NDArray[np.float64] | None = None,
+    ) -> None:
         self.model = model
         self.train = train
         self.evals = list(evals)
         self.classifier = bool(is_classifier(model))
         self.metric, self.scorer = _resolve_scorer(scoring, self.classifier)
         self.classes = np.unique(train.y) if self.classifier else None
+        self.boot = boot
+        self.fast_r2 = self.metric == "r2" and not callable(scoring)
 
-    def __call__(self, rows: NDArray[np.intp]) -> tuple[float, ...]:
+    def __call__(
+        self, rows: NDArray[np.intp], want_boot: bool = False
+    ) -> tuple[tuple[float, ...], _F64 | None]:
         if rows.size == 0:
             raise DataworthError("cannot retrain on zero rows; remove at most n - 1 rows.")
         y = self.train.y[rows]
@@ -246,7 +273,36 @@ class _Scorer:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 fitted = clone(self.model).fit(self.train.X[rows], y)
-        return tuple(self._score(fitted, ds) for ds in self.evals)
+        scores = tuple(self._score(fitted, ds) for ds in self.evals)
+        boot = self._boot(fitted, self.evals[-1]) if want_boot and self.boot is not None else None
+        return scores, boot
+
+    def _boot(self, fitted: Any, ds: Dataset) -> _F64:
+        """Score on every bootstrap resample: counts as sample weights (paired across fits)."""
+        W = self.boot
+        assert W is not None
+        if self.scorer is None:  # accuracy: the weighted share of correct predictions
+            correct = (np.asarray(fitted.predict(ds.X)) == ds.y).astype(np.float64)
+            return np.asarray(W @ correct / W.sum(axis=1), dtype=np.float64)
+        if self.fast_r2:  # weighted r2, as sklearn.metrics.r2_score(sample_weight=...)
+            y = np.asarray(ds.y, dtype=np.float64)
+            err = (y - np.asarray(fitted.predict(ds.X), dtype=np.float64)) ** 2
+            total = W.sum(axis=1)
+            mean = W @ y / total
+            sst = W @ (y**2) - total * mean**2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.asarray(1.0 - (W @ err) / sst, dtype=np.float64)
+        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
+            fitted = _AllClasses(fitted, self.classes)
+        scorer: Any = self.scorer
+        out = np.empty(W.shape[0])
+        for b in range(W.shape[0]):  # a loop over resamples: any scorer, as weights or rows
+            try:
+                out[b] = scorer(fitted, ds.X, ds.y, sample_weight=W[b])
+            except TypeError:
+                idx = np.repeat(np.arange(W.shape[1]), W[b].astype(np.intp))
+                out[b] = scorer(fitted, ds.X[idx], ds.y[idx])
+        return out
 
     def _score(self, fitted: Any, ds: Dataset) -> float:
         if self.scorer is None:
@@ -303,6 +359,7 @@ def removal_curves(
     scoring: Any = None,
     random_state: int | None = None,
     n_jobs: int | None = 1,
+    n_boot: int = 1000,
 ) -> RemovalCurves:
     """Held-out score after removing rows lowest-valued first, highest first and at random.
 
@@ -332,6 +389,11 @@ def removal_curves(
         seed ``r`` removes rows in the order of the ``r``-th ``rng.permutation(n)``.
     n_jobs : int, default=1
         Parallel fits (joblib). The curves do not depend on it.
+    n_boot : int, default=1000
+        With ``valid``: paired bootstrap resamples of the valuation rows on which every
+        lowest-first fit is also scored (``valid_boot``), so that :func:`suggest_cut` can tell a
+        real gain from noise; drawn from ``random_state`` after the random removal orders.
+        Scorers other than accuracy and r2 are called once per resample (fewer may do).
 
     Returns
     -------
@@ -353,13 +415,20 @@ def removal_curves(
     values = _as_value_dict(values_by_method, n)
     f = _check_fractions(fractions, n)
     ks = np.array([n_removed(float(x), n) for x in f], dtype=np.int64)
+    if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
+        raise DataworthError(f"n_boot must be a whole number >= 0; got {n_boot!r}.")
     model = default_model(train) if model is None else model
     evals = [test] if valid is None else [test, valid]
-    scorer = _Scorer(model, train, evals, scoring)
 
     orders = {m: removal_order(v) for m, v in values.items()}
     rng = np.random.default_rng(random_state)
     random_orders = [rng.permutation(n).astype(np.intp) for _ in range(int(n_random))]
+    boot: _F64 | None = None
+    if valid is not None and n_boot > 0:
+        m_valid = valid.n_samples
+        counts = rng.multinomial(m_valid, np.full(m_valid, 1.0 / m_valid), size=int(n_boot))
+        boot = counts.astype(np.float64)
+    scorer = _Scorer(model, train, evals, scoring, boot)
     all_orders: list[NDArray[np.intp]] = []
     for m in values:
         all_orders += [orders[m], removal_order(values[m], lowest_first=False)]
@@ -367,6 +436,7 @@ def removal_curves(
 
     # Every distinct kept set is fitted once (0% removal is shared by all curves).
     tasks: dict[bytes, NDArray[np.intp]] = {}
+    want_boot: set[bytes] = set()
     keys = np.empty((len(all_orders), ks.size), dtype=object)
     for o, order in enumerate(all_orders):
         for j, k in enumerate(ks.tolist()):
@@ -374,10 +444,15 @@ def removal_curves(
             key = keep.tobytes()
             tasks.setdefault(key, keep)
             keys[o, j] = key
+            if o < 2 * len(values) and o % 2 == 0:  # lowest-first: the cut is chosen on these
+                want_boot.add(key)
     task_keys = list(tasks)
     with threadpool_limits(limits=1):  # many tiny fits: BLAS threads only contend
-        scores = joblib.Parallel(n_jobs=n_jobs)(joblib.delayed(scorer)(tasks[k]) for k in task_keys)
-    by_key = dict(zip(task_keys, scores, strict=True))
+        scores = joblib.Parallel(n_jobs=n_jobs)(
+            joblib.delayed(scorer)(tasks[k], k in want_boot) for k in task_keys
+        )
+    by_key = {k: s for k, (s, _) in zip(task_keys, scores, strict=True)}
+    boot_by_key = {k: b for k, (_, b) in zip(task_keys, scores, strict=True) if b is not None}
 
     def curve(o: int, split: int = 0) -> _F64:
         return np.array([by_key[keys[o, j]][split] for j in range(ks.size)], dtype=np.float64)
@@ -385,11 +460,15 @@ def removal_curves(
     lowest: dict[str, _F64] = {}
     highest: dict[str, _F64] = {}
     valid_lowest: dict[str, _F64] = {}
+    valid_boot: dict[str, _F64] = {}
     for i, m in enumerate(values):
         lowest[m] = curve(2 * i)
         highest[m] = curve(2 * i + 1)
         if valid is not None:
             valid_lowest[m] = curve(2 * i, split=1)
+        if boot_by_key:
+            cols = [boot_by_key[keys[2 * i, j]] for j in range(ks.size)]
+            valid_boot[m] = np.column_stack(cols).astype(np.float64)
     base = 2 * len(values)
     random = np.vstack([curve(base + r) for r in range(int(n_random))])
     return RemovalCurves(
@@ -404,6 +483,7 @@ def removal_curves(
         n_train=n,
         n_test=test.n_samples,
         n_valid=0 if valid is None else valid.n_samples,
+        valid_boot=valid_boot,
     )
 
 
@@ -430,6 +510,13 @@ class CutSuggestion:
     metric : str
     warning : str
         :data:`CUT_WARNING`.
+    significance : dict
+        How the cut was tested against noise (empty when the curves have no bootstrap):
+        ``test`` (the rule, in words), ``n_boot``, ``n_valid``, ``n_candidates`` (cuts chosen
+        among), ``gain`` (valuation score of the best cut minus no removal), ``noise`` (the
+        95th percentile of the largest chance gain over the candidates), ``significant``, and
+        ``candidate`` (the best valuation cut, kept or not: method, fraction, n_removed,
+        valid_score, test_score).
     """
 
     method: str
@@ -445,6 +532,12 @@ class CutSuggestion:
     random_std: float
     metric: str
     warning: str = CUT_WARNING
+    significance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def held_out_disagrees(self) -> bool:
+        """The cut removes rows but scores below no removal on the held-out test split."""
+        return bool(self.n_removed > 0 and self.test_score < self.test_baseline)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (positions of the removed rows included)."""
@@ -461,6 +554,8 @@ class CutSuggestion:
             "random_mean": self.random_mean,
             "random_std": self.random_std,
             "warning": self.warning,
+            "significance": dict(self.significance),
+            "held_out_disagrees": self.held_out_disagrees,
         }
 
 
@@ -470,6 +565,7 @@ def suggest_cut(
     method: str | None = None,
     max_fraction: float | None = None,
     tolerance: float = 0.0,
+    level: float = 0.95,
 ) -> CutSuggestion:
     """Choose a cut on the valuation-set curve and report its held-out test score.
 
@@ -479,6 +575,14 @@ def suggest_cut(
     higher valuation score, then the method listed first). The held-out test split plays no part
     in the choice, so its score at the cut is an honest estimate; the valuation score is not
     (see :data:`CUT_WARNING`).
+
+    When the curves carry paired bootstrap scores (``valid_boot``, from
+    ``removal_curves(..., valid=..., n_boot=...)``), the cut is kept only if it beats no
+    removal by more than its noise: its valuation gain ``G(c*) = s(c*) - s(0)`` must exceed
+    ``q``, the ``level`` quantile over resamples ``b`` of ``max_c [g_b(c) - G(c)]``, the largest
+    chance deviation of any candidate cut ``c`` (every method and fraction > 0 considered). This
+    is a simultaneous bound: picking the best of many cuts does not make noise look like a gain.
+    Otherwise the suggestion is to remove nothing, and ``significance`` says why.
 
     Parameters
     ----------
@@ -490,6 +594,8 @@ def suggest_cut(
         Largest fraction considered (default: all on the curves).
     tolerance : float, default=0.0
         Prefer smaller cuts that score within ``tolerance`` of the best.
+    level : float, default=0.95
+        Confidence of the noise bound.
     """
     if not curves.valid_lowest:
         raise DataworthError(
@@ -522,6 +628,11 @@ def suggest_cut(
     assert choice is not None
     j, _, pos = choice
     m = methods[pos]
+    significance: dict[str, Any] = {}
+    if curves.valid_boot and curves.n_removed[0] == 0 and int(curves.n_removed[j]) > 0:
+        significance = _significance(curves, methods, cols, m, j, level)
+        if not significance["significant"]:
+            j = 0  # remove nothing
     k = int(curves.n_removed[j])
     order = curves.orders[m]
     return CutSuggestion(
@@ -537,4 +648,48 @@ def suggest_cut(
         random_mean=float(curves.random_mean[j]),
         random_std=float(curves.random_std[j]),
         metric=curves.metric,
+        significance=significance,
     )
+
+
+def _significance(
+    curves: RemovalCurves, methods: list[str], cols: NDArray[np.intp], m: str, j: int, level: float
+) -> dict[str, Any]:
+    """Paired bootstrap test of the cut (method ``m``, column ``j``) against no removal."""
+    if not 0 < level < 1:
+        raise DataworthError(f"level must lie strictly between 0 and 1; got {level!r}.")
+    cand = [c for c in cols.tolist() if curves.n_removed[c] > 0]
+    gains, noise = [], []
+    for name in methods:
+        boot = curves.valid_boot[name]  # (B, F), column 0 = no removal
+        g_boot = boot[:, cand] - boot[:, [0]]
+        g = curves.valid_lowest[name][cand] - curves.valid_lowest[name][0]
+        gains.append(g)
+        noise.append(g_boot - g[None, :])
+    deviations = np.concatenate(noise, axis=1)
+    worst = np.nanmax(deviations, axis=1)  # the largest chance gain on each resample
+    q = float(np.nanquantile(worst, level))
+    gain = float(curves.valid_lowest[m][j] - curves.valid_lowest[m][0])
+    n_boot = int(curves.valid_boot[m].shape[0])
+    n_candidates = len(methods) * len(cand)
+    return {
+        "test": (
+            f"paired bootstrap over the {curves.n_valid} valuation rows, {n_boot} resamples; "
+            f"noise = the {level:.0%} quantile of the largest chance gain among the "
+            f"{n_candidates} cuts tried"
+        ),
+        "n_boot": n_boot,
+        "n_valid": curves.n_valid,
+        "n_candidates": n_candidates,
+        "level": level,
+        "gain": gain,
+        "noise": q,
+        "significant": bool(gain > q),
+        "candidate": {
+            "method": m,
+            "fraction": float(curves.fractions[j]),
+            "n_removed": int(curves.n_removed[j]),
+            "valid_score": float(curves.valid_lowest[m][j]),
+            "test_score": float(curves.lowest[m][j]),
+        },
+    }

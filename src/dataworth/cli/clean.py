@@ -203,27 +203,45 @@ def _curves_text(curves: RemovalCurves) -> str:
 
 def _cut_text(cut: CutSuggestion, curves: RemovalCurves) -> str:
     metric = curves.metric
-    if cut.n_removed == 0:
-        head = (
-            "suggested cut: remove nothing (no cut raised the valuation-set "
-            f"{metric} above {cut.valid_baseline:.4f})"
-        )
-    else:
-        head = (
+    sig = cut.significance
+    cand = sig.get("candidate", {})
+    lines: list[str] = []
+    if cut.n_removed > 0:
+        lines.append(
             f"suggested cut: remove the {_pct(cut.fraction)} lowest-valued rows by {cut.method} "
             f"({cut.n_removed} rows)"
         )
-    return "\n".join(
-        [
-            head,
-            f"  held-out test {metric}: {cut.test_score:.4f} (no removal {cut.test_baseline:.4f}; "
-            f"removing {cut.n_removed} rows at random {cut.random_mean:.4f} ± "
-            f"{cut.random_std:.4f})",
-            f"  valuation-set {metric} at the cut: {cut.valid_score:.4f} (no removal "
-            f"{cut.valid_baseline:.4f}); optimistic, the cut was chosen on it",
-            f"warning: {CUT_WARNING}",
-        ]
-    )
+        if sig:
+            lines.append(
+                f"  why: on the valuation set it gains {sig['gain']:+.4f} {metric} over no "
+                f"removal, more than its noise {sig['noise']:.4f} ({sig['test']})"
+            )
+    elif sig:
+        lines.append(
+            f"suggested cut: remove nothing: the best cut on the valuation set (the "
+            f"{_pct(cand['fraction'])} lowest-valued rows by {cand['method']}, "
+            f"{cand['n_removed']} rows) gains only {sig['gain']:+.4f} {metric} over no removal, "
+            f"within its noise {sig['noise']:.4f} ({sig['test']})"
+        )
+    else:
+        lines.append(
+            "suggested cut: remove nothing (no cut raised the valuation-set "
+            f"{metric} above {cut.valid_baseline:.4f})"
+        )
+    lines += [
+        f"  held-out test {metric}: {cut.test_score:.4f} (no removal {cut.test_baseline:.4f}; "
+        f"removing {cut.n_removed} rows at random {cut.random_mean:.4f} ± "
+        f"{cut.random_std:.4f})",
+        f"  valuation-set {metric} at the cut: {cut.valid_score:.4f} (no removal "
+        f"{cut.valid_baseline:.4f}); optimistic, the cut was chosen on it",
+    ]
+    if cut.held_out_disagrees:
+        lines.append(
+            f"held-out split disagrees: the cut scores {cut.test_score:.4f} {metric} on the "
+            f"held-out test rows, below {cut.test_baseline:.4f} with no removal."
+        )
+    lines.append(f"warning: {CUT_WARNING}")
+    return "\n".join(lines)
 
 
 def _review_text(review: ReviewList, raw: Dataset) -> str:
@@ -437,7 +455,14 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
     "out",
     type=OUTPUT_FILE,
     default=None,
-    help="Write TRAIN without the removed rows here (CSV).",
+    help="Write TRAIN without the removed rows here (CSV); not when the held-out split says "
+    "the suggested cut hurts, unless --force.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    default=False,
+    help="Write --out even when the held-out test split disagrees with the suggested cut.",
 )
 @click.option(
     "--curves",
@@ -477,6 +502,7 @@ def clean(
     standardize: bool,
     n_jobs: int,
     out: str | None,
+    force: bool,
     curves_path: str | None,
     json_path: str | None,
 ) -> None:
@@ -609,8 +635,15 @@ def clean(
         click.echo(_noisy_text(noisy))
 
     removed_rows = sorted(int(r) for r in tr.row_labels[cut.removed].tolist())
-    if out:
+    written = False
+    if out and cut.held_out_disagrees and not force:
+        click.echo(
+            f"\nnot writing {out}: the held-out split disagrees with the cut; pass --force to "
+            "write it anyway."
+        )
+    elif out:
         n_written = _write_cleaned(out, train, set(removed_rows))
+        written = True
         split_parts = [
             part
             for part, given in (("valuation", valid_path), ("test", test_path))
@@ -621,9 +654,10 @@ def clean(
             if split_parts
             else ""
         )
+        forced = " (--force: the held-out split disagrees)" if cut.held_out_disagrees else ""
         click.echo(
             f"\nwrote {out}: {n_written} rows of {train} with the original columns, "
-            f"{len(removed_rows)} removed{kept_note}"
+            f"{len(removed_rows)} removed{kept_note}{forced}"
         )
     if curves_path:
         _write_curves(curves_path, curves)
@@ -640,7 +674,7 @@ def clean(
             "values": {m: values[m].values.tolist() for m in method_list},
             "row_labels": tr.row_labels.tolist(),
             "curves": curves.to_dict(),
-            "cut": {**cut.to_dict(), "removed_rows": removed_rows},
+            "cut": {**cut.to_dict(), "removed_rows": removed_rows, "out_written": written},
             "review": None if review_obj is None else review_obj.to_dict(),
             "labels_to_fix": None if fix_obj is None else fix_obj.to_dict(),
             "noisy_valuation": None if noisy is None else noisy.to_dict(),
