@@ -154,10 +154,11 @@ def test_every_method_declares_its_baseline() -> None:
         assert get_method(name).baseline == expected, name
 
 
-def test_prune_refuses_a_harmful_split_for_data_oob(cancer, capsys) -> None:
+@pytest.mark.parametrize("keep", ["0.5", "auto"])
+def test_prune_refuses_a_harmful_split_for_data_oob(cancer, capsys, keep) -> None:
     code, out, err = _run(
         capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
-        "--budget", "20",
+        "--budget", "20", "--keep", keep,
     )  # fmt: skip
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err

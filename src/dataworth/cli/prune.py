@@ -308,7 +308,7 @@ def prune(
     notes = Notes()
     baseline = _baseline(notes, _parse_baseline(baseline_text), method, values_path)
     who = method if values_path is None else f"the values in {values_path}"
-    if baseline is None and strategy == "value" and keep_fraction is not None:
+    if baseline is None and strategy == "value":
         raise DataworthError(
             f"--strategy value drops harmful, then near-zero rows, but {who} has no baseline "
             "(no value means 'neither helps nor hurts'; its values only rank rows); use "
