@@ -112,8 +112,8 @@ def test_cli_terminated_killed_and_resumed_writes_the_uninterrupted_values(tmp_p
         assert proc.returncode == code, err
         if sig == signal.SIGTERM:
             assert err.strip().splitlines() == [
-                "terminated; with --checkpoint PATH every finished round is saved: rerun the "
-                "command with --resume PATH in place of --checkpoint PATH to continue."
+                f"terminated; every finished round is saved in {ckpt}: rerun the command with "
+                f"--resume {ckpt} in place of --checkpoint {ckpt} to continue."
             ]
     resumed, fresh = tmp_path / "resumed.csv", tmp_path / "fresh.csv"
     subprocess.run([*common, "--resume", str(ckpt), "--out", str(resumed)], env=env,

@@ -16,8 +16,9 @@ import joblib
 import numpy as np
 
 from dataworth.engine.checkpoint import Checkpoint
-from dataworth.engine.runner import MonteCarloJob, run_monte_carlo
-from dataworth.engine.stopping import MaxUpdates, Stopping
+from dataworth.engine.reliability import reliability, reliability_notes
+from dataworth.engine.runner import MonteCarloJob, RunOutput, run_monte_carlo
+from dataworth.engine.stopping import MaxTime, MaxUpdates, RankStable, StderrBelow, Stopping
 from dataworth.errors import CheckpointError, DataworthError
 from dataworth.estimators.plan import Plan
 from dataworth.result import ValuationResult
@@ -164,7 +165,8 @@ class MonteCarloValuation(Valuation):
             }
             key: tuple[Any, ...] = (self.name, repr(sorted(params.items())))
             identity["method"] = str(joblib.hash(key + ((plan.identity,) if plan.identity else ())))
-            checkpoint = Checkpoint(path, identity)
+            readable = {"method": self.name, **{k: _jsonable(v) for k, v in params.items()}}
+            checkpoint = Checkpoint(path, identity, readable)
             if resume and not checkpoint.exists():
                 warnings.warn(
                     f"no checkpoint at {path} yet; starting from the beginning.", stacklevel=3
@@ -188,15 +190,23 @@ class MonteCarloValuation(Valuation):
             "seconds": round(out.seconds, 3),
             "n_failures": out.n_failures,
             "stopped_by": repr(stop),
+            # which data, model and settings: partial runs merge only over the same data
+            "fingerprint_parts": dict(utility.fingerprint_parts()),
         }
         if plan.unit == "evaluations":
             metadata["n_evaluations"] = plan.evaluations(out.n_updates)
         metadata.update(plan.metadata)
         if out.resumed_from:
             metadata["resumed_from"] = out.resumed_from
-        if notes := self._notes():
-            metadata["notes"] = notes
         values, stderr, counts = job.estimate(out.state)
+        metadata["ended_by"] = [repr(rule) for rule in out.ended_by]
+        notes = self._notes()
+        if missed := _missed_targets(stop, out, getattr(self, "budget", None), plan.unit):
+            notes.append(missed)
+        metadata.update(self._reliability(job, out, values, stderr, plan))
+        notes.extend(reliability_notes(metadata, "groups" if _by_group(utility) else "values"))
+        if notes:
+            metadata["notes"] = notes
         return self._result(
             utility,
             values=values,
@@ -206,3 +216,70 @@ class MonteCarloValuation(Valuation):
             estimator=job.estimator,
             metadata=metadata,
         )
+
+    @staticmethod
+    def _reliability(
+        job: MonteCarloJob, out: RunOutput, values: Any, stderr: Any, plan: Plan
+    ) -> dict[str, Any]:
+        """:func:`~dataworth.engine.reliability.reliability` of a finished run; the budget the
+        halves stand for is counted in the unit of the method's budget."""
+        halves = None
+        if out.halves is not None and out.n_halved >= 4:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")  # a half may leave a player without samples
+                halves = (job.estimate(out.halves[0])[0], job.estimate(out.halves[1])[0])
+        used = out.n_halved
+        if plan.unit == "evaluations":
+            used = plan.cost_per_sample * out.n_halved + plan.fixed_cost
+        entries = reliability(values, stderr, halves, used)
+        if halves is not None:
+            entries["split_half_samples"] = out.n_halved
+        return entries
+
+
+def _by_group(utility: Any) -> bool:
+    return bool(getattr(utility, "by_group", False))
+
+
+def _missed_targets(stop: Stopping, out: RunOutput, budget: int | None, unit: str) -> str:
+    """A note when the run ended on a limit (budget, time) before a target (a standard error,
+    split-half agreement) it was given was met; empty otherwise."""
+    rules = stop.leaves()
+    targets = [r for r in rules if isinstance(r, (StderrBelow, RankStable))]
+    if not targets or out.final is None or any(r in out.ended_by for r in targets):
+        return ""
+    limits = []
+    for rule in out.ended_by:
+        if isinstance(rule, MaxUpdates):
+            amount = f"{rule.n} samples"
+            if unit == "evaluations":
+                amount = f"{budget} utility evaluations"
+            limits.append(f"its budget ({amount})")
+        elif isinstance(rule, MaxTime):
+            limits.append(f"its time limit ({rule.seconds:g} s)")
+    missed = []
+    for rule in targets:
+        if isinstance(rule, StderrBelow):
+            se = out.final.stderr[np.isfinite(out.final.stderr)]
+            low = out.final.counts.size and out.final.counts.min() < rule.min_count
+            now = (
+                f"some have fewer than {rule.min_count} samples"
+                if low or not se.size
+                else f"the largest is {float(se.max()):.3g}"
+            )
+            missed.append(f"every standard error below {rule.threshold:g} ({now})")
+        else:
+            missed.append(
+                f"split-half agreement {rule.min_correlation:g} (the halves' Spearman "
+                f"correlation is {rule.last_correlation:.2f})"
+            )
+    ended = " and ".join(limits) or "its budget"
+    advice = []
+    if any(isinstance(rule, MaxTime) for rule in out.ended_by):
+        advice.append("raise the time limit")
+    if not advice or any(isinstance(rule, MaxUpdates) for rule in out.ended_by):
+        advice.append("raise the budget or leave it out to run until the target is met")
+    return (
+        f"the run ended on {ended} before reaching its target: {'; '.join(missed)}; "
+        f"{', or '.join(advice)}."
+    )

@@ -29,6 +29,19 @@ __all__ = ["ValuationResult"]
 
 _FORMAT = "dataworth.ValuationResult/1"
 
+#: Metadata of one run that a merged result drops: how that run ended and how reliable its
+#: samples were (:mod:`dataworth.engine.reliability`); the merged result keeps the first's others.
+_PER_RUN = (
+    "notes",
+    "ended_by",
+    "resumed_from",
+    "seconds",
+    "share_near_zero",
+    "split_half_spearman",
+    "split_half_samples",
+    "suggested_budget",
+)
+
 
 def _frozen(a: Any, dtype: Any = None) -> NDArray[Any]:
     arr = np.array(a, dtype=dtype, copy=True)
@@ -169,9 +182,15 @@ class ValuationResult:
         state = merge_states(self.state, other.state)
         values, stderr, counts = reduce_state(self.estimator, state)
         metadata = dict(self.metadata)
-        for key in ("n_updates", "n_failures"):
+        for key in ("n_updates", "n_failures", "n_evaluations"):
             if key in self.metadata or key in other.metadata:
                 metadata[key] = self.metadata.get(key, 0) + other.metadata.get(key, 0)
+        # what described one run's samples no longer holds for the merged ones
+        for key in _PER_RUN:
+            metadata.pop(key, None)
+        shared = [n for n in self.metadata.get("notes", []) if n in other.metadata.get("notes", [])]
+        if shared:  # the method's caveats, which both runs noted
+            metadata["notes"] = shared
         return replace(
             self, values=values, stderr=stderr, counts=counts, state=state, metadata=metadata
         )

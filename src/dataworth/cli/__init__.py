@@ -1,4 +1,4 @@
-"""The ``dataworth`` command: value | methods | models | demo | influencers | robustness.
+"""The ``dataworth`` command: value | merge | methods | models | demo | influencers | ... .
 
 Each command lives in its own module and is added to the group here. Every user mistake ends in
 one line on standard error and exit code 2, never a traceback.
@@ -17,12 +17,14 @@ from contextlib import contextmanager
 import click
 
 from dataworth.cli._common import guard_files, write_values
+from dataworth.cli._resume import interrupted_hint
 from dataworth.cli.clean import clean
 from dataworth.cli.debug import debug
 from dataworth.cli.demo import demo
 from dataworth.cli.explain import explain
 from dataworth.cli.influencers import influencers
 from dataworth.cli.market import market
+from dataworth.cli.merge import merge
 from dataworth.cli.prune import prune
 from dataworth.cli.report import report
 from dataworth.cli.robustness import robustness
@@ -41,6 +43,7 @@ def cli() -> None:
 
 for _command in (
     value,
+    merge,
     methods,
     models,
     demo,
@@ -83,6 +86,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(argv: list[str] | None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
+    ctx: click.Context | None = None
     try:
         # make_context + invoke rather than cli.main, whose Ctrl-C handler prints a blank line
         with cli.make_context("dataworth", args) as ctx:
@@ -90,11 +94,12 @@ def _run(argv: list[str] | None) -> int:
     except click.exceptions.Exit as exc:  # --help, --version
         return exc.exit_code
     except (click.exceptions.Abort, KeyboardInterrupt):
-        # on a terminal, end the line that holds the echoed ^C first
-        click.echo(("\n" if sys.stderr.isatty() else "") + f"interrupted; {_RESUME_HINT}", err=True)
+        # on a terminal, end the line that holds the echoed ^C first; mention checkpoints only
+        # where the command writes one, or could (see dataworth.cli._resume)
+        click.echo(("\n" if sys.stderr.isatty() else "") + _stopped("interrupted", ctx), err=True)
         return 130
     except _Terminated:
-        click.echo(f"terminated; {_RESUME_HINT}", err=True)
+        click.echo(_stopped("terminated", ctx), err=True)
         return 143
     except click.ClickException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # bare `dataworth`: the help, as click does
@@ -124,10 +129,10 @@ def _run(argv: list[str] | None) -> int:
     return 0
 
 
-_RESUME_HINT = (
-    "with --checkpoint PATH every finished round is saved: rerun the command with --resume PATH "
-    "in place of --checkpoint PATH to continue."
-)
+def _stopped(how: str, ctx: click.Context | None) -> str:
+    """``interrupted.``, or ``interrupted;`` and what the command saved and how to continue."""
+    hint = interrupted_hint(None if ctx is None else ctx.meta)
+    return f"{how};{hint}" if hint else f"{how}."
 
 
 class _Terminated(BaseException):

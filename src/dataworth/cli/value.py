@@ -36,6 +36,7 @@ from dataworth.cli._common import (
     valid_options,
     write_values,
 )
+from dataworth.cli._resume import checkpointing
 from dataworth.engine.stopping import MaxTime, RankStable, StderrBelow, Stopping
 from dataworth.errors import DataworthError
 from dataworth.estimators import ESTIMATORS, get_estimator
@@ -69,7 +70,12 @@ __all__ = ["methods", "models", "value"]
 @k_option
 @budget_option
 @click.option(
-    "--stderr-below", type=float, default=None, help="Stop once every standard error is below this."
+    "--stderr-below",
+    type=float,
+    default=None,
+    help="Stop once every standard error is below this. With a stop target (this, "
+    "--time-limit or --rank-stable) and no --budget the budget is unlimited; a run that ends on "
+    "a limit before its target says so.",
 )
 @click.option(
     "--time-limit",
@@ -244,6 +250,10 @@ def value(
     }
     params = method_params(notes, cls, given, stop)
     accepted = parameters_of(cls)
+    if stop is not None and budget is None and "stop" in accepted and "budget" in accepted:
+        params["budget"] = None  # a stop target, not the method's default budget, ends the run
+    if "checkpoint" in accepted:  # what an interruption says about resuming
+        checkpointing(resume or checkpoint, resumed=resume is not None)
     on_cluster = backend != "loky" and "n_jobs" in accepted
     if backend != "loky" and not on_cluster:
         notes.append(f"--backend {backend} does not apply to {method} (it runs in this process).")
@@ -276,6 +286,13 @@ def value(
         + (f" -> {out}" if out else ""),
         err=True,
     )
+    resumed_from = result.metadata.get("resumed_from")
+    if resumed_from:
+        total = result.metadata.get("n_updates", resumed_from)
+        notes.append(
+            f"resumed from {resume}: {resumed_from} of the {total} samples came from the "
+            f"checkpoint, {total - resumed_from} were drawn now."
+        )
     notes.extend(result.metadata.get("notes", []))
     notes.flush()
 

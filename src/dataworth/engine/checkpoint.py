@@ -45,6 +45,10 @@ class Saved:
     rng_state: dict[str, Any]
     n_updates: int
     n_failures: int
+    #: The statistics of the run's two halves of the samples and how many samples they hold
+    #: together (None in a checkpoint written before halves were kept).
+    halves: tuple[State, State] | None = None
+    n_halved: int = 0
 
 
 class Checkpoint:
@@ -57,11 +61,22 @@ class Checkpoint:
     identity : dict of str
         What the run is: e.g. ``{"data": ..., "model": ..., "method": ...}``. A checkpoint whose
         identity differs is refused with a message naming the differing parts.
+    parameters : dict, optional
+        The run's parameters as JSON values (e.g. ``{"method": "tmc-shapley",
+        "random_state": 3}``), recorded readably so that a refusal can say which one differs
+        and how (``random_state 3 in the checkpoint, 4 in this run``). The identity alone
+        decides whether a checkpoint is accepted.
     """
 
-    def __init__(self, path: str | Path, identity: dict[str, str]) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        identity: dict[str, str],
+        parameters: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.identity = dict(identity)
+        self.parameters = None if parameters is None else json.loads(json.dumps(parameters))
 
     def check_writable(self, nbytes: int = 65536) -> None:
         """Fail now, not after an hour, if the checkpoint cannot be written.
@@ -107,11 +122,19 @@ class Checkpoint:
             "n_players": _n_players(saved.state),
             "state_keys": sorted(saved.state),
         }
+        if self.parameters is not None:
+            header["parameters"] = self.parameters
+        if saved.halves is not None:
+            header["n_halved"] = saved.n_halved
         arrays: dict[str, Any] = {"header": np.array(json.dumps(header))}
-        for key, mom in saved.state.items():
-            arrays[f"{key}.count"] = mom.count
-            arrays[f"{key}.mean"] = mom.mean
-            arrays[f"{key}.m2"] = mom.m2
+        parts = [("", saved.state)]
+        if saved.halves is not None:
+            parts += [(f"half{h}.", saved.halves[h]) for h in (0, 1)]
+        for prefix, state in parts:
+            for key, mom in state.items():
+                arrays[f"{prefix}{key}.count"] = mom.count
+                arrays[f"{prefix}{key}.mean"] = mom.mean
+                arrays[f"{prefix}{key}.m2"] = mom.m2
         try:
             atomic_savez(self.path, arrays)
         except OSError as exc:
@@ -151,7 +174,7 @@ class Checkpoint:
         try:
             header = read_header(arrays, _FORMAT)
             if header is not None:
-                self._check_identity(header_field(header, "identity", dict))
+                self._check_identity(header_field(header, "identity", dict), header)
                 return _saved_from_arrays(header, arrays, n_players, state_keys)
         except CheckpointError:
             raise
@@ -161,15 +184,32 @@ class Checkpoint:
             ) from None
         raise CheckpointError(f"{self.path} is not a dataworth checkpoint.")
 
-    def _check_identity(self, theirs: dict[str, Any]) -> None:
+    def _check_identity(self, theirs: dict[str, Any], header: dict[str, Any]) -> None:
         differ = sorted(
             k for k in set(theirs) | set(self.identity) if theirs.get(k) != self.identity.get(k)
         )
         if differ:
+            how = _parameter_differences(header.get("parameters"), self.parameters)
             raise CheckpointError(
                 f"checkpoint {self.path} belongs to a different run: its {', '.join(differ)} "
-                "differ(s) from this one. Resume with the same settings, or start a new checkpoint."
+                f"differ(s) from this one{f' ({how})' if how else ''}. Resume with the same "
+                "settings, or start a new checkpoint."
             )
+
+
+def _parameter_differences(theirs: Any, mine: dict[str, Any] | None) -> str:
+    """``random_state 3 in the checkpoint, 4 in this run; ...``: the recorded parameters that
+    differ (empty when either side recorded none)."""
+    if not isinstance(theirs, dict) or mine is None:
+        return ""
+    missing = object()
+    parts = []
+    for name in sorted(set(theirs) | set(mine)):
+        a, b = theirs.get(name, missing), mine.get(name, missing)
+        if a != b:
+            shown = ["not set" if v is missing else json.dumps(v)[:60] for v in (a, b)]
+            parts.append(f"{name} {shown[0]} in the checkpoint, {shown[1]} in this run")
+    return "; ".join(parts)
 
 
 def _n_players(state: State) -> int:
@@ -210,7 +250,15 @@ def _saved_from_arrays(
                 f"'{k}.count' holds {int(mom.count.max())} samples, more than "
                 f"'n_updates' ({n_updates})"
             )
-    return Saved(state, _checked_rng_state(header), n_updates, n_failures)
+    halves = None
+    n_halved = 0
+    if "n_halved" in header:
+        n_halved = header_count(header, "n_halved")
+        if n_halved > n_updates:
+            raise DataworthError(f"'n_halved' ({n_halved}) is more than 'n_updates' ({n_updates})")
+        h0, h1 = ({k: checked_moments(arrays, f"half{h}.{k}", n) for k in keys} for h in (0, 1))
+        halves = (h0, h1)
+    return Saved(state, _checked_rng_state(header), n_updates, n_failures, halves, n_halved)
 
 
 def _checked_rng_state(header: dict[str, Any]) -> dict[str, Any]:

@@ -36,7 +36,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -95,13 +95,24 @@ class MonteCarloJob(Protocol):
 
 @dataclass
 class RunOutput:
-    """Statistics of a finished run."""
+    """Statistics of a finished run.
+
+    ``halves`` are the statistics of two independent halves of the samples (pairs of
+    consecutive samples alternate), ``n_halved`` the samples they hold together (the run's,
+    less an estimator's pilot, and less those of a resumed checkpoint written before halves
+    were saved); ``ended_by`` the rules of ``stop`` that were met when the run ended (empty when
+    it ran out of samples to draw otherwise), and ``final`` the last status the rules saw.
+    """
 
     state: State
     n_updates: int
     n_failures: int
     seconds: float
     resumed_from: int
+    halves: tuple[State, State] | None = None
+    n_halved: int = 0
+    ended_by: list[Stopping] = field(default_factory=list)
+    final: Status | None = None
 
 
 class _Blob:
@@ -340,12 +351,14 @@ ChunkResult = tuple[list[tuple[int, State]], int, float]
 
 @dataclass
 class _Totals:
-    """The statistics merged so far, in draw order; with ``halves``, those of each half too."""
+    """The statistics merged so far, in draw order; with ``halves``, those of each half too
+    (which hold ``n_halved`` samples together)."""
 
     state: State
     n_updates: int
     n_failures: int
     halves: list[State] | None = None
+    n_halved: int = 0
 
     def add(self, results: Sequence[ChunkResult], n_samples: int) -> None:
         for parts, failed, _ in results:
@@ -355,6 +368,8 @@ class _Totals:
                     self.halves[half] = merge_states(self.halves[half], part)
             self.n_failures += failed
         self.n_updates += n_samples
+        if self.halves is not None:
+            self.n_halved += n_samples
 
 
 def _cut(samples: Sequence[Any], size: int, start: int) -> list[Chunk]:
@@ -424,16 +439,22 @@ def run_monte_carlo(
     # samples scored before the run (an estimator's pilot), unless a checkpoint holds them
     totals = _Totals(zeros(), 0, 0) if initial is None else _Totals(dict(initial[0]), initial[1], 0)
     resumed_from = 0
+    # two halves always (for the split-half reliability of the result, and for RankStable):
+    # the values are the same with or without a rule that reads them
+    kept: list[State] = [zeros(), zeros()]
+    n_halved = 0
     if checkpoint is not None:
-        # room for the new checkpoint next to the previous one (written, then renamed)
-        checkpoint.check_writable(nbytes=2 * 24 * n_players * len(job.state_keys) + 65536)
+        # room for the new checkpoint next to the previous one (written, then renamed): the
+        # statistics of the run and of its two halves
+        checkpoint.check_writable(nbytes=2 * 3 * 24 * n_players * len(job.state_keys) + 65536)
         if resume and checkpoint.exists():
             saved = checkpoint.load(n_players, job.state_keys)
             totals = _Totals(saved.state, saved.n_updates, saved.n_failures)
             rng.bit_generator.state = saved.rng_state
             resumed_from = saved.n_updates
-    if stop.needs_halves:  # not checkpointed: after a resume, the samples drawn since
-        totals.halves = [zeros(), zeros()]
+            if saved.halves is not None:  # else (an older checkpoint): the samples drawn since
+                kept, n_halved = list(saved.halves), saved.n_halved
+    totals.halves, totals.n_halved = kept, n_halved
     stop.reset()
     if started is None:  # the clock of time limits: from here, or from the caller's start
         started = time.monotonic()
@@ -448,8 +469,8 @@ def run_monte_carlo(
     def status() -> Status:
         values, stderr, counts = job.estimate(totals.state)
         halves = None
-        if totals.halves is not None:
-            halves = (job.estimate(totals.halves[0])[0], job.estimate(totals.halves[1])[0])
+        if stop.needs_halves:  # the final halves' values are the caller's to estimate
+            halves = (job.estimate(kept[0])[0], job.estimate(kept[1])[0])
         return Status(totals.n_updates, values, stderr, counts, started=started, halves=halves)
 
     current = status()
@@ -459,13 +480,11 @@ def run_monte_carlo(
         shipped(utility, n_jobs) as handle,
         parallel(n_jobs, return_as="list", batch_size=1 if timed else "auto") as workers,
     ):
-        split = totals.halves is not None
 
         def evaluate(chunks: Sequence[Chunk]) -> list[ChunkResult]:
             return list(
                 workers(
-                    delayed(_process_chunk)(job, handle, c, _half_ids(i, len(c)) if split else None)
-                    for i, c in chunks
+                    delayed(_process_chunk)(job, handle, c, _half_ids(i, len(c))) for i, c in chunks
                 )
             )
 
@@ -501,6 +520,8 @@ def run_monte_carlo(
                         dict(rng.bit_generator.state),
                         totals.n_updates,
                         totals.n_failures,
+                        halves=(kept[0], kept[1]),
+                        n_halved=totals.n_halved,
                     )
                 )
             current = status()
@@ -514,4 +535,8 @@ def run_monte_carlo(
         totals.n_failures,
         time.monotonic() - started,
         resumed_from,
+        halves=(kept[0], kept[1]),
+        n_halved=totals.n_halved,
+        ended_by=[rule for rule in stop.leaves() if rule.met(current)],
+        final=current,
     )

@@ -73,6 +73,15 @@ class Stopping:
         """
         return None
 
+    def met(self, status: Status) -> bool:
+        """Whether this rule would stop the run at ``status``, without changing its state
+        (asked once the run has ended, to say which rule ended it)."""
+        return self.check(status)
+
+    def leaves(self) -> list[Stopping]:
+        """The rules that ``|`` combined into this one (itself, when it is not such a union)."""
+        return [self]
+
     def __call__(self, status: Status) -> bool:
         return self.check(status)
 
@@ -116,6 +125,12 @@ class _Or(Stopping):
         ]
         return min(left) if left else None
 
+    def met(self, status: Status) -> bool:
+        return self.a.met(status) or self.b.met(status)
+
+    def leaves(self) -> list[Stopping]:
+        return [*self.a.leaves(), *self.b.leaves()]
+
     def __repr__(self) -> str:
         return f"{self.a!r} | {self.b!r}"
 
@@ -147,6 +162,9 @@ class _And(Stopping):
     def seconds_left(self, status: Status) -> float | None:
         sa, sb = self.a.seconds_left(status), self.b.seconds_left(status)
         return None if sa is None or sb is None else max(sa, sb)
+
+    def met(self, status: Status) -> bool:
+        return self.a.met(status) and self.b.met(status)
 
     def __repr__(self) -> str:
         return f"({self.a!r}) & ({self.b!r})"
@@ -248,9 +266,11 @@ class RankStable(Stopping):
 
     The runner splits the samples into two halves by position (pairs of consecutive samples
     alternate, so that antithetic pairs stay together) and estimates the values from each;
-    the run's values are those of all samples (equal, up to rounding, to a run without this
-    rule). Values that are NaN in either half are left out of the correlation. After a resume
-    the halves hold the samples drawn since, so the rule stops no earlier than it would have.
+    the run's values are those of all samples (the runner always keeps the halves, so they are
+    those of a run without this rule). Values that are NaN in either half are left out of the
+    correlation. Checkpoints hold the halves, so a resumed run stops where it would have (with
+    a checkpoint written before they were kept, the halves hold the samples drawn since, and
+    the rule stops no earlier than it would have).
 
     Examples
     --------
@@ -307,6 +327,14 @@ class RankStable(Stopping):
         self._last = self.correlation(*status.halves)
         self._streak = self._streak + 1 if self._last >= self.min_correlation else 0
         return self._streak >= self.patience
+
+    def met(self, status: Status) -> bool:
+        return self._streak >= self.patience
+
+    @property
+    def last_correlation(self) -> float:
+        """The halves' correlation at the last check (-1 before any)."""
+        return self._last
 
     def completion(self, status: Status) -> float:
         return float(min(1.0, max(0.0, self._last) / self.min_correlation))
