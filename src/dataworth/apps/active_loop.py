@@ -38,6 +38,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from dataworth.apps.select import Strategy, make_strategy
 from dataworth.data import Dataset
@@ -281,12 +282,13 @@ def compare_strategies(
     rounds: int = 10,
     model: Any = None,
     n_jobs: int | None = 1,
+    progress: bool = False,
 ) -> dict[str, list[LearningCurve]]:
     """Learning curves of several strategies over several seeds (paired by seed).
 
     ``strategies`` is a list of names/instances (keyed by strategy name) or a mapping from a
     display name to a name/instance. Runs are spread over ``n_jobs`` joblib workers (one BLAS
-    thread each); results do not depend on ``n_jobs``.
+    thread each); results do not depend on ``n_jobs``. ``progress`` shows a bar over the runs.
 
     Returns
     -------
@@ -311,7 +313,8 @@ def compare_strategies(
     kwargs = {"initial": initial, "batch": batch, "rounds": rounds, "model": model}
     jobs = [(name, seed) for name in named for seed in seed_list]
     curves = Parallel(n_jobs=n_jobs)(
-        delayed(_one_run)(named[name], seed, args, kwargs) for name, seed in jobs
+        delayed(_one_run)(named[name], seed, args, kwargs)
+        for name, seed in tqdm(jobs, desc="simulating", disable=not progress, leave=False)
     )
     out: dict[str, list[LearningCurve]] = {name: [] for name in named}
     for (name, _), curve in zip(jobs, curves, strict=True):

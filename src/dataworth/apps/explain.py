@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 import scipy.stats
 from numpy.typing import ArrayLike, NDArray
+from tqdm.auto import tqdm
 
 from dataworth.apps._values import as_values
 from dataworth.data import Dataset
@@ -723,6 +724,7 @@ def bootstrap_stability(
     *,
     n_bootstrap: int = 10,
     random_state: int | None = None,
+    progress_bar: bool = False,
     **params: Any,
 ) -> StabilityResult:
     """Recompute the values on bootstrap resamples and measure how well their ranks agree.
@@ -744,6 +746,8 @@ def bootstrap_stability(
         Number of resamples (at least 2); the cost is ``n_bootstrap`` valuations.
     random_state : int, optional
         Seed for the resamples and for each valuation.
+    progress_bar : bool, default=False
+        Show a progress bar over the resamples (``progress`` in ``params`` is the method's).
     **params
         Passed to :func:`dataworth.value` (e.g. ``k``, ``budget``, ``n_jobs``).
 
@@ -773,7 +777,7 @@ def bootstrap_stability(
     seeds = tuple(int(s) for s in rng.integers(0, 2**31 - 1, size=int(n_bootstrap)))
     rows: list[NDArray[np.intp]] = []
     values = np.full((int(n_bootstrap), n), np.nan)
-    for b in range(int(n_bootstrap)):
+    for b in tqdm(range(int(n_bootstrap)), desc="bootstrap", disable=not progress_bar, leave=False):
         drawn = np.unique(rng.integers(0, n, size=n)).astype(np.intp)
         try:
             result = value(

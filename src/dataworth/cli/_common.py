@@ -70,6 +70,9 @@ __all__ = [
     "on_backend",
     "one_line",
     "open_output",
+    "progress_bar",
+    "progress_setting",
+    "quiet_option",
     "read_rows_as_text",
     "runs_on_cluster",
     "scaled_by_train",
@@ -386,6 +389,42 @@ def data_options(id_labels: bool = False) -> Callable[[F], F]:
         return wrapped
 
     return decorator
+
+
+_PROGRESS: ContextVar[bool] = ContextVar("dataworth_progress", default=False)
+
+
+def progress_setting() -> bool:
+    """Whether the running command shows progress bars: standard error is a terminal and
+    ``--quiet`` was not given (:func:`quiet_option`); False outside such a command."""
+    return _PROGRESS.get()
+
+
+def progress_bar(iterable: Iterable[Any], *, desc: str, total: int | None = None) -> Any:
+    """``iterable`` with a tqdm bar on standard error when :func:`progress_setting` allows it."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, disable=not progress_setting(), leave=False)
+
+
+def quiet_option(f: F) -> F:
+    """Add ``--quiet``: no progress bars. Without it the command shows them when standard error
+    is a terminal; :func:`progress_setting` says which, and :func:`valuation_params` passes it
+    on as the method's ``progress``."""
+
+    @functools.wraps(f)
+    def command(*args: Any, quiet: bool, **kwargs: Any) -> Any:
+        token = _PROGRESS.set(not quiet and sys.stderr.isatty())
+        try:
+            return f(*args, **kwargs)
+        finally:
+            _PROGRESS.reset(token)
+
+    return click.option(
+        "--quiet",
+        is_flag=True,
+        help="No progress bars (shown by default when standard error is a terminal).",
+    )(cast(F, command))
 
 
 def valid_file_option(f: F) -> F:
@@ -838,11 +877,13 @@ def method_params(
 def valuation_params(
     notes: Notes, cls: type, budget: int | None, k: int | None, n_jobs: int
 ) -> dict[str, Any]:
-    """:func:`method_params` for ``--budget`` and ``--k``, plus ``n_jobs`` when ``cls`` takes
-    it."""
+    """:func:`method_params` for ``--budget`` and ``--k``, plus ``n_jobs`` and ``progress``
+    (:func:`progress_setting`) when ``cls`` takes them."""
     params = method_params(notes, cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None)
     if "n_jobs" in parameters_of(cls):
         params["n_jobs"] = n_jobs
+    if "progress" in parameters_of(cls):
+        params["progress"] = progress_setting()
     return params
 
 

@@ -36,6 +36,8 @@ from dataworth.cli._common import (
     model_options,
     n_jobs_option,
     open_output,
+    progress_setting,
+    quiet_option,
     read_rows_as_text,
     runs_on_cluster,
     scaled_by_train,
@@ -173,6 +175,8 @@ def _method_params(
         if k is not None and "k" in accepted:
             params[name]["k"] = k
             used["--k"] = True
+        if "progress" in accepted:
+            params[name]["progress"] = progress_setting()
     for flag, was_used in used.items():
         given = budget if flag == "--budget" else k
         if given is not None and not was_used:
@@ -479,6 +483,7 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
     help="Write everything shown here (JSON).",
 )
 @runs_on_cluster
+@quiet_option
 def clean(
     train: str,
     target: str,

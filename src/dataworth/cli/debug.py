@@ -46,6 +46,7 @@ from dataworth.cli._common import (
     load_train_test,
     model_options,
     n_jobs_option,
+    quiet_option,
     runs_on_cluster,
     seed_option,
     standardize_features,
@@ -137,6 +138,7 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
     help="Also write the full lists as JSON here.",
 )
 @runs_on_cluster
+@quiet_option
 def debug(
     train: str,
     target: str,
@@ -237,7 +239,9 @@ def _class_mode(
     notes.add_warnings(caught)
     notes.extend(res.notes)
     label = format_cell(res.cls)
-    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "n_jobs")
+    described = ", ".join(
+        f"{k}={v}" for k, v in sorted(params.items()) if k not in ("n_jobs", "progress")
+    )
     click.echo(
         f"class {label}: {res.n_valid} valuation rows; {type(model).__name__} fitted on all "
         f"{tr.n_samples} training rows gets {100 * res.recall:.0f}% of them right"

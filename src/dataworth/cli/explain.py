@@ -40,6 +40,8 @@ from dataworth.cli._common import (
     load_pair,
     model_options,
     n_jobs_option,
+    progress_setting,
+    quiet_option,
     runs_on_cluster,
     seed_option,
     standardize_features,
@@ -133,6 +135,7 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
     help="Also write everything as JSON here.",
 )
 @runs_on_cluster
+@quiet_option
 def explain(
     train: str,
     target: str,
@@ -179,7 +182,9 @@ def explain(
     ex = explain_values(values, raw_tr, max_depth=max_depth, random_state=seed)
     notes.extend(ex.notes)
 
-    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "n_jobs")
+    described = ", ".join(
+        f"{k}={v}" for k, v in sorted(params.items()) if k not in ("n_jobs", "progress")
+    )
     finite = values[np.isfinite(values)]
     click.echo(
         f"{raw_tr.n_samples} rows of {train} valued with {method}"
@@ -259,7 +264,14 @@ def explain(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             stability = bootstrap_stability(
-                method, tr, va, model, n_bootstrap=bootstrap, random_state=seed, **params
+                method,
+                tr,
+                va,
+                model,
+                n_bootstrap=bootstrap,
+                random_state=seed,
+                progress_bar=progress_setting(),
+                **{**params, "progress": False} if "progress" in params else params,
             )
         notes.add_warnings(caught, prefix="bootstrap: ")
         click.echo(f"\nstability: {stability.summary()}")
@@ -276,7 +288,7 @@ def explain(
         payload: dict[str, Any] = {
             "train": train,
             "method": method,
-            "params": {k: v for k, v in params.items() if k != "n_jobs"},
+            "params": {k: v for k, v in params.items() if k not in ("n_jobs", "progress")},
             "seed": seed,
             "n_valid": va.n_samples,
             "rows": [

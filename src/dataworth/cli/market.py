@@ -28,6 +28,8 @@ from dataworth.cli._common import (
     method_params,
     model_options,
     n_jobs_option,
+    progress_setting,
+    quiet_option,
     runs_on_cluster,
     scoring_option,
     seed_option,
@@ -38,7 +40,7 @@ from dataworth.cli._common import (
 )
 from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.methods import get_method, parameters_of
 from dataworth.methods.exact import MAX_PLAYERS
 
 __all__ = ["market"]
@@ -235,6 +237,7 @@ def _report(m: MarketResult) -> str:
 @seed_option
 @n_jobs_option
 @runs_on_cluster
+@quiet_option
 def market(
     data: str,
     target: str,
@@ -290,6 +293,8 @@ def market(
     params: dict[str, Any] = {}
     if rounds is None:
         params = method_params(notes, cls, {"budget": (method_budget, "--method-budget")}, None)
+        if "progress" in parameters_of(cls):
+            params["progress"] = progress_setting()
     elif method_budget is not None:
         notes.append("--method-budget does not apply to --rounds (exact per round); ignored.")
     started = time.monotonic()

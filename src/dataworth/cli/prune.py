@@ -42,6 +42,7 @@ from dataworth.cli._common import (
     model_options,
     n_jobs_option,
     open_output,
+    quiet_option,
     read_rows_as_text,
     runs_on_cluster,
     seed_option,
@@ -271,6 +272,7 @@ def _baseline(
 @seed_option
 @n_jobs_option
 @runs_on_cluster
+@quiet_option
 def prune(
     train: str,
     target: str,

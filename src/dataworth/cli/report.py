@@ -26,6 +26,7 @@ from dataworth.cli._common import (
     model_options,
     n_jobs_option,
     one_line,
+    quiet_option,
     seed_option,
     target_option,
 )
@@ -237,6 +238,7 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
     help="Show rows as HxW greyscale thumbnails (e.g. 8x8), auto-detect, or none.",
 )
 @click.option("--max-rows", type=int, default=10_000, show_default=True, help="Largest table.")
+@quiet_option
 def report(
     values_files: tuple[str, ...],
     data_path: str,

@@ -39,6 +39,8 @@ from dataworth.cli._common import (
     load_file,
     model_options,
     open_output,
+    progress_setting,
+    quiet_option,
     seed_option,
     target_option,
 )
@@ -208,6 +210,7 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
     help="--simulate: target accuracy for 'labels to reach' (default: random's final mean).",
 )
 @click.option("--n-jobs", type=int, default=1, show_default=True, help="--simulate: workers.")
+@quiet_option
 def select(
     pool: str,
     target: str,
@@ -415,6 +418,7 @@ def _simulate(
         rounds=rounds,
         model=model,
         n_jobs=n_jobs,
+        progress=progress_setting(),
     )
     summary = summarize_curves(curves)
     grid = summary["random"].n_labels

@@ -498,6 +498,10 @@ class LAVA(Valuation):
             "n_valuation_points": int(valid.n_samples),
             "standardized": bool(self.standardize),
             **info,
+            "notes": [
+                "lava uses only the features and labels of the training and valuation rows: "
+                "the model and the scoring are not used."
+            ],
         }
         if W.size <= 400:
             metadata["label_distances"] = W.tolist()
