@@ -272,7 +272,7 @@ def test_ols_and_ridge_property(n, d, fit_intercept, seed) -> None:
 def test_batched_utility_equals_model_utility(model) -> None:
     train, valid = load_dataset("diabetes").split(0.3, random_state=0)
     batched = BatchedUtility(model, train, valid)
-    single = ModelUtility(model, train, valid)
+    single = ModelUtility(model, train, valid, batched=False)
     rng = np.random.default_rng(7)
     n = train.n_samples
     masks = np.vstack(

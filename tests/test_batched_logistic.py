@@ -377,7 +377,7 @@ def test_batched_utility_scores_as_model_utility(name: str, solver: str) -> None
     valid = valid.replace(X=(valid.X - mean) / std)
     model = LogisticRegression(solver=solver, tol=1e-10, max_iter=10000)
     batched = BatchedUtility(model, train, valid)
-    single = ModelUtility(model, train, valid)
+    single = ModelUtility(model, train, valid, batched=False)
     rng = np.random.default_rng(6)
     masks = rng.random((100, train.n_samples)) < rng.uniform(0.02, 0.9, size=(100, 1))
     masks[0] = False

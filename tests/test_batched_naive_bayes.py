@@ -215,7 +215,7 @@ def test_invalid_inputs() -> None:
 def test_batched_utility_equals_model_utility(name) -> None:
     train, valid = load_dataset(name).split(0.3, random_state=0)
     batched = BatchedUtility(GaussianNB(), train, valid)
-    single = ModelUtility(GaussianNB(), train, valid)
+    single = ModelUtility(GaussianNB(), train, valid, batched=False)
     rng = np.random.default_rng(5)
     n = train.n_samples
     sizes = np.concatenate([rng.integers(1, 10, size=30), rng.integers(10, n + 1, size=30)])

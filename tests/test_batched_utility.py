@@ -84,3 +84,60 @@ def test_tmc_values_agree_between_paths() -> None:
     ]
     assert np.corrcoef(runs[0].values, runs[1].values)[0, 1] > 0.99
     assert runs[0].metadata["fingerprint"] != runs[1].metadata["fingerprint"]
+
+
+# ------------------------------------------- issue 15, item 9: the natural construction batches
+def test_model_utility_itself_is_batched_when_the_model_allows_it() -> None:
+    from sklearn.tree import DecisionTreeClassifier
+
+    train, valid = standardised("breast_cancer")
+    u = ModelUtility(LogisticRegression(), train, valid)
+    assert isinstance(u, BatchedUtility) and isinstance(u, ModelUtility)
+    assert type(ModelUtility(LogisticRegression(), train, valid, batched=False)) is ModelUtility
+    assert type(ModelUtility(DecisionTreeClassifier(), train, valid)) is ModelUtility
+    with pytest.raises(DataworthError, match="batched training is not available"):
+        ModelUtility(DecisionTreeClassifier(), train, valid, batched=True)
+    with pytest.raises(DataworthError, match="device"):
+        ModelUtility(LogisticRegression(), train, valid, device="tpu")
+    # a scoring computed in batch only for accuracy: one fit at a time for f1
+    assert type(ModelUtility(LogisticRegression(), train, valid, scoring="f1")) is ModelUtility
+
+    # subclasses are constructed as written, and a batched utility survives the trip to workers
+    class Counting(ModelUtility):
+        pass
+
+    assert type(Counting(LogisticRegression(), train, valid)) is Counting
+    loo = get_method("loo")
+    np.testing.assert_array_equal(
+        loo(n_jobs=2).fit(u).result_.values, loo(n_jobs=1).fit(u).result_.values
+    )
+
+
+def test_progress_none_means_when_interactive(monkeypatch) -> None:
+    import io
+    import sys
+    import types
+
+    from dataworth.engine.progress import interactive, show_progress
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    assert not interactive() and show_progress(True) and not show_progress(None)
+    monkeypatch.setattr(sys, "stderr", Tty())
+    assert show_progress(None) and not show_progress(False)
+    monkeypatch.setattr(sys, "stderr", io.StringIO())
+    fake = types.ModuleType("IPython")
+    fake.get_ipython = lambda: object()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", fake)
+    assert show_progress(None)
+    # every method's progress defaults to None (shown when interactive)
+    from dataworth.methods import METHODS
+
+    for name in METHODS:
+        params = get_method(name)().get_params()
+        if "progress" in params:
+            assert params["progress"] is None, name

@@ -28,6 +28,7 @@ from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.estimators import ESTIMATORS
 from dataworth.methods import METHODS
+from dataworth.result import ValuationResult
 
 HEADER_ROWS = "index,value,stderr,count"
 HEADER_GROUPS = "group,value,stderr,count"
@@ -292,6 +293,32 @@ def test_exact_shapley_matches_enumeration(files, tmp_path, capsys) -> None:
     expected = _independent_exact_shapley(pd.read_csv(files.tiny7), pd.read_csv(files.valid20))
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
     assert np.all(np.array([float(r[2]) for r in rows]) == 0.0)  # exact: no standard error
+
+
+def test_exact_shapley_is_batched_by_default_and_records_the_sklearn_difference(
+    files, tmp_path, capsys
+) -> None:
+    # issue 15, item 10: without --batch the exact methods train in batches and record the
+    # largest utility difference from scikit-learn's own fits; --no-batch is scikit-learn's
+    expected = _independent_exact_shapley(pd.read_csv(files.tiny7), pd.read_csv(files.valid20))
+    saved = {}
+    for flag in ([], ["--no-batch"]):
+        path = tmp_path / f"r{len(flag)}.npz"
+        res = invoke(
+            capsys, "value", files.tiny7, "--target", TARGET, "--valid", files.valid20,
+            "--method", "exact-shapley", "--save-result", path, *flag,
+        )  # fmt: skip
+        assert_ok(res)
+        saved[bool(flag)] = ValuationResult.load(path)
+    batched, one_by_one = saved[False], saved[True]
+    diff = batched.metadata["batched_vs_sklearn_max_diff"]
+    assert batched.metadata["batched_vs_sklearn_subsets"] >= 2 and 0.0 <= diff <= 1.0
+    assert "batched_vs_sklearn_max_diff" not in one_by_one.metadata
+    np.testing.assert_allclose(one_by_one.values, expected, rtol=0, atol=1e-12)
+    # batched logistic regression is solved to the optimum, lbfgs stops at tol=1e-4: a few
+    # subsets may differ by one valuation prediction (1/20 in utility), so the values agree to
+    # a few such flips weighted by their Shapley weights, not to rounding
+    np.testing.assert_allclose(batched.values, expected, rtol=0, atol=0.02)
 
 
 # ----------------------------------------------------------------------------------- 2. groups

@@ -214,7 +214,7 @@ def test_regression_target_refused():
 def test_registry_and_params():
     assert get_method("knn-shapley") is KNNShapley
     est = KNNShapley(3, chunk_size=10, n_jobs=2)
-    assert est.get_params() == {"k": 3, "chunk_size": 10, "n_jobs": 2, "progress": False}
+    assert est.get_params() == {"k": 3, "chunk_size": 10, "n_jobs": 2, "progress": None}
     assert KNNShapley.reference.startswith("Jia et al. 2019")
 
 

@@ -56,7 +56,7 @@ def test_batched_logistic_matches_sklearn_on_redundant_separable_data(C) -> None
     train, valid = _separable()
     model = LogisticRegression(C=C, max_iter=5000)
     batched = BatchedUtility(model, train, valid, device="numpy")
-    one_at_a_time = ModelUtility(model, train, valid)
+    one_at_a_time = ModelUtility(model, train, valid, batched=False)
     for subset in _subsets(train.y):
         got = batched(subset)
         assert np.isfinite(got)

@@ -23,7 +23,6 @@ from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
 from dataworth.models import make_model
 from dataworth.result import ValuationResult
-from dataworth.utility.batched import BatchedUtility, Unsupported
 from dataworth.utility.model import ModelUtility
 
 __all__ = ["check_values", "default_model", "make_utility", "value"]
@@ -132,18 +131,10 @@ def make_utility(
         "catch_errors": catch_errors,
         "by_group": by_group,
     }
-    utility: ModelUtility | None = None
-    if batched is not False:
-        try:
-            utility = BatchedUtility(model, train, valid, device=device, **kwargs)
-        except Unsupported as exc:
-            if batched:
-                raise DataworthError(
-                    f"batched training is not available: {exc}; "
-                    "use one fit at a time (batched=False, --no-batch)."
-                ) from None
-    if utility is None:
-        utility = ModelUtility(model, train, valid, **kwargs)
+    # ModelUtility itself chooses the batched trainer (a BatchedUtility) when it can
+    utility: ModelUtility = ModelUtility(
+        model, train, valid, batched=batched, device=device, **kwargs
+    )
     return utility
 
 

@@ -52,10 +52,11 @@ class Valuation:
     #: and Banzhaf family, class-wise Shapley, knn-shapley, influence) give such a row 0;
     #: ``dataworth prune`` splits harmful from near-zero rows around it.
     baseline: ClassVar[float | None] = 0.0
-    #: Exact methods are compared with scikit-learn's own fits to high precision, so by default
-    #: they fit one model at a time (batched training converges to the optimum more tightly
-    #: than scikit-learn's default tolerance, which can flip a prediction at a decision
-    #: boundary). Monte Carlo methods train in batches by default.
+    #: Methods that need the plain one-fit-at-a-time utility (they fit no model on subsets:
+    #: lava, cgs, influence) set this; every other method, the exact ones (loo, exact-shapley,
+    #: least-core) included, trains in batches by default when the model allows it. The exact
+    #: methods record the largest utility difference from scikit-learn's own fits on a sample
+    #: of their subsets (``metadata["batched_vs_sklearn_max_diff"]``).
     exact_fits: ClassVar[bool] = False
     result_: ValuationResult
 
@@ -112,8 +113,8 @@ class MonteCarloValuation(Valuation):
         Seed; with the same seed the values are identical for any ``n_jobs``.
     n_jobs : int, default=1
         Parallel workers (joblib; ``-1`` for all cores).
-    progress : bool, default=False
-        Show a progress bar.
+    progress : bool or None, default=None
+        Show a progress bar; ``None``: when interactive (a terminal or a notebook).
     checkpoint : str or Path, optional
         Write an atomic checkpoint after every round.
     resume : bool, default=False
@@ -180,7 +181,7 @@ class MonteCarloValuation(Valuation):
             n_jobs=getattr(self, "n_jobs", 1),
             checkpoint=checkpoint,
             resume=resume,
-            progress=bool(getattr(self, "progress", False)),
+            progress=getattr(self, "progress", None),
             desc=self.name,
             started=started,
             initial=plan.initial,

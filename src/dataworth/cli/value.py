@@ -111,8 +111,10 @@ __all__ = ["methods", "models", "value"]
     "--batch/--no-batch",
     default=None,
     help="Train many subsets at once (logistic regression, ridge, linear regression, Gaussian "
-    "naive Bayes), or one scikit-learn fit at a time. Default: batched for Monte Carlo methods, "
-    "one at a time for exact ones (loo, exact-shapley, least-core).",
+    "naive Bayes), or one scikit-learn fit at a time (--no-batch: scikit-learn's solver bit for "
+    "bit). Default: batched whenever the model allows it; the exact methods (loo, exact-shapley, "
+    "least-core) then record the largest difference from scikit-learn's own fits on a sample "
+    "of subsets.",
 )
 @click.option(
     "--device",

@@ -48,6 +48,7 @@ from tqdm.auto import tqdm
 
 from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Estimate, Moments, State, merge_states
+from dataworth.engine.progress import show_progress
 from dataworth.engine.stopping import Status, Stopping
 from dataworth.errors import DataworthError
 
@@ -316,7 +317,7 @@ def run_tasks(
     chunks: Sequence[Any],
     *,
     n_jobs: int | None,
-    progress: bool,
+    progress: bool | None,
     desc: str,
     extra: tuple[Any, ...] = (),
 ) -> list[Any]:
@@ -326,7 +327,7 @@ def run_tasks(
     """
     check_n_jobs(n_jobs)
     out: list[Any] = []
-    bar = tqdm(total=len(chunks), desc=desc, disable=not progress, leave=False)
+    bar = tqdm(total=len(chunks), desc=desc, disable=not show_progress(progress), leave=False)
     backend, _ = get_active_backend()
     # Ray's joblib backend (a multiprocessing pool) cannot stream results
     return_as = "generator" if backend.supports_return_generator else "list"
@@ -416,7 +417,7 @@ def run_monte_carlo(
     n_jobs: int | None = 1,
     checkpoint: Checkpoint | None = None,
     resume: bool = False,
-    progress: bool = False,
+    progress: bool | None = None,
     desc: str = "valuing",
     started: float | None = None,
     initial: tuple[State, int] | None = None,
@@ -461,7 +462,7 @@ def run_monte_carlo(
     bar = tqdm(
         total=100,
         desc=desc,
-        disable=not progress,
+        disable=not show_progress(progress),
         unit="%",
         bar_format=("{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}] {postfix}"),
     )

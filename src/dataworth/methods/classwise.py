@@ -193,7 +193,7 @@ class ClasswiseShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
-        progress: bool = False,
+        progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
     ) -> None:

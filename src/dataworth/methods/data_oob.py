@@ -187,8 +187,8 @@ class DataOOB(MonteCarloValuation):
         Seed; with the same seed the values are identical for any ``n_jobs``.
     n_jobs : int or None, default=1
         Parallel workers (joblib; ``-1`` for all cores).
-    progress : bool, default=False
-        Show a progress bar.
+    progress : bool or None, default=None
+        Show a progress bar; ``None``: when interactive (a terminal or a notebook).
     checkpoint : str or Path, optional
         Write an atomic checkpoint after every round of bags.
     resume : bool, default=False
@@ -224,7 +224,7 @@ class DataOOB(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
-        progress: bool = False,
+        progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
     ) -> None:

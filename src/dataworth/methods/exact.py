@@ -10,6 +10,7 @@ from numpy.typing import NDArray
 from dataworth.base import Valuation
 from dataworth.engine.runner import counting_failures, run_tasks
 from dataworth.errors import DataworthError
+from dataworth.methods.sklearn_check import N_RANDOM, sklearn_difference
 from dataworth.methods.weights import shapley_log_weights
 from dataworth.result import ValuationResult
 
@@ -19,14 +20,17 @@ __all__ = ["MAX_PLAYERS", "ExactShapley", "all_subset_utilities", "exact_semival
 MAX_PLAYERS = 20
 
 
+def _masks(codes: NDArray[np.int64], n: int) -> NDArray[np.bool_]:
+    """Masks over ``n`` players of subset bit codes (bit i set = player i in the subset)."""
+    return ((codes[:, None] >> np.arange(n, dtype=np.int64)) & 1).astype(bool)
+
+
 def _evaluate_codes(utility: Any, codes: NDArray[np.int64]) -> NDArray[np.float64]:
-    bits = np.arange(utility.n_players, dtype=np.int64)
-    masks = ((codes[:, None] >> bits) & 1).astype(bool)
-    return np.asarray(utility.evaluate_many(masks), dtype=np.float64)
+    return np.asarray(utility.evaluate_many(_masks(codes, utility.n_players)), dtype=np.float64)
 
 
 def all_subset_utilities(
-    utility: Any, *, n_jobs: int | None = 1, progress: bool = False, chunk_size: int = 256
+    utility: Any, *, n_jobs: int | None = 1, progress: bool | None = None, chunk_size: int = 256
 ) -> tuple[NDArray[np.float64], int]:
     """u(S) for every subset S, indexed by the bit code of S (bit i set = player i in S).
 
@@ -79,8 +83,8 @@ class ExactShapley(Valuation):
     ----------
     n_jobs : int, default=1
         Parallel workers for the 2^n evaluations.
-    progress : bool, default=False
-        Show a progress bar.
+    progress : bool or None, default=None
+        Show a progress bar; ``None``: when interactive (a terminal or a notebook).
 
     Examples
     --------
@@ -90,11 +94,10 @@ class ExactShapley(Valuation):
     """
 
     name = "exact-shapley"
-    exact_fits = True
     summary = "Exact Shapley values by enumerating all subsets (at most 20 points or groups)."
     reference = "Shapley 1953; Ghorbani & Zou 2019, Data Shapley"
 
-    def __init__(self, *, n_jobs: int | None = 1, progress: bool = False) -> None:
+    def __init__(self, *, n_jobs: int | None = 1, progress: bool | None = None) -> None:
         self.n_jobs = n_jobs
         self.progress = progress
 
@@ -102,10 +105,24 @@ class ExactShapley(Valuation):
         u, n_failures = all_subset_utilities(utility, n_jobs=self.n_jobs, progress=self.progress)
         n = utility.n_players
         values = exact_semivalue(u, shapley_log_weights(n))
+        metadata: dict[str, Any] = {"n_evaluations": int(u.size), "n_failures": n_failures}
+        # a few proper subsets (codes 1 .. 2^n - 2), drawn without building all 2^n masks
+        rng = np.random.default_rng(0)
+        codes = rng.choice(u.size - 2, size=min(N_RANDOM, u.size - 2), replace=False) + 1
+        checked, notes = sklearn_difference(
+            utility,
+            _masks(codes.astype(np.int64), n),
+            u[codes],
+            full=np.ones(n, dtype=bool),
+            full_utility=float(u[-1]),
+        )
+        metadata.update(checked)
+        if notes:
+            metadata["notes"] = notes
         return self._result(
             utility,
             values=values,
             stderr=np.zeros(n),
             counts=np.full(n, 2 ** (n - 1), dtype=np.int64),
-            metadata={"n_evaluations": int(u.size), "n_failures": n_failures},
+            metadata=metadata,
         )

@@ -150,8 +150,8 @@ class KNNShapley(Valuation):
     n_jobs : int or None, default=1
         Chunks processed in parallel (joblib; ``-1`` for all cores). The values are identical
         for any ``n_jobs``.
-    progress : bool, default=False
-        Show a progress bar over chunks.
+    progress : bool or None, default=None
+        Show a progress bar over chunks; ``None``: when interactive (a terminal or a notebook).
 
     Notes
     -----
@@ -182,7 +182,12 @@ class KNNShapley(Valuation):
     )
 
     def __init__(
-        self, k: int = 5, *, chunk_size: int = 256, n_jobs: int | None = 1, progress: bool = False
+        self,
+        k: int = 5,
+        *,
+        chunk_size: int = 256,
+        n_jobs: int | None = 1,
+        progress: bool | None = None,
     ) -> None:
         self.k = k
         self.chunk_size = chunk_size
@@ -226,7 +231,7 @@ class KNNShapley(Valuation):
             _chunk_values,
             bounds,
             n_jobs=self.n_jobs,
-            progress=bool(self.progress),
+            progress=self.progress,
             desc=self.name,
             extra=(X_train, codes_train, valid.X, codes_valid, k),
         )

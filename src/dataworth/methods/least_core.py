@@ -39,6 +39,7 @@ from scipy.optimize import OptimizeResult, linprog, minimize, nnls
 from dataworth.base import Valuation
 from dataworth.engine.runner import run_tasks
 from dataworth.errors import DataworthError
+from dataworth.methods.sklearn_check import sklearn_difference
 from dataworth.result import ValuationResult
 
 __all__ = ["LeastCore"]
@@ -285,8 +286,9 @@ class LeastCore(Valuation):
         Seed of the subset sampler (Monte Carlo only).
     n_jobs : int, default=1
         Parallel workers for the utility evaluations (the values do not depend on it).
-    progress : bool, default=False
-        Show a progress bar over the evaluations.
+    progress : bool or None, default=None
+        Show a progress bar over the evaluations; ``None``: when interactive (a terminal or a
+        notebook).
 
     Notes
     -----
@@ -302,7 +304,6 @@ class LeastCore(Valuation):
     """
 
     name: ClassVar[str] = "least-core"
-    exact_fits: ClassVar[bool] = True
     #: An allocation of the total score ``u(N)`` that keeps every coalition stable, not a
     #: marginal effect: a row that neither helps nor hurts need not get 0 (its share is bounded
     #: by the subsidy and its own score), so the values rank rows only.
@@ -320,7 +321,7 @@ class LeastCore(Valuation):
         *,
         random_state: int | None = None,
         n_jobs: int | None = 1,
-        progress: bool = False,
+        progress: bool | None = None,
     ) -> None:
         self.budget = budget
         self.random_state = random_state
@@ -405,6 +406,11 @@ class LeastCore(Valuation):
         }
         if warning is not None:
             metadata["warnings"] = [warning]
+        checked, more = sklearn_difference(
+            utility, masks, b, full=np.ones(n, dtype=bool), full_utility=total
+        )
+        metadata.update(checked)
+        notes.extend(more)
         if notes:
             metadata["notes"] = notes
         counts = np.asarray(masks.sum(axis=0), dtype=np.int64) + 1

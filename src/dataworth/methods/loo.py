@@ -9,18 +9,23 @@ from numpy.typing import NDArray
 
 from dataworth.base import Valuation
 from dataworth.engine.runner import counting_failures, run_tasks
+from dataworth.methods.sklearn_check import N_RANDOM, sklearn_difference
 from dataworth.result import ValuationResult
 
 __all__ = ["LeaveOneOut"]
 
 
+def _without_masks(n: int, players: NDArray[np.intp]) -> NDArray[np.bool_]:
+    """Masks over ``n`` players of the full set less each of ``players``."""
+    masks = np.ones((players.size, n), dtype=bool)
+    masks[np.arange(players.size), players] = False
+    return masks
+
+
 def _without(utility: Any, players: NDArray[np.intp]) -> NDArray[np.float64]:
-    out = np.empty(players.size)
-    for j, i in enumerate(players):
-        mask = np.ones(utility.n_players, dtype=bool)
-        mask[i] = False
-        out[j] = utility(mask)
-    return out
+    # one call for the chunk: a batched utility trains its subsets together
+    masks = _without_masks(utility.n_players, players)
+    return np.asarray(utility.evaluate_many(masks), dtype=np.float64)
 
 
 class LeaveOneOut(Valuation):
@@ -30,8 +35,8 @@ class LeaveOneOut(Valuation):
     ----------
     n_jobs : int, default=1
         Parallel workers.
-    progress : bool, default=False
-        Show a progress bar.
+    progress : bool or None, default=None
+        Show a progress bar; ``None``: when interactive (a terminal or a notebook).
 
     Examples
     --------
@@ -41,13 +46,12 @@ class LeaveOneOut(Valuation):
     """
 
     name = "loo"
-    exact_fits = True
     summary = "Leave-one-out: the drop in score when a single point is removed (exact)."
     reference = "Cook 1977; Koh & Liang 2017 (as the baseline influence is compared with)"
 
     chunk_size = 16
 
-    def __init__(self, *, n_jobs: int | None = 1, progress: bool = False) -> None:
+    def __init__(self, *, n_jobs: int | None = 1, progress: bool | None = None) -> None:
         self.n_jobs = n_jobs
         self.progress = progress
 
@@ -64,10 +68,25 @@ class LeaveOneOut(Valuation):
             extra=(utility,),
         )
         without = np.concatenate([p[0] for p in parts])
+        metadata: dict[str, Any] = {
+            "total_utility": total,
+            "n_failures": sum(p[1] for p in parts),
+        }
+        players = np.random.default_rng(0).choice(n, size=min(N_RANDOM, n), replace=False)
+        checked, notes = sklearn_difference(
+            utility,
+            _without_masks(n, players),
+            without[players],
+            full=np.ones(n, dtype=bool),
+            full_utility=total,
+        )
+        metadata.update(checked)
+        if notes:
+            metadata["notes"] = notes
         return self._result(
             utility,
             values=total - without,
             stderr=np.zeros(n),
             counts=np.ones(n, dtype=np.int64),
-            metadata={"total_utility": total, "n_failures": sum(p[1] for p in parts)},
+            metadata=metadata,
         )

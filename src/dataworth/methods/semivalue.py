@@ -115,7 +115,7 @@ class PermutationShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
-        progress: bool = False,
+        progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
     ) -> None:
@@ -171,7 +171,7 @@ class TMCShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
-        progress: bool = False,
+        progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
     ) -> None:
@@ -241,7 +241,7 @@ class BetaShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
-        progress: bool = False,
+        progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
     ) -> None:
