@@ -9,7 +9,6 @@ import sys
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
-
 from tests.test_cli import FEATURES, TARGET, assert_ok, invoke, write_frame
 
 
@@ -79,3 +78,20 @@ def test_lava_says_it_ignores_the_model(iris, capsys) -> None:
     assert_ok(res)
     assert "note: lava uses only the features and labels" in res.err
     assert "the model and the scoring are not used" in res.err
+
+
+def test_class_wise_shapley_checkpoint_and_resume(iris, tmp_path, capsys) -> None:
+    ckpt = tmp_path / "cw.ckpt"
+    common = [
+        "value", iris["train"], "--target", TARGET, "--valid", iris["valid"],
+        "--method", "class-wise-shapley", "--seed", "3",
+    ]  # fmt: skip
+    half = invoke(capsys, *common, "--budget", "2", "--checkpoint", ckpt)
+    assert_ok(half)
+    assert ckpt.is_file()
+    resumed = invoke(capsys, *common, "--budget", "4", "--resume", ckpt)
+    assert_ok(resumed)
+    assert "came from the checkpoint" in resumed.err
+    fresh = invoke(capsys, *common, "--budget", "4")
+    assert_ok(fresh)
+    assert resumed.out == fresh.out
