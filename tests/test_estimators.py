@@ -105,9 +105,12 @@ def test_unbiased_within_the_reported_stderr(estimator, name) -> None:
     game = RandomGame(8, seed=2)
     exact = exact_semivalue_bruteforce(game, weight)
     cls = get_estimator(estimator)
+    # the correction's unbiasedness does not depend on the surrogate: the fast linear one here
+    # (tests/test_estimators_trees.py checks the tree surrogate's)
+    make = (lambda: cls(surrogate="linear")) if estimator == "regression-msr" else cls
     runs, errs = [], []
     for seed in range(40):
-        plan = cls().plan(game, semivalue, budget=200, random_state=seed, n_jobs=1)
+        plan = make().plan(game, semivalue, budget=200, random_state=seed, n_jobs=1)
         rng = np.random.default_rng(seed)
         samples = plan.job.draw(rng, plan.samples_within(200), game.n_players)
         values, stderr, _ = plan.job.estimate(plan.job.process(game, samples))
@@ -311,7 +314,7 @@ def real_game() -> RandomGame:
 
 @pytest.mark.parametrize("estimator", list(ESTIMATORS))
 def test_every_estimator_on_an_enumerated_real_game(estimator, real_game) -> None:
-    """Over 30 seeds at 60 n evaluations: the budget holds, the error shrinks well below the
+    """Over 20 seeds at 60 n evaluations: the budget holds, the error shrinks well below the
     values' scale, and the reported standard errors cover the error (|z| > 4 in under 3% of
     coordinates; kernel-shap and leverage-shap are consistent, not unbiased, so only their
     coverage is checked loosely)."""
@@ -319,7 +322,7 @@ def test_every_estimator_on_an_enumerated_real_game(estimator, real_game) -> Non
     exact = exact_semivalue_bruteforce(real_game, shapley_weight)
     budget = 60 * n
     runs, errs = [], []
-    for seed in range(30):
+    for seed in range(20):
         real_game.n_evaluations = 0
         r = get_method("shapley")(budget=budget, estimator=estimator, random_state=seed)
         r = r.fit(real_game).result_
