@@ -32,7 +32,9 @@ from dataworth.cli._common import (
     check_positive,
     check_same_columns,
     check_same_target_kind,
+    data_options,
     k_option,
+    load_file,
     model_options,
     n_jobs_option,
     open_output,
@@ -103,17 +105,17 @@ def _load(
     for name, f in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
         if not 0 < f < 1:
             raise DataworthError(f"{name} must lie strictly between 0 and 1; got {f}.")
-    data = Dataset.from_file(train_path, target)
+    data = load_file(train_path, target)
     split_off: list[str] = []
     if test_path is not None:
-        test = Dataset.from_file(test_path, target)
+        test = load_file(test_path, target)
         check_same_columns(test, data, test_path, train_path)
         check_same_target_kind(data, test, train_path, test_path)
     else:
         data, test = data.split(test_fraction, random_state=seed)
         split_off.append(f"{test.n_samples} held-out test rows ({test_fraction:g})")
     if valid_path is not None:
-        valid = Dataset.from_file(valid_path, target)
+        valid = load_file(valid_path, target)
         check_same_columns(valid, data, valid_path, train_path)
     else:
         total = data.n_samples + (0 if test_path is not None else test.n_samples)
@@ -379,6 +381,7 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
 @click.command()
 @click.argument("train", type=INPUT_FILE)
 @target_option
+@data_options()
 @valid_file_option
 @click.option(
     "--test",
