@@ -229,7 +229,14 @@ def test_single_player_refused() -> None:
 def test_registry_and_params() -> None:
     assert get_method("least-core") is LeastCore
     lc = LeastCore(budget=50, random_state=1)
-    assert lc.get_params() == {"budget": 50, "random_state": 1, "n_jobs": 1, "progress": None}
+    assert lc.get_params() == {
+        "budget": 50,
+        "random_state": 1,
+        "n_jobs": 1,
+        "progress": None,
+        "checkpoint": None,
+        "resume": False,
+    }
     assert LeastCore.reference.startswith("Yan & Procaccia 2021")
 
 

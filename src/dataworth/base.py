@@ -19,6 +19,7 @@ from dataworth.engine.checkpoint import Checkpoint
 from dataworth.engine.reliability import reliability, reliability_notes
 from dataworth.engine.runner import MonteCarloJob, RunOutput, run_monte_carlo
 from dataworth.engine.stopping import MaxTime, MaxUpdates, RankStable, StderrBelow, Stopping
+from dataworth.engine.task_checkpoint import TaskCheckpoint
 from dataworth.errors import CheckpointError, DataworthError
 from dataworth.estimators.plan import Plan
 from dataworth.result import ValuationResult
@@ -67,6 +68,37 @@ class Valuation:
 
     def _fit(self, utility: Any) -> ValuationResult:
         raise NotImplementedError
+
+    def _checkpoint_identity(self, utility: Any, extra: str = "") -> dict[str, str]:
+        """What a checkpoint of this run must match: the utility's fingerprint parts and a hash
+        of the method and its parameters (not those that only say how to run it)."""
+        identity = dict(utility.fingerprint_parts())
+        params = {
+            k: v
+            for k, v in self.get_params().items()
+            if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
+        }
+        key: tuple[Any, ...] = (self.name, repr(sorted(params.items())))
+        identity["method"] = str(joblib.hash(key + ((extra,) if extra else ())))
+        return identity
+
+    def _task_checkpoint(self, utility: Any, n_tasks: int) -> Any:
+        """The :class:`~dataworth.engine.task_checkpoint.TaskCheckpoint` of an exact method's
+        chunks (its ``checkpoint``/``resume`` parameters), or None."""
+        path: str | Path | None = getattr(self, "checkpoint", None)
+        resume = bool(getattr(self, "resume", False))
+        if path is None:
+            if resume:
+                raise CheckpointError("resume=True needs a checkpoint path.")
+            return None
+        # the budget decides which subsets a sampled exact method evaluates: part of the run
+        identity = self._checkpoint_identity(utility, f"budget={getattr(self, 'budget', None)!r}")
+        ckpt = TaskCheckpoint(path, identity, n_tasks)
+        if resume and not ckpt.exists():
+            warnings.warn(
+                f"no checkpoint at {path} yet; starting from the beginning.", stacklevel=4
+            )
+        return ckpt
 
     def get_params(self) -> dict[str, Any]:
         """The constructor parameters, as scikit-learn's ``get_params(deep=False)``."""
@@ -158,14 +190,12 @@ class MonteCarloValuation(Valuation):
         if resume and path is None:
             raise CheckpointError("resume=True needs a checkpoint path.")
         if path is not None:
-            identity = dict(utility.fingerprint_parts())
+            identity = self._checkpoint_identity(utility, plan.identity)
             params = {
                 k: v
                 for k, v in self.get_params().items()
                 if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
             }
-            key: tuple[Any, ...] = (self.name, repr(sorted(params.items())))
-            identity["method"] = str(joblib.hash(key + ((plan.identity,) if plan.identity else ())))
             readable = {"method": self.name, **{k: _jsonable(v) for k, v in params.items()}}
             checkpoint = Checkpoint(path, identity, readable)
             if resume and not checkpoint.exists():

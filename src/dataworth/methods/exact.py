@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,13 @@ def _evaluate_codes(utility: Any, codes: NDArray[np.int64]) -> NDArray[np.float6
 
 
 def all_subset_utilities(
-    utility: Any, *, n_jobs: int | None = 1, progress: bool | None = None, chunk_size: int = 256
+    utility: Any,
+    *,
+    n_jobs: int | None = 1,
+    progress: bool | None = None,
+    chunk_size: int = 256,
+    checkpoint: Any = None,
+    resume: bool = False,
 ) -> tuple[NDArray[np.float64], int]:
     """u(S) for every subset S, indexed by the bit code of S (bit i set = player i in S).
 
@@ -52,6 +59,8 @@ def all_subset_utilities(
         progress=progress,
         desc="all subsets",
         extra=(utility,),
+        checkpoint=checkpoint(len(chunks)) if callable(checkpoint) else checkpoint,
+        resume=resume,
     )
     return np.concatenate([p[0] for p in parts]), sum(p[1] for p in parts)
 
@@ -85,6 +94,11 @@ class ExactShapley(Valuation):
         Parallel workers for the 2^n evaluations.
     progress : bool or None, default=None
         Show a progress bar; ``None``: when interactive (a terminal or a notebook).
+    checkpoint : str or Path, optional
+        Save the finished chunks of utilities here (atomically, every few seconds), so that a
+        killed run can resume.
+    resume : bool, default=False
+        Continue from ``checkpoint`` if it exists: its chunks are not evaluated again.
 
     Examples
     --------
@@ -97,12 +111,27 @@ class ExactShapley(Valuation):
     summary = "Exact Shapley values by enumerating all subsets (at most 20 points or groups)."
     reference = "Shapley 1953; Ghorbani & Zou 2019, Data Shapley"
 
-    def __init__(self, *, n_jobs: int | None = 1, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_jobs: int | None = 1,
+        progress: bool | None = None,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
         self.n_jobs = n_jobs
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
 
     def _fit(self, utility: Any) -> ValuationResult:
-        u, n_failures = all_subset_utilities(utility, n_jobs=self.n_jobs, progress=self.progress)
+        u, n_failures = all_subset_utilities(
+            utility,
+            n_jobs=self.n_jobs,
+            progress=self.progress,
+            checkpoint=lambda n_tasks: self._task_checkpoint(utility, n_tasks),
+            resume=self.resume,
+        )
         n = utility.n_players
         values = exact_semivalue(u, shapley_log_weights(n))
         metadata: dict[str, Any] = {"n_evaluations": int(u.size), "n_failures": n_failures}

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -289,6 +290,11 @@ class LeastCore(Valuation):
     progress : bool or None, default=None
         Show a progress bar over the evaluations; ``None``: when interactive (a terminal or a
         notebook).
+    checkpoint : str or Path, optional
+        Save the finished chunks of utilities here (atomically, every few seconds), so that a
+        killed run can resume.
+    resume : bool, default=False
+        Continue from ``checkpoint`` if it exists: its chunks are not evaluated again.
 
     Notes
     -----
@@ -322,11 +328,15 @@ class LeastCore(Valuation):
         random_state: int | None = None,
         n_jobs: int | None = 1,
         progress: bool | None = None,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
     ) -> None:
         self.budget = budget
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
 
     def _check(self, n: int) -> None:
         budget = self.budget
@@ -376,6 +386,8 @@ class LeastCore(Valuation):
             progress=self.progress,
             desc=self.name,
             extra=(utility,),
+            checkpoint=self._task_checkpoint(utility, len(chunks)),
+            resume=self.resume,
         )
         values = np.concatenate([p[0] for p in parts]) if parts else np.empty(0)
         n_failures = int(sum(p[1] for p in parts))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,11 @@ class LeaveOneOut(Valuation):
         Parallel workers.
     progress : bool or None, default=None
         Show a progress bar; ``None``: when interactive (a terminal or a notebook).
+    checkpoint : str or Path, optional
+        Save the finished chunks of utilities here (atomically, every few seconds), so that a
+        killed run can resume.
+    resume : bool, default=False
+        Continue from ``checkpoint`` if it exists: its chunks are not evaluated again.
 
     Examples
     --------
@@ -51,9 +57,18 @@ class LeaveOneOut(Valuation):
 
     chunk_size = 16
 
-    def __init__(self, *, n_jobs: int | None = 1, progress: bool | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        n_jobs: int | None = 1,
+        progress: bool | None = None,
+        checkpoint: str | Path | None = None,
+        resume: bool = False,
+    ) -> None:
         self.n_jobs = n_jobs
         self.progress = progress
+        self.checkpoint = checkpoint
+        self.resume = resume
 
     def _fit(self, utility: Any) -> ValuationResult:
         n = utility.n_players
@@ -66,6 +81,8 @@ class LeaveOneOut(Valuation):
             progress=self.progress,
             desc=self.name,
             extra=(utility,),
+            checkpoint=self._task_checkpoint(utility, len(chunks)),
+            resume=self.resume,
         )
         without = np.concatenate([p[0] for p in parts])
         metadata: dict[str, Any] = {

@@ -1,0 +1,94 @@
+"""Exact methods (loo, exact-shapley, least-core) checkpoint their finished chunks: a run
+killed part-way resumes without re-evaluating them and ends with identical values."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dataworth.errors import CheckpointError
+from dataworth.methods import get_method
+from dataworth.utility.base import UtilityBase
+
+
+class Counting(UtilityBase):
+    """A random game over 9 players that counts evaluations and can be told to die after k."""
+
+    def __init__(self, die_after: int | None = None) -> None:
+        rng = np.random.default_rng(0)
+        self.n_players, self.player_names = 9, np.arange(9)
+        self.table = rng.normal(size=2**9)
+        self.powers = 2 ** np.arange(9)
+        self.calls, self.die_after = 0, die_after
+
+    def fingerprint_parts(self) -> dict[str, str]:
+        import joblib
+
+        return {"utility": str(joblib.hash(self.table))}
+
+    def __call__(self, subset) -> float:
+        return float(self.evaluate_many([self.mask_of(subset)])[0])
+
+    def evaluate_many(self, subsets):
+        masks = np.asarray(list(subsets), dtype=bool).reshape(-1, self.n_players)
+        self.calls += masks.shape[0]
+        if self.die_after is not None and self.calls > self.die_after:
+            raise KeyboardInterrupt
+        return self.table[masks @ self.powers]
+
+
+METHODS = {"loo": {}, "exact-shapley": {}, "least-core": {}}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_killed_run_resumes_with_identical_values(name, tmp_path, monkeypatch) -> None:
+    import dataworth.engine.runner as runner
+
+    monkeypatch.setattr(runner, "TASK_SAVE_SECONDS", 0.0)  # save after every wave
+    cls = get_method(name)
+    full = Counting()
+    expected = cls().fit(full).result_.values
+    path = tmp_path / f"{name}.ckpt"
+    dying = Counting(die_after=full.calls // 2)
+    with pytest.raises(KeyboardInterrupt):
+        cls(checkpoint=path, **_small_chunks(name, monkeypatch)).fit(dying)
+    assert path.exists()
+    resumed_game = Counting()
+    resumed = cls(checkpoint=path, resume=True).fit(resumed_game).result_
+    np.testing.assert_array_equal(resumed.values, expected)
+    assert resumed_game.calls < full.calls  # the saved chunks were not evaluated again
+
+
+def _small_chunks(name: str, monkeypatch) -> dict:
+    """Many chunks, so that half the evaluations leave finished waves on disk."""
+    if name == "loo":
+        monkeypatch.setattr(get_method("loo"), "chunk_size", 1)
+    elif name == "least-core":
+        import dataworth.methods.least_core as lc
+
+        monkeypatch.setattr(lc, "CHUNK_SIZE", 8)
+    else:
+        import dataworth.methods.exact as exact
+
+        original = exact.all_subset_utilities
+
+        def small(utility, **kw):
+            kw["chunk_size"] = 8
+            return original(utility, **kw)
+
+        monkeypatch.setattr(exact, "all_subset_utilities", small)
+    return {}
+
+
+def test_a_checkpoint_of_another_run_is_refused(tmp_path) -> None:
+    path = tmp_path / "loo.ckpt"
+    get_method("loo")(checkpoint=path).fit(Counting())
+    other = Counting()
+    other.table = other.table + 1.0
+    with pytest.raises(CheckpointError, match="different run"):
+        get_method("loo")(checkpoint=path, resume=True).fit(other)
+
+
+def test_resume_without_a_path_is_refused() -> None:
+    with pytest.raises(CheckpointError, match="needs a checkpoint"):
+        get_method("exact-shapley")(resume=True).fit(Counting())
