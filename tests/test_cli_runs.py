@@ -232,7 +232,10 @@ def _interrupt(tmp_path: Path, *args: str) -> str:
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["value", "--method", "loo", "--no-batch", "--checkpoint", "c.npz"], "interrupted."),
+        (["explain", "--method", "permutation-shapley", "--budget", "100000"], "interrupted."),
+        (["value", "--method", "loo", "--no-batch", "--checkpoint", "c.npz"],
+         "interrupted; every finished round is saved in c.npz: rerun the command with --resume "
+         "c.npz in place of --checkpoint c.npz to continue."),
         (["value", "--method", "permutation-shapley", "--no-batch", "--budget", "100000"],
          "interrupted; nothing was saved: with --checkpoint PATH"),
         (["value", "--method", "permutation-shapley", "--no-batch", "--budget", "100000",
