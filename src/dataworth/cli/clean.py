@@ -559,6 +559,8 @@ def clean(
             n_jobs=n_jobs,
         )
     notes.add_warnings(caught)
+    for m in method_list:  # each method's own notes (bias, reliability of its ranking)
+        notes.extend(f"{m}: {note}" for note in values[m].metadata.get("notes", []))
     curves = removal_curves(
         values,
         tr,
