@@ -772,7 +772,7 @@ def test_stderr_below_stops_early(files, tmp_path, capsys) -> None:
         ("loo", ["--k", "3"], "--k"),
         ("knn-shapley", ["--budget", "10"], "--budget"),
         ("loo", ["--time-limit", "5"], "--time-limit"),
-        ("exact-shapley", ["--checkpoint", "{tmp}/x.ckpt"], "--checkpoint"),
+        ("knn-shapley", ["--checkpoint", "{tmp}/x.ckpt"], "--checkpoint"),
     ],
 )
 def test_inapplicable_parameter_is_a_note(method, extra, flag, files, tmp_path, capsys) -> None:
