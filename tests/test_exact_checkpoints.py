@@ -92,3 +92,47 @@ def test_a_checkpoint_of_another_run_is_refused(tmp_path) -> None:
 def test_resume_without_a_path_is_refused() -> None:
     with pytest.raises(CheckpointError, match="needs a checkpoint"):
         get_method("exact-shapley")(resume=True).fit(Counting())
+
+
+# ------------------------------------------------------------- workflow commands (CLI)
+def _cli(capsys, *args: object) -> tuple[int, str]:
+    from dataworth.cli import main
+
+    capsys.readouterr()
+    try:
+        main([str(a) for a in args])
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 0
+    return code, capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def train_csv(tmp_path_factory) -> str:
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(80, 4, random_state=0)
+    path = tmp_path_factory.mktemp("wf") / "train.csv"
+    header = ",".join([f"x{i}" for i in range(4)] + ["label"])
+    np.savetxt(path, np.column_stack([X, y]), delimiter=",", header=header, comments="")
+    return str(path)
+
+
+@pytest.mark.parametrize("command", ["prune", "debug"])
+def test_workflow_commands_checkpoint_and_resume_their_valuation(
+    command, train_csv, tmp_path, capsys
+) -> None:
+    ckpt = tmp_path / f"{command}.ckpt"
+    extra = ["--class", "1"] if command == "debug" else []
+    base = [command, train_csv, "--target", "label", "--method", "tmc-shapley", "--budget", 5,
+            "--quiet", *extra]  # fmt: skip
+    code, err = _cli(capsys, *base, "--json", tmp_path / "a.json", "--checkpoint", ckpt)
+    assert code == 0 and ckpt.exists(), err
+    code, err = _cli(capsys, *base, "--json", tmp_path / "b.json", "--resume", ckpt)
+    assert code == 0, err
+    import json
+
+    first, second = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert first == second
+    code, err = _cli(capsys, *base, "--checkpoint", ckpt, "--resume", tmp_path / "o.ckpt")
+    assert code == 2 and "either --checkpoint or --resume" in err

@@ -407,6 +407,24 @@ def progress_bar(iterable: Iterable[Any], *, desc: str, total: int | None = None
     return tqdm(iterable, desc=desc, total=total, disable=not progress_setting(), leave=False)
 
 
+def checkpoint_options(f: F) -> F:
+    """Add ``--checkpoint PATH`` and ``--resume PATH`` for the valuation a command runs
+    (:func:`valuation_params` passes them on to methods that take them, with a note otherwise).
+    """
+    f = click.option(
+        "--resume",
+        type=RESUME_FILE,
+        default=None,
+        help="Resume the valuation from this checkpoint (and keep writing it).",
+    )(f)
+    return click.option(
+        "--checkpoint",
+        type=OUTPUT_FILE,
+        default=None,
+        help="Write an atomic checkpoint of the valuation here as it goes.",
+    )(f)
+
+
 def quiet_option(f: F) -> F:
     """Add ``--quiet``: no progress bars. Without it the command shows them when standard error
     is a terminal; :func:`progress_setting` says which, and :func:`valuation_params` passes it
@@ -875,11 +893,31 @@ def method_params(
 
 
 def valuation_params(
-    notes: Notes, cls: type, budget: int | None, k: int | None, n_jobs: int
+    notes: Notes,
+    cls: type,
+    budget: int | None,
+    k: int | None,
+    n_jobs: int,
+    *,
+    checkpoint: str | None = None,
+    resume: str | None = None,
 ) -> dict[str, Any]:
-    """:func:`method_params` for ``--budget`` and ``--k``, plus ``n_jobs`` and ``progress``
-    (:func:`progress_setting`) when ``cls`` takes them."""
-    params = method_params(notes, cls, {"budget": (budget, "--budget"), "k": (k, "--k")}, None)
+    """:func:`method_params` for ``--budget``, ``--k`` and ``--checkpoint``/``--resume``
+    (:func:`checkpoint_options`), plus ``n_jobs`` and ``progress`` (:func:`progress_setting`)
+    when ``cls`` takes them."""
+    from dataworth.cli._resume import checkpointing
+
+    if checkpoint and resume and Path(checkpoint) != Path(resume):
+        raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
+    given = {
+        "budget": (budget, "--budget"),
+        "k": (k, "--k"),
+        "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
+        "resume": (True if resume else None, "--resume"),
+    }
+    params = method_params(notes, cls, given, None)
+    if "checkpoint" in parameters_of(cls) and (checkpoint or resume):
+        checkpointing(resume or checkpoint, resumed=resume is not None)
     if "n_jobs" in parameters_of(cls):
         params["n_jobs"] = n_jobs
     if "progress" in parameters_of(cls):

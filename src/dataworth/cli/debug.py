@@ -38,6 +38,7 @@ from dataworth.cli._common import (
     check_positive,
     check_row,
     check_same_target_kind,
+    checkpoint_options,
     data_options,
     format_cell,
     format_table,
@@ -139,6 +140,7 @@ def _records(table: RowTable) -> list[dict[str, Any]]:
 )
 @runs_on_cluster
 @quiet_option
+@checkpoint_options
 def debug(
     train: str,
     target: str,
@@ -159,6 +161,8 @@ def debug(
     seed: int,
     n_jobs: int,
     json_path: str | None,
+    checkpoint: str | None,
+    resume: str | None,
 ) -> None:
     """Debug a model through its training rows: --class C, or --test FILE [--row I]."""
     if (cls is None) == (test_path is None):
@@ -200,6 +204,8 @@ def debug(
         seed,
         n_jobs,
         json_path,
+        checkpoint,
+        resume,
     )
 
 
@@ -220,6 +226,8 @@ def _class_mode(
     seed: int,
     n_jobs: int,
     json_path: str | None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
 ) -> None:
     method_cls = get_method(method)
     check_positive(budget, "--budget")
@@ -231,7 +239,9 @@ def _class_mode(
     if standardize:
         tr, va = standardize_features(notes, tr, va)
     model = build_model(model_name, model_params, tr.y, seed)
-    params = valuation_params(notes, method_cls, budget, k, n_jobs)
+    params = valuation_params(
+        notes, method_cls, budget, k, n_jobs, checkpoint=checkpoint, resume=resume
+    )
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -35,6 +35,7 @@ from dataworth.cli._common import (
     build_model,
     check_n_jobs,
     check_positive,
+    checkpoint_options,
     data_options,
     k_option,
     load_file,
@@ -273,6 +274,7 @@ def _baseline(
 @n_jobs_option
 @runs_on_cluster
 @quiet_option
+@checkpoint_options
 def prune(
     train: str,
     target: str,
@@ -298,6 +300,8 @@ def prune(
     standardize: bool,
     seed: int,
     n_jobs: int,
+    checkpoint: str | None,
+    resume: str | None,
 ) -> None:
     """Report redundant (near-zero, near-duplicate) versus harmful (negative) rows of TRAIN and
     keep a fraction of them."""
@@ -340,7 +344,9 @@ def prune(
         if standardize:
             tr, va = standardize_features(notes, tr, va)
         model = build_model(model_name, model_params, tr.y, seed)
-        params = valuation_params(notes, cls, budget, k, n_jobs)
+        params = valuation_params(
+            notes, cls, budget, k, n_jobs, checkpoint=checkpoint, resume=resume
+        )
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             if keep_fraction is None:
