@@ -118,12 +118,12 @@ def train_csv(tmp_path_factory) -> str:
     return str(path)
 
 
-@pytest.mark.parametrize("command", ["prune", "debug"])
+@pytest.mark.parametrize("command", ["prune", "debug", "explain"])
 def test_workflow_commands_checkpoint_and_resume_their_valuation(
     command, train_csv, tmp_path, capsys
 ) -> None:
     ckpt = tmp_path / f"{command}.ckpt"
-    extra = ["--class", "1"] if command == "debug" else []
+    extra = {"debug": ["--class", "1"], "explain": ["--bootstrap", "0"]}.get(command, [])
     base = [command, train_csv, "--target", "label", "--method", "tmc-shapley", "--budget", 5,
             "--quiet", *extra]  # fmt: skip
     code, err = _cli(capsys, *base, "--json", tmp_path / "a.json", "--checkpoint", ckpt)

@@ -34,6 +34,7 @@ from dataworth.cli._common import (
     build_model,
     check_n_jobs,
     check_positive,
+    checkpoint_options,
     data_options,
     format_table,
     k_option,
@@ -136,6 +137,7 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 )
 @runs_on_cluster
 @quiet_option
+@checkpoint_options
 def explain(
     train: str,
     target: str,
@@ -154,6 +156,8 @@ def explain(
     seed: int,
     n_jobs: int,
     json_path: str | None,
+    checkpoint: str | None,
+    resume: str | None,
 ) -> None:
     """Explain what carries value in TRAIN: features, regions, classes, sources, stability."""
     cls = get_method(method)
@@ -170,12 +174,13 @@ def explain(
     if standardize:
         tr, va = standardize_features(notes, tr, va)
     model = build_model(model_name, model_params, tr.y, seed)
-    params = valuation_params(notes, cls, budget, k, n_jobs)
+    params = valuation_params(notes, cls, budget, k, n_jobs, checkpoint=checkpoint, resume=resume)
+    saving = {k: params.pop(k) for k in ("checkpoint", "resume") if k in params}
 
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = value_rows(method, tr, va, model=model, random_state=seed, **params)
+        result = value_rows(method, tr, va, model=model, random_state=seed, **params, **saving)
     notes.add_warnings(caught)
     notes.extend(result.metadata.get("notes", []))
     values = np.asarray(result.values)
