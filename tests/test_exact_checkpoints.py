@@ -136,3 +136,28 @@ def test_workflow_commands_checkpoint_and_resume_their_valuation(
     assert first == second
     code, err = _cli(capsys, *base, "--checkpoint", ckpt, "--resume", tmp_path / "o.ckpt")
     assert code == 2 and "either --checkpoint or --resume" in err
+
+
+def test_clean_checkpoints_each_method_beside_the_path(train_csv, tmp_path, capsys) -> None:
+    """clean values with several methods: each Monte Carlo one writes PATH's stem.METHOD.suffix,
+    and a resumed run ends with the same report (timings aside)."""
+    import json
+
+    ckpt = tmp_path / "run.ckpt"
+    base = ["clean", train_csv, "--target", "label", "--methods", "knn-shapley,tmc-shapley",
+            "--budget", 5, "--quiet"]  # fmt: skip
+    code, err = _cli(capsys, *base, "--json", tmp_path / "a.json", "--checkpoint", ckpt)
+    assert code == 0, err
+    assert (tmp_path / "run.tmc-shapley.ckpt").exists()
+    assert not (tmp_path / "run.knn-shapley.ckpt").exists()  # exact in closed form: none
+    assert "checkpoints of the valuations" in err
+    code, err = _cli(capsys, *base, "--json", tmp_path / "b.json", "--resume", ckpt)
+    assert code == 0, err
+
+    def timeless(d):
+        if isinstance(d, dict):
+            return {k: timeless(v) for k, v in d.items() if k != "seconds"}
+        return [timeless(x) for x in d] if isinstance(d, list) else d
+
+    first, second = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
+    assert timeless(first) == timeless(second)

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -32,6 +33,7 @@ from dataworth.cli._common import (
     check_positive,
     check_same_columns,
     check_same_target_kind,
+    checkpoint_options,
     data_options,
     k_option,
     load_file,
@@ -50,6 +52,7 @@ from dataworth.cli._common import (
     valid_fraction_option,
     write_text,
 )
+from dataworth.cli._resume import checkpointing
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready
@@ -163,9 +166,27 @@ def _fractions(step: float, max_fraction: float) -> tuple[float, ...]:
     return tuple(round(step * i, 10) for i in range(count + 1))
 
 
+def method_checkpoint(path: str, method: str) -> str:
+    """Each method's checkpoint beside ``path``: ``run.ckpt`` -> ``run.tmc-shapley.ckpt``.
+
+    >>> method_checkpoint("out/run.ckpt", "tmc-shapley")
+    'out/run.tmc-shapley.ckpt'
+    """
+    p = Path(path)
+    return str(p.with_name(f"{p.stem}.{method}{p.suffix}"))
+
+
 def _method_params(
-    notes: Notes, methods: list[str], budget: int | None, k: int | None
+    notes: Notes,
+    methods: list[str],
+    budget: int | None,
+    k: int | None,
+    checkpoint: str | None = None,
+    resume: str | None = None,
 ) -> dict[str, dict[str, Any]]:
+    if checkpoint and resume and Path(checkpoint) != Path(resume):
+        raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
+    saving = resume or checkpoint
     params: dict[str, dict[str, Any]] = {}
     used = {"--budget": False, "--k": False}
     for name in methods:
@@ -179,6 +200,17 @@ def _method_params(
             used["--k"] = True
         if "progress" in accepted:
             params[name]["progress"] = progress_setting()
+        if saving and "checkpoint" in accepted:
+            params[name]["checkpoint"] = method_checkpoint(saving, name)
+            params[name]["resume"] = resume is not None
+    if saving:
+        kept = [m for m in methods if "checkpoint" in params[m]]
+        if kept:
+            checkpointing(saving, resumed=resume is not None)
+            where = ", ".join(method_checkpoint(saving, m) for m in kept)
+            notes.append(f"checkpoints of the valuations: {where}.")
+        else:
+            notes.append(f"none of the methods {', '.join(methods)} checkpoints; ignored.")
     for flag, was_used in used.items():
         given = budget if flag == "--budget" else k
         if given is not None and not was_used:
@@ -487,6 +519,7 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
 )
 @runs_on_cluster
 @quiet_option
+@checkpoint_options
 def clean(
     train: str,
     target: str,
@@ -513,6 +546,8 @@ def clean(
     force: bool,
     curves_path: str | None,
     json_path: str | None,
+    checkpoint: str | None,
+    resume: str | None,
 ) -> None:
     """Find rows of TRAIN that hurt the model: removal curves on a held-out test split, a
     suggested cut, a review list for experts and the labels to fix first."""
@@ -540,7 +575,7 @@ def clean(
             raise DataworthError("--methods is empty; name at least one method.")
     for name in method_list:
         get_method(name)  # unknown names fail here, with the list of methods
-    params = _method_params(notes, method_list, budget, k)
+    params = _method_params(notes, method_list, budget, k, checkpoint, resume)
     raw_tr = tr
     if standardize:
         tr, va, te = _standardize(notes, tr, va, te)
