@@ -673,3 +673,32 @@ def test_cli_other_errors_and_equal_split(
     assert code == 0, err
     assert pd.read_csv(out, dtype=str)["payout"].tolist() == ["2.50"] * 4
     assert "split equally" in stdout
+
+
+def test_cli_reads_a_users_own_file(
+    capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
+) -> None:
+    """market takes the data options of every command: a semicolon file with a text column, a
+    blank cell and an id column is read with --drop and default encoding/imputation, and pays
+    the same providers as the clean file."""
+    sellers = pd.read_csv(market_files["sellers"])
+    messy = sellers.assign(
+        region=np.array(["hill", "valley", "coast"])[np.arange(len(sellers)) % 3],
+        sample_id=np.arange(len(sellers)),
+    )
+    messy.loc[3, "alcohol"] = np.nan
+    path = tmp_path / "messy.csv"
+    messy.to_csv(path, index=False, sep=";")
+    buyer = pd.read_csv(market_files["buyer"]).assign(region="hill", sample_id=np.arange(50) + 1000)
+    bpath = tmp_path / "buyer.csv"
+    buyer.to_csv(bpath, index=False, sep=";")
+    out = tmp_path / "pay.csv"
+    code, _, err = _run(
+        capsys, "market", path, "--target", "cultivar", "--group", "provider", "--valid",
+        bpath, "--drop", "sample_id", "--budget", "100", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    assert sorted(pd.read_csv(out)["provider"]) == ["e", "n", "s", "w"]
+    code, _, err = _run(capsys, "market", path, "--target", "cultivar", "--group", "provider",
+                        "--valid", bpath, "--features", "nope", "--budget", "100")  # fmt: skip
+    assert code == 2 and "nope" in err

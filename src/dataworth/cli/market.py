@@ -24,6 +24,8 @@ from dataworth.cli._common import (
     check_n_jobs,
     check_positive,
     column_difference,
+    current_reading,
+    data_options,
     format_table,
     method_params,
     model_options,
@@ -38,7 +40,7 @@ from dataworth.cli._common import (
     target_option,
     valid_fraction_option,
 )
-from dataworth.data import Dataset, read_table
+from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
 from dataworth.methods.exact import MAX_PLAYERS
@@ -60,7 +62,8 @@ def _load(
     seed: int,
 ) -> tuple[Dataset, Dataset, np.ndarray | None]:
     """(train, valid, round of each training row or None)."""
-    columns = read_table(path, text_columns=(group,))  # provider names are exact text
+    reading = current_reading()  # --features/--drop/--encode/--impute/--sep/--task
+    columns = reading.read(path, group)  # provider names are exact text
     if group not in columns:
         raise DataworthError(
             f"provider column {group!r} (--group) not found in {path}; available columns: "
@@ -84,12 +87,15 @@ def _load(
                 f"rounds column {rounds_col!r} has {int(np.isnan(rounds).sum())} empty cell(s); "
                 "give every row a round."
             )
-    data = Dataset.from_columns(columns, target, group=group, source=path)
+    if valid_path is None and not 0 < valid_fraction < 1:
+        raise DataworthError(
+            f"--valid-fraction must lie strictly between 0 and 1; got {valid_fraction}."
+        )
+    rows = None  # the preprocessing is fitted on the rows that are paid for
     if valid_path is None:
-        if not 0 < valid_fraction < 1:
-            raise DataworthError(
-                f"--valid-fraction must lie strictly between 0 and 1; got {valid_fraction}."
-            )
+        rows = reading.training_rows(columns, target, valid_fraction, seed, path)
+    data = reading.dataset(columns, target, group, path, fit_rows=rows)
+    if valid_path is None:
         train, valid = data.split(valid_fraction, random_state=seed)
         notes.append(
             f"valuation set: {valid.n_samples} rows ({valid_fraction:g}) split off {path} with "
@@ -98,11 +104,11 @@ def _load(
         if rounds is not None:
             rounds = rounds[np.asarray(train.row_labels, dtype=np.intp)]
         return train, valid, rounds
-    vcols = read_table(valid_path)
+    vcols = reading.read(valid_path)
     for extra in (group, rounds_col):
         if extra is not None and extra in vcols:
             vcols.pop(extra)
-    valid = Dataset.from_columns(vcols, target, source=valid_path)
+    valid = reading.dataset(vcols, target, None, valid_path)
     if valid.feature_names != data.feature_names:
         detail = column_difference(valid.feature_names, data.feature_names)
         raise DataworthError(f"{valid_path} must have the feature columns of {path} ({detail}).")
@@ -238,6 +244,7 @@ def _report(m: MarketResult) -> str:
 @n_jobs_option
 @runs_on_cluster
 @quiet_option
+@data_options()
 def market(
     data: str,
     target: str,
