@@ -702,3 +702,17 @@ def test_cli_reads_a_users_own_file(
     code, _, err = _run(capsys, "market", path, "--target", "cultivar", "--group", "provider",
                         "--valid", bpath, "--features", "nope", "--budget", "100")  # fmt: skip
     assert code == 2 and "nope" in err
+
+
+def test_cli_checkpoints_and_resumes_its_valuation(
+    capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
+) -> None:
+    ckpt = tmp_path / "m.ckpt"
+    base = [*_base(market_files), "--method", "tmc-shapley", "--method-budget", 4,
+            "--budget", "100"]  # fmt: skip
+    code, first, err = _run(capsys, *base, "--checkpoint", ckpt)
+    assert code == 0 and ckpt.exists(), err
+    code, again, err = _run(capsys, *base, "--resume", ckpt)
+    assert code == 0, err
+    strip = [line for line in first.splitlines() if " s" not in line]
+    assert strip == [line for line in again.splitlines() if " s" not in line]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 import time
 import warnings
+from pathlib import Path
 from typing import Any
 
 import click
@@ -23,6 +24,7 @@ from dataworth.cli._common import (
     build_model,
     check_n_jobs,
     check_positive,
+    checkpoint_options,
     column_difference,
     current_reading,
     data_options,
@@ -40,6 +42,7 @@ from dataworth.cli._common import (
     target_option,
     valid_fraction_option,
 )
+from dataworth.cli._resume import checkpointing
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
@@ -245,6 +248,7 @@ def _report(m: MarketResult) -> str:
 @runs_on_cluster
 @quiet_option
 @data_options()
+@checkpoint_options
 def market(
     data: str,
     target: str,
@@ -266,6 +270,8 @@ def market(
     standardize: bool,
     seed: int,
     n_jobs: int,
+    checkpoint: str | None,
+    resume: str | None,
 ) -> None:
     """Value every provider (--group) of DATA and split --budget among them in proportion to
     positive value; print the payout table and the rule, and write provider,value,payout."""
@@ -298,12 +304,24 @@ def market(
         tr, va = standardize_features(notes, tr, va)
     model = build_model(model_name, model_params, tr.y, seed)
     params: dict[str, Any] = {}
+    if checkpoint and resume and Path(checkpoint) != Path(resume):
+        raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
     if rounds is None:
-        params = method_params(notes, cls, {"budget": (method_budget, "--method-budget")}, None)
+        given = {
+            "budget": (method_budget, "--method-budget"),
+            "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
+            "resume": (True if resume else None, "--resume"),
+        }
+        params = method_params(notes, cls, given, None)
         if "progress" in parameters_of(cls):
             params["progress"] = progress_setting()
-    elif method_budget is not None:
-        notes.append("--method-budget does not apply to --rounds (exact per round); ignored.")
+        if "checkpoint" in params:
+            checkpointing(resume or checkpoint, resumed=resume is not None)
+    else:
+        if method_budget is not None:
+            notes.append("--method-budget does not apply to --rounds (exact per round); ignored.")
+        if checkpoint or resume:
+            notes.append("--checkpoint/--resume do not apply to --rounds; ignored.")
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
