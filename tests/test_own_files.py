@@ -223,3 +223,28 @@ def test_many_whole_numbers_note_names_the_model(frame, tmp_path, capsys) -> Non
                  "--task", "regression")  # fmt: skip
     assert_ok(res)
     assert not any("distinct values" in line for line in res.err_lines)
+
+
+def test_clean_fits_the_encoding_on_its_training_rows_only(tmp_path, capsys) -> None:
+    """clean splits TRAIN into training, valuation and test rows itself: a category that
+    occurs only in the rows split off is unseen by the encoder (fitted on training rows)."""
+    from sklearn.datasets import load_breast_cancer
+
+    from dataworth.data import Dataset
+
+    d = load_breast_cancer(as_frame=True).frame.iloc[:120]
+    y = d["target"].to_numpy()
+
+    def kept(labels: np.ndarray, fraction: float) -> np.ndarray:
+        ds = Dataset.from_columns({"z": np.zeros(labels.size), "t": labels}, "t")
+        return np.asarray(ds.split(fraction, random_state=0)[0].row_labels)
+
+    rows = kept(y, 0.2)  # clean's defaults: test 0.2, then valuation 0.2 of the whole
+    rows = rows[kept(y[rows], 0.2 * y.size / rows.size)]
+    region = np.array(["a", "b"] * 60, dtype=object)
+    region[np.setdiff1d(np.arange(y.size), rows)[:3]] = "rare"
+    path = _write(d.assign(region=region), tmp_path / "r.csv")
+    res = invoke(capsys, "clean", path, "--target", "target", "--methods", "knn-shapley",
+                 "--quiet")  # fmt: skip
+    assert_ok(res)
+    assert "(2 categories)" in res.err and "not seen in the training rows" in res.err

@@ -34,6 +34,7 @@ from dataworth.cli._common import (
     check_same_columns,
     check_same_target_kind,
     checkpoint_options,
+    current_reading,
     data_options,
     k_option,
     load_file,
@@ -108,7 +109,8 @@ def _load(
     for name, f in (("--valid-fraction", valid_fraction), ("--test-fraction", test_fraction)):
         if not 0 < f < 1:
             raise DataworthError(f"{name} must lie strictly between 0 and 1; got {f}.")
-    data = load_file(train_path, target)
+    data = _read_training_file(train_path, target, valid_path, test_path, valid_fraction,
+                               test_fraction, seed)  # fmt: skip
     split_off: list[str] = []
     if test_path is not None:
         test = load_file(test_path, target)
@@ -142,6 +144,30 @@ def _load(
         f"rows{'' if test_path is None else f' ({test_path})'}"
     )
     return data, valid, test, where
+
+
+def _read_training_file(
+    train_path: str,
+    target: str,
+    valid_path: str | None,
+    test_path: str | None,
+    valid_fraction: float,
+    test_fraction: float,
+    seed: int,
+) -> Dataset:
+    """TRAIN as a dataset, its feature preprocessing (--encode/--impute) fitted on the rows
+    :func:`_load`'s splits leave for training only (the splits depend on the target alone)."""
+    reading = current_reading()
+    columns = reading.read(train_path)
+    n_rows = len(next(iter(columns.values()))) if columns else 0
+    rows = np.arange(n_rows)
+    if test_path is None:
+        rows = reading.training_rows(columns, target, test_fraction, seed, train_path)
+    share = valid_fraction * n_rows / max(rows.size, 1)
+    if valid_path is None and 0 < share < 1:
+        kept = {name: column[rows] for name, column in columns.items()}
+        rows = rows[reading.training_rows(kept, target, share, seed, train_path)]
+    return reading.dataset(columns, target, None, train_path, fit_rows=rows)
 
 
 def _standardize(
