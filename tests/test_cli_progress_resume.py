@@ -34,6 +34,7 @@ WORKFLOWS = [
     ("explain", ["--method", "knn-shapley", "--bootstrap", "2"], "bootstrap"),
     ("prune", ["--method", "tmc-shapley", "--budget", "2", "--keep", "0.8"], "tmc-shapley"),
     ("debug", ["--method", "tmc-shapley", "--budget", "2", "--class", "0"], "tmc-shapley"),
+    ("clean", ["--methods", "knn-shapley"], "removal curves"),  # report shares these curves
 ]
 
 

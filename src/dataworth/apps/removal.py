@@ -57,9 +57,11 @@ from sklearn.base import clone, is_classifier
 from sklearn.dummy import DummyClassifier
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
+from tqdm.auto import tqdm
 
 from dataworth.apps._values import as_values, removal_order
 from dataworth.data import Dataset
+from dataworth.engine.progress import show_progress
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 from dataworth.utility.model import _AllClasses, _resolve_scorer
@@ -360,6 +362,7 @@ def removal_curves(
     random_state: int | None = None,
     n_jobs: int | None = 1,
     n_boot: int = 1000,
+    progress: bool | None = False,
 ) -> RemovalCurves:
     """Held-out score after removing rows lowest-valued first, highest first and at random.
 
@@ -389,6 +392,8 @@ def removal_curves(
         seed ``r`` removes rows in the order of the ``r``-th ``rng.permutation(n)``.
     n_jobs : int, default=1
         Parallel fits (joblib). The curves do not depend on it.
+    progress : bool or None, default=False
+        A progress bar over the fits; ``None``: when interactive (a terminal or a notebook).
     n_boot : int, default=1000
         With ``valid``: paired bootstrap resamples of the valuation rows on which every
         lowest-first fit is also scored (``valid_boot``), so that :func:`suggest_cut` can tell a
@@ -447,10 +452,16 @@ def removal_curves(
             if o < 2 * len(values) and o % 2 == 0:  # lowest-first: the cut is chosen on these
                 want_boot.add(key)
     task_keys = list(tasks)
+    bar = tqdm(total=len(task_keys), desc="removal curves", leave=False,
+               disable=not show_progress(progress))  # fmt: skip
     with threadpool_limits(limits=1):  # many tiny fits: BLAS threads only contend
-        scores = joblib.Parallel(n_jobs=n_jobs)(
+        scores = []
+        for score in joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
             joblib.delayed(scorer)(tasks[k], k in want_boot) for k in task_keys
-        )
+        ):
+            scores.append(score)
+            bar.update(1)
+    bar.close()
     by_key = {k: s for k, (s, _) in zip(task_keys, scores, strict=True)}
     boot_by_key = {k: b for k, (_, b) in zip(task_keys, scores, strict=True) if b is not None}
 

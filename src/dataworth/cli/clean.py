@@ -633,6 +633,7 @@ def clean(
         scoring=scoring,
         random_state=seed,
         n_jobs=n_jobs,
+        progress=progress_setting(),
     )
     cut = suggest_cut(curves)
     model_label = type(model).__name__

@@ -26,6 +26,7 @@ from dataworth.cli._common import (
     model_options,
     n_jobs_option,
     one_line,
+    progress_setting,
     quiet_option,
     seed_option,
     target_option,
@@ -481,5 +482,7 @@ def _curves(
     sub = {m: np.asarray(r.values, dtype=np.float64)[keep] for m, r in values.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        curves = removal_curves(sub, train, test, model, random_state=seed, n_jobs=n_jobs)
+        curves = removal_curves(
+            sub, train, test, model, random_state=seed, n_jobs=n_jobs, progress=progress_setting()
+        )
     return curves.to_dict(), how
