@@ -392,13 +392,13 @@ def removal_curves(
         seed ``r`` removes rows in the order of the ``r``-th ``rng.permutation(n)``.
     n_jobs : int, default=1
         Parallel fits (joblib). The curves do not depend on it.
-    progress : bool or None, default=False
-        A progress bar over the fits; ``None``: when interactive (a terminal or a notebook).
     n_boot : int, default=1000
         With ``valid``: paired bootstrap resamples of the valuation rows on which every
         lowest-first fit is also scored (``valid_boot``), so that :func:`suggest_cut` can tell a
         real gain from noise; drawn from ``random_state`` after the random removal orders.
         Scorers other than accuracy and r2 are called once per resample (fewer may do).
+    progress : bool or None, default=False
+        A progress bar over the fits; ``None``: when interactive (a terminal or a notebook).
 
     Returns
     -------
