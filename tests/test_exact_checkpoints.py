@@ -3,6 +3,8 @@ killed part-way resumes without re-evaluating them and ends with identical value
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,18 @@ def test_clean_checkpoints_each_method_beside_the_path(train_csv, tmp_path, caps
 
     first, second = (json.loads((tmp_path / f).read_text()) for f in ("a.json", "b.json"))
     assert timeless(first) == timeless(second)
+
+
+@pytest.mark.parametrize("method", ["loo", "tmc-shapley"])
+def test_a_data_file_given_as_resume_is_refused_without_advice_to_delete_it(
+    method, train_csv, tmp_path, capsys
+) -> None:
+    """A CSV passed to --resume by mistake is not 'damaged': say it is no checkpoint, never
+    tell the user to delete it (both loaders: exact chunks and Monte Carlo statistics)."""
+    other = tmp_path / "other.csv"
+    other.write_bytes(Path(train_csv).read_bytes())
+    code, err = _cli(capsys, "value", train_csv, "--target", "label", "--method", method,
+                     "--budget", 3, "--resume", other)  # fmt: skip
+    assert code == 2 and "is not a dataworth checkpoint" in err, err
+    assert "delete" not in err
+    assert other.read_bytes() == Path(train_csv).read_bytes()

@@ -275,6 +275,10 @@ _NPZ_ERRORS = (
 )
 
 
+class NotAnArchive(DataworthError):
+    """A file given where dataworth expects one of its npz files is no archive at all."""
+
+
 def read_npz(path: Path) -> dict[str, NDArray[Any]]:
     """Every array of the npz file at ``path``, read at once and without pickle.
 
@@ -282,9 +286,13 @@ def read_npz(path: Path) -> dict[str, NDArray[Any]]:
     ------
     OSError
         The file cannot be opened (missing, a directory, no permission).
+    NotAnArchive
+        The file is no zip archive at all (e.g. a CSV given by mistake): not a damaged file.
     DataworthError
         The file is not a readable npz archive; the message is a short reason.
     """
+    if Path(path).is_file() and not zipfile.is_zipfile(path):
+        raise NotAnArchive("not an npz archive")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from dataworth.engine.moments import State
 from dataworth.errors import CheckpointError, DataworthError
 from dataworth.result import (
+    NotAnArchive,
     array_field,
     atomic_savez,
     checked_moments,
@@ -166,6 +167,8 @@ class Checkpoint:
             raise CheckpointError(
                 f"cannot read checkpoint {self.path}: {exc.strerror or exc}."
             ) from None
+        except NotAnArchive:
+            raise CheckpointError(not_a_checkpoint(self.path)) from None
         except DataworthError as exc:
             raise CheckpointError(
                 f"cannot read checkpoint {self.path}: damaged or not a dataworth checkpoint "
@@ -210,6 +213,15 @@ def _parameter_differences(theirs: Any, mine: dict[str, Any] | None) -> str:
             shown = ["not set" if v is missing else json.dumps(v)[:60] for v in (a, b)]
             parts.append(f"{name} {shown[0]} in the checkpoint, {shown[1]} in this run")
     return "; ".join(parts)
+
+
+def not_a_checkpoint(path: Path) -> str:
+    """The message for a ``--resume`` file that is no archive (likely another file by mistake):
+    never advice to delete it."""
+    return (
+        f"{path} is not a dataworth checkpoint (not an npz archive); give --resume the file a "
+        "run wrote with --checkpoint."
+    )
 
 
 def _n_players(state: State) -> int:

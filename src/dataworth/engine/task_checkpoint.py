@@ -24,10 +24,13 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from dataworth.errors import CheckpointError
+from dataworth.engine.checkpoint import not_a_checkpoint
+from dataworth.errors import CheckpointError, DataworthError
 from dataworth.fileio import atomic_output
+from dataworth.result import NotAnArchive, read_npz
 
 __all__ = ["TaskCheckpoint"]
+
 
 _FORMAT = "dataworth-task-checkpoint-1"
 
@@ -72,17 +75,22 @@ class TaskCheckpoint:
     def load(self) -> dict[int, Result]:
         """The finished chunks' results; refuse a checkpoint of another run or a damaged one."""
         try:
-            with np.load(self.path, allow_pickle=False) as data:
-                header = json.loads(str(data["header"]))
-                if not isinstance(header, dict) or header.get("format") != _FORMAT:
-                    raise ValueError("not a dataworth task checkpoint")
-                done = [int(i) for i in header["done"]]
-                failures = {int(k): int(v) for k, v in header["failures"].items()}
-                results = {i: (np.asarray(data[f"r{i}"], np.float64), failures[i]) for i in done}
-                identity, n_tasks = header["identity"], int(header["n_tasks"])
+            arrays = read_npz(self.path)
         except FileNotFoundError:
             raise CheckpointError(f"no checkpoint at {self.path}.") from None
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        except NotAnArchive:
+            raise CheckpointError(not_a_checkpoint(self.path)) from None
+        except (OSError, DataworthError) as exc:
+            raise CheckpointError(f"cannot read checkpoint {self.path}: {exc}.") from None
+        try:
+            header = json.loads(str(arrays["header"]))
+            if not isinstance(header, dict) or header.get("format") != _FORMAT:
+                raise ValueError("not a dataworth task checkpoint")
+            done = [int(i) for i in header["done"]]
+            failures = {int(k): int(v) for k, v in header["failures"].items()}
+            results = {i: (np.asarray(arrays[f"r{i}"], np.float64), failures[i]) for i in done}
+            identity, n_tasks = header["identity"], int(header["n_tasks"])
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise CheckpointError(
                 f"checkpoint {self.path} is damaged ({exc}); delete it to start over."
             ) from None
