@@ -69,16 +69,20 @@ class Valuation:
     def _fit(self, utility: Any) -> ValuationResult:
         raise NotImplementedError
 
-    def _checkpoint_identity(self, utility: Any, extra: str = "") -> dict[str, str]:
-        """What a checkpoint of this run must match: the utility's fingerprint parts and a hash
-        of the method and its parameters (not those that only say how to run it)."""
-        identity = dict(utility.fingerprint_parts())
-        params = {
+    def _run_params(self) -> dict[str, Any]:
+        """The parameters that make the run, not those that only say how to run it (workers,
+        progress, checkpointing) or when to stop it (budget, stop)."""
+        return {
             k: v
             for k, v in self.get_params().items()
             if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
         }
-        key: tuple[Any, ...] = (self.name, repr(sorted(params.items())))
+
+    def _checkpoint_identity(self, utility: Any, extra: str = "") -> dict[str, str]:
+        """What a checkpoint of this run must match: the utility's fingerprint parts and a hash
+        of the method and its parameters (not those that only say how to run it)."""
+        identity = dict(utility.fingerprint_parts())
+        key: tuple[Any, ...] = (self.name, repr(sorted(self._run_params().items())))
         identity["method"] = str(joblib.hash(key + ((extra,) if extra else ())))
         return identity
 
@@ -191,11 +195,7 @@ class MonteCarloValuation(Valuation):
             raise CheckpointError("resume=True needs a checkpoint path.")
         if path is not None:
             identity = self._checkpoint_identity(utility, plan.identity)
-            params = {
-                k: v
-                for k, v in self.get_params().items()
-                if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
-            }
+            params = self._run_params()
             readable = {"method": self.name, **{k: _jsonable(v) for k, v in params.items()}}
             checkpoint = Checkpoint(path, identity, readable)
             if resume and not checkpoint.exists():
