@@ -330,60 +330,35 @@ def run_tasks(
     finished chunks are saved as they come (at most every ``TASK_SAVE_SECONDS``, and at the
     end); with ``resume`` the chunks it holds are not run again.
     """
-    if checkpoint is not None:
-        return _run_tasks_checkpointed(
-            fn, chunks, n_jobs=n_jobs, progress=progress, desc=desc, extra=extra,
-            checkpoint=checkpoint, resume=resume,
-        )  # fmt: skip
     check_n_jobs(n_jobs)
-    out: list[Any] = []
-    bar = tqdm(total=len(chunks), desc=desc, disable=not show_progress(progress), leave=False)
+    done: dict[int, Any] = {}
+    if checkpoint is not None and resume and checkpoint.exists():
+        done = checkpoint.load()
+    todo = [i for i in range(len(chunks)) if i not in done]
+    bar = tqdm(total=len(todo), desc=desc, disable=not show_progress(progress), leave=False)
     backend, _ = get_active_backend()
     # Ray's joblib backend (a multiprocessing pool) cannot stream results
     return_as = "generator" if backend.supports_return_generator else "list"
+    saved_at = time.monotonic()
     with (
         shipped(tuple(extra), n_jobs) as handle,
         parallel(n_jobs, return_as=return_as) as workers,
     ):
-        for res in workers(delayed(_call_limited)(fn, handle, c) for c in chunks):
-            out.append(res)
+        results = workers(delayed(_call_limited)(fn, handle, chunks[i]) for i in todo)
+        for i, res in zip(todo, results, strict=True):
+            done[i] = res
             bar.update(1)
+            if checkpoint is not None and time.monotonic() - saved_at >= TASK_SAVE_SECONDS:
+                checkpoint.save(done)  # what a killed run keeps
+                saved_at = time.monotonic()
     bar.close()
-    return out
+    if checkpoint is not None:
+        checkpoint.save(done)
+    return [done[i] for i in range(len(chunks))]
 
 
 #: A task checkpoint is rewritten at most this often (seconds), and once at the end.
 TASK_SAVE_SECONDS = 5.0
-
-
-def _run_tasks_checkpointed(
-    fn: Any,
-    chunks: Sequence[Any],
-    *,
-    n_jobs: int | None,
-    progress: bool | None,
-    desc: str,
-    extra: tuple[Any, ...],
-    checkpoint: Any,
-    resume: bool,
-) -> list[Any]:
-    """:func:`run_tasks` that saves finished chunks to ``checkpoint`` and skips saved ones."""
-    done: dict[int, Any] = checkpoint.load() if resume and checkpoint.exists() else {}
-    todo = [i for i in range(len(chunks)) if i not in done]
-    saved_at = time.monotonic()
-    if todo:
-        # in waves, so that the results of a killed run's finished waves are on disk
-        wave = max(1, 4 * effective_n_jobs(n_jobs))
-        for start in range(0, len(todo), wave):
-            batch = todo[start : start + wave]
-            results = run_tasks(fn, [chunks[i] for i in batch], n_jobs=n_jobs,
-                                progress=progress, desc=desc, extra=extra)  # fmt: skip
-            done.update(zip(batch, results, strict=True))
-            if time.monotonic() - saved_at >= TASK_SAVE_SECONDS:
-                checkpoint.save(done)
-                saved_at = time.monotonic()
-    checkpoint.save(done)
-    return [done[i] for i in range(len(chunks))]
 
 
 #: With a time limit, chunks are cut so that one takes at most this share of it (measured).
