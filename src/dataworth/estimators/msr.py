@@ -40,7 +40,7 @@ from dataworth.estimators.reducers import reduce_state
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.estimators.sizes import SizeSampler, coefficients
 
-__all__ = ["PairedMSRJob", "SizeMSR", "Surrogate", "SurrogateLike", "exact_ends"]
+__all__ = ["PairedMSRJob", "SizeMSR", "Surrogate", "SurrogateLike", "exact_part"]
 
 
 class SurrogateLike(Protocol):
@@ -70,17 +70,6 @@ class Surrogate:
     @classmethod
     def zero(cls, n: int) -> Surrogate:
         return cls(np.zeros(n + 1), np.zeros(n))
-
-
-def exact_ends(
-    semivalue: Semivalue, n: int, u_empty: float, u_full: float, surrogate: SurrogateLike
-) -> NDArray[np.float64]:
-    """The exact contribution of the empty and full coalitions' residuals to every value."""
-    w = np.exp(semivalue.log_weights(n))
-    ones = np.ones((1, n), dtype=bool)
-    r_empty = u_empty - float(surrogate(~ones)[0])
-    r_full = u_full - float(surrogate(ones)[0])
-    return np.full(n, w[n - 1] * r_full - w[0] * r_empty)
 
 
 @dataclass
@@ -212,7 +201,10 @@ def paired_job(
         inner = int(np.minimum(sizes, n - sizes).max()) + 1
     sampler = SizeSampler.for_semivalue(semivalue, n, smallest=inner)
     a_in, a_out = coefficients(semivalue, sampler)
-    offset = surrogate.values(semivalue) + exact_ends(semivalue, n, u_empty, u_full, surrogate)
+    ends_masks = np.array([np.zeros(n, dtype=bool), np.ones(n, dtype=bool)])
+    offset = surrogate.values(semivalue) + exact_part(
+        semivalue, ends_masks, np.array([u_empty, u_full]), surrogate
+    )
     if known is not None:
         offset = offset + exact_part(semivalue, known[0], known[1], surrogate)
     return PairedMSRJob(sampler, a_in, a_out, offset, surrogate)
