@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.methods import METHODS, get_method
 from dataworth.methods.classwise import ClasswiseShapley
 from dataworth.utility import ModelUtility
 from dataworth.utility.base import UtilityBase
@@ -204,4 +204,4 @@ def test_registry_params_and_notes() -> None:
     assert any("not normalised" in n for n in r.metadata["notes"])
     assert any("f1_macro" in n for n in r.metadata["notes"])
     assert r.params["budget"] == 4
-    assert ClasswiseShapley.reference.startswith("Schoch, Xu & Ji 2022")
+    assert METHODS["class-wise-shapley"].reference.startswith("Schoch, Xu & Ji 2022")

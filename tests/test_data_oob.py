@@ -16,7 +16,7 @@ from threadpoolctl import threadpool_limits
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 from dataworth.errors import DataworthError, UtilityError
-from dataworth.methods import get_method
+from dataworth.methods import METHODS, get_method
 from dataworth.methods.data_oob import DataOOB
 from dataworth.utility import ModelUtility
 
@@ -183,7 +183,7 @@ def test_registry_and_params():
     assert get_method("data-oob") is DataOOB
     est = DataOOB(10, random_state=2)
     assert est.get_params()["budget"] == 10 and est.get_params()["random_state"] == 2
-    assert DataOOB.reference.startswith("Kwon & Zou 2023")
+    assert METHODS["data-oob"].reference.startswith("Kwon & Zou 2023")
 
 
 def test_resume_from_checkpoint_equals_one_run(cancer, tmp_path):

@@ -13,7 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.methods import METHODS, get_method
 from dataworth.methods.knn_shapley import KNNShapley
 from dataworth.utility import ModelUtility
 
@@ -215,7 +215,7 @@ def test_registry_and_params():
     assert get_method("knn-shapley") is KNNShapley
     est = KNNShapley(3, chunk_size=10, n_jobs=2)
     assert est.get_params() == {"k": 3, "chunk_size": 10, "n_jobs": 2, "progress": None}
-    assert KNNShapley.reference.startswith("Jia et al. 2019")
+    assert METHODS["knn-shapley"].reference.startswith("Jia et al. 2019")
 
 
 # ---------------------------------------------------------------------------- usefulness

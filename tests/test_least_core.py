@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 
 from dataworth.datasets import load_dataset
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.methods import METHODS, get_method
 from dataworth.methods import least_core as lc_module
 from dataworth.methods.least_core import LeastCore
 from dataworth.utility import ModelUtility
@@ -237,7 +237,7 @@ def test_registry_and_params() -> None:
         "checkpoint": None,
         "resume": False,
     }
-    assert LeastCore.reference.startswith("Yan & Procaccia 2021")
+    assert METHODS["least-core"].reference.startswith("Yan & Procaccia 2021")
 
 
 # ------------------------------------------------------------------------- real data

@@ -24,3 +24,50 @@ def test_public_names_resolve_on_first_use() -> None:
     from dataworth import MaxTime, value  # from-imports go through the same lookup
 
     assert callable(value) and MaxTime.__name__ == "MaxTime"
+
+
+def _heavy_after(args: list[str]) -> tuple[str, str]:
+    """Run ``dataworth ARGS`` in a fresh interpreter; its output and the heavy modules loaded."""
+    code = (
+        "import contextlib, io, sys\n"
+        "from dataworth.cli import main\n"
+        "out = io.StringIO()\n"
+        "with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):\n"
+        f"    main({args!r})\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
+        "print(out.getvalue())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    heavy, _, text = out.stdout.partition("\n")
+    return heavy.strip(), text
+
+
+def test_help_and_listings_import_no_heavy_library() -> None:
+    for args in (["--help"], ["methods"], ["models"], ["--version"]):
+        heavy, text = _heavy_after(args)
+        assert heavy == "", f"dataworth {' '.join(args)} imported {heavy}"
+        assert text.strip(), args
+
+
+def test_help_lists_every_command_with_its_docstring() -> None:
+    from click.testing import CliRunner
+
+    from dataworth.cli import COMMANDS, cli
+
+    listing = CliRunner().invoke(cli, ["--help"]).output
+    for name, (_, line) in COMMANDS.items():
+        command = cli.get_command(None, name)  # type: ignore[arg-type]
+        assert command is not None and command.name == name
+        assert command.get_short_help_str(limit=10**6) == line, name
+        assert f"  {name} " in listing
+    assert cli.get_command(None, "no-such-command") is None  # type: ignore[arg-type]
+
+
+def test_listing_reads_the_registries_without_loading_classes() -> None:
+    from dataworth.estimators import ESTIMATORS
+    from dataworth.methods import METHODS
+
+    _, text = _heavy_after(["methods"])
+    for name, entry in [*METHODS.items(), *ESTIMATORS.items()]:
+        assert f"{name} " in text and entry.summary in text and entry.reference in text
+    assert "(shapley only)" in text  # kernel-shap and friends say which semivalue they serve

@@ -42,12 +42,11 @@ def _jsonable(value: Any) -> Any:
 class Valuation:
     """Base class of valuation methods.
 
-    Subclasses set ``name``, ``summary`` and ``reference`` and implement ``_fit``.
+    Subclasses set ``name`` and implement ``_fit``; their summary and reference live in the
+    registry (:data:`dataworth.methods.METHODS`).
     """
 
     name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
-    reference: ClassVar[str] = ""
     #: The value of a row that neither helps nor hurts, or None when the values have no such
     #: point (they only rank rows). Marginal-contribution methods (leave-one-out, the Shapley
     #: and Banzhaf family, class-wise Shapley, knn-shapley, influence) give such a row 0;

@@ -13,51 +13,123 @@ import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import import_module
+from typing import Any
 
 import click
 
-from dataworth.cli._common import guard_files, write_values
+from dataworth.cli._files import guard_files
 from dataworth.cli._resume import interrupted_hint
-from dataworth.cli.clean import clean
-from dataworth.cli.debug import debug
-from dataworth.cli.demo import demo
-from dataworth.cli.explain import explain
-from dataworth.cli.influencers import influencers
-from dataworth.cli.market import market
-from dataworth.cli.merge import merge
-from dataworth.cli.prune import prune
-from dataworth.cli.report import report
-from dataworth.cli.robustness import robustness
-from dataworth.cli.select import select
-from dataworth.cli.value import methods, models, value
 from dataworth.errors import DataworthError
 
-__all__ = ["cli", "main", "write_values"]
+__all__ = ["COMMANDS", "cli", "main", "write_values"]
+
+#: command name -> ("module:function" under dataworth.cli, its line in ``dataworth --help``).
+#: A command's module is imported only when it runs or shows its own help, so that
+#: ``dataworth --help`` and ``dataworth methods`` start in a fraction of a second; the line
+#: repeats the first sentence of the command's docstring (a test keeps the two equal).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "value": (
+        "value:value",
+        "Value every row (or group) of TRAIN and write index,value,stderr,count.",
+    ),
+    "merge": (
+        "merge:merge",
+        "Merge partial runs (RESULTS: files saved with `dataworth value --save-result`) of the "
+        "same method and data, run with different --seed, and write index,value,stderr,count.",
+    ),
+    "methods": (
+        "listing:methods",
+        "List every valuation method, then every estimator, with one line and its reference.",
+    ),
+    "models": ("listing:models", "List the model names accepted by --model."),
+    "demo": (
+        "demo:demo",
+        "Flip 10% of breast-cancer training labels and see which methods find them; writes the "
+        "values and a review page (report.html) to --out-dir.",
+    ),
+    "influencers": (
+        "influencers:influencers",
+        "List the rows of TRAIN that most raise and most lower the loss of row --row of --test.",
+    ),
+    "robustness": (
+        "robustness:robustness",
+        "How many rows of DATA must be dropped to change a regression conclusion?",
+    ),
+    "clean": (
+        "clean:clean",
+        "Find rows of TRAIN that hurt the model: removal curves on a held-out test split, a "
+        "suggested cut, a review list for experts and the labels to fix first.",
+    ),
+    "explain": (
+        "explain:explain",
+        "Explain what carries value in TRAIN: features, regions, classes, sources, stability.",
+    ),
+    "debug": (
+        "debug:debug",
+        "Debug a model through its training rows: --class C, or --test FILE [--row I].",
+    ),
+    "prune": (
+        "prune:prune",
+        "Report redundant (near-zero, near-duplicate) versus harmful (negative) rows of TRAIN "
+        "and keep a fraction of them.",
+    ),
+    "select": (
+        "select:select",
+        "Choose the rows of POOL to label next (batch active learning).",
+    ),
+    "market": (
+        "market:market",
+        "Value every provider (--group) of DATA and split --budget among them in proportion to "
+        "positive value; print the payout table and the rule, and write provider,value,payout.",
+    ),
+    "report": (
+        "report:report",
+        "Write one self-contained HTML page to review the values in VALUES.csv (as written by "
+        "`dataworth value`; several files compare methods) of the rows of --data.",
+    ),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _LazyGroup(click.Group):
+    """A group whose commands are imported when used; ``--help`` lists them from COMMANDS."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        if cmd_name not in self.commands:
+            module, name = COMMANDS[cmd_name][0].split(":")
+            command = getattr(import_module(f"dataworth.cli.{module}"), name)
+            self.add_command(guard_files(command), cmd_name)
+        return self.commands[cmd_name]
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(map(len, COMMANDS))
+        # the shortening click applies to a loaded command's docstring
+        rows = [
+            (c, click.Command(c, help=line).get_short_help_str(limit))
+            for c, (_, line) in COMMANDS.items()
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="dataworth")
 def cli() -> None:
     """Data valuation: what each training row (or data source) is worth to a model."""
 
 
-for _command in (
-    value,
-    merge,
-    methods,
-    models,
-    demo,
-    influencers,
-    robustness,
-    clean,
-    explain,
-    debug,
-    prune,
-    select,
-    market,
-    report,
-):
-    cli.add_command(guard_files(_command))
+def __getattr__(name: str) -> Any:
+    # ``write_values`` was public here before the commands became lazy
+    if name == "write_values":
+        from dataworth.cli._common import write_values
+
+        return write_values
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -39,11 +39,10 @@ from dataworth.cli._common import (
 from dataworth.cli._resume import checkpointing
 from dataworth.engine.stopping import MaxTime, RankStable, StderrBelow, Stopping
 from dataworth.errors import DataworthError
-from dataworth.estimators import ESTIMATORS, get_estimator
-from dataworth.methods import METHODS, get_method, parameters_of
-from dataworth.models import MODELS
+from dataworth.estimators import get_estimator
+from dataworth.methods import get_method, parameters_of
 
-__all__ = ["methods", "models", "value"]
+__all__ = ["value"]
 
 
 @click.command()
@@ -297,28 +296,3 @@ def value(
         )
     notes.extend(result.metadata.get("notes", []))
     notes.flush()
-
-
-@click.command()
-def methods() -> None:
-    """List every valuation method, then every estimator, with one line and its reference."""
-    width = max(len(n) for n in [*METHODS, *ESTIMATORS])
-    for name in METHODS:
-        cls = get_method(name)
-        click.echo(f"{name:<{width}}  {cls.summary}  [{cls.reference}]")
-    click.echo("\nestimators (--estimator; for shapley, banzhaf and beta-shapley):")
-    for name in ESTIMATORS:
-        est = get_estimator(name)
-        only = "" if est.semivalues is None else f" ({', '.join(sorted(est.semivalues))} only)"
-        click.echo(f"{name:<{width}}  {est.summary}{only}  [{est.reference}]")
-
-
-@click.command()
-def models() -> None:
-    """List the model names accepted by --model."""
-    for name, factory in MODELS.items():
-        click.echo(f"{name:<20} {factory.__doc__}")
-    click.echo(
-        f"{'a.dotted.Class':<20} any estimator class (with fit and predict), e.g. "
-        "sklearn.svm.SVC; this imports its module, which runs that module's code"
-    )

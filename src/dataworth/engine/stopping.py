@@ -21,7 +21,6 @@ from numbers import Real
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.stats import spearmanr
 
 from dataworth.errors import DataworthError
 
@@ -315,6 +314,8 @@ class RankStable(Stopping):
         a, b = a[ok], b[ok]
         if np.ptp(a) == 0 or np.ptp(b) == 0:
             return 1.0 if np.array_equal(a, b) else 0.0
+        from scipy.stats import spearmanr  # scipy.stats takes half a second to import
+
         return float(spearmanr(a, b)[0])
 
     def check(self, status: Status) -> bool:

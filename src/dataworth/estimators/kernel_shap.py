@@ -276,12 +276,6 @@ class KernelSHAP:
     from the Shapley kernel (see the module); jackknife standard errors."""
 
     name: ClassVar[str] = "kernel-shap"
-    summary: ClassVar[str] = (
-        "Kernel SHAP: constrained weighted least squares on paired coalitions drawn from the "
-        "Shapley kernel (consistent, slightly biased; state O(n^2))"
-    )
-    reference: ClassVar[str] = "Lundberg & Lee 2017; Covert & Lee 2021 (paired sampling)"
-    semivalues: ClassVar[frozenset[str] | None] = frozenset({"shapley"})
 
     def plan(
         self,

@@ -41,12 +41,6 @@ class LeverageSHAP:
     constrained least squares; jackknife standard errors."""
 
     name: ClassVar[str] = "leverage-shap"
-    summary: ClassVar[str] = (
-        "Leverage SHAP: Kernel SHAP's regression on paired coalitions drawn by leverage score "
-        "(uniform sizes), reweighted by the kernel (state O(n^2))"
-    )
-    reference: ClassVar[str] = "Musco & Witter 2025, Provably accurate Shapley value estimation"
-    semivalues: ClassVar[frozenset[str] | None] = frozenset({"shapley"})
 
     def plan(
         self,

@@ -218,11 +218,6 @@ class SizeMSR:
     """
 
     name: ClassVar[str] = "msr"
-    summary: ClassVar[str] = (
-        "unbiased maximum sample reuse: paired coalitions drawn by size, each updates every point"
-    )
-    reference: ClassVar[str] = "Wang & Jia 2023; Witter et al. 2025 (MSR for any semivalue)"
-    semivalues: ClassVar[frozenset[str] | None] = None
 
     def plan(
         self,

@@ -28,9 +28,6 @@ class Permutation:
     semivalues other than Shapley."""
 
     name: ClassVar[str] = "permutation"
-    summary: ClassVar[str] = "uniform permutations, n + 1 evaluations each (the classic estimator)"
-    reference: ClassVar[str] = "Castro et al. 2009; Ghorbani & Zou 2019"
-    semivalues: ClassVar[frozenset[str] | None] = None
 
     def plan(
         self,

@@ -132,14 +132,6 @@ class RegressionMSR:
     """
 
     name: ClassVar[str] = "regression-msr"
-    summary: ClassVar[str] = (
-        "a surrogate (size effect + one effect per point + boosted trees) fitted on a pilot, "
-        "corrected without bias by maximum sample reuse on its residuals"
-    )
-    reference: ClassVar[str] = (
-        "Witter et al. 2025, Regression-adjusted Monte Carlo estimators for Shapley values"
-    )
-    semivalues: ClassVar[frozenset[str] | None] = None
 
     def __init__(self, pilot_fraction: float = 0.5, surrogate: str = "linear+trees") -> None:
         if not 0.0 <= pilot_fraction < 1.0:

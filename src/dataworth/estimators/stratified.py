@@ -136,12 +136,6 @@ class Stratified:
     (see the module)."""
 
     name: ClassVar[str] = "stratified"
-    summary: ClassVar[str] = (
-        "marginals stratified by point and coalition size, allocated to sizes by their "
-        "pilot-estimated spread (Neyman); ends exact"
-    )
-    reference: ClassVar[str] = "Maleki et al. 2013; Castro et al. 2017 (stratified sampling)"
-    semivalues: ClassVar[frozenset[str] | None] = None
 
     def plan(
         self,

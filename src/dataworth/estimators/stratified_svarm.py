@@ -146,15 +146,6 @@ class StratifiedSVARM:
     (see the module)."""
 
     name: ClassVar[str] = "stratified-svarm"
-    summary: ClassVar[str] = (
-        "strata by point and coalition size, no marginal contributions: every coalition scored "
-        "updates every point; sizes 0, 1, n-1, n exact"
-    )
-    reference: ClassVar[str] = (
-        "Kolpaczki, Bengs, Muschalik & Hüllermeier 2024, Approximating the Shapley value "
-        "without marginal contributions (AAAI)"
-    )
-    semivalues: ClassVar[frozenset[str] | None] = None
 
     def plan(
         self,

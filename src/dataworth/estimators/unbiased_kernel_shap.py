@@ -75,12 +75,6 @@ class UnbiasedKernelSHAP:
     right-hand side; ``O(n)`` state (see the module)."""
 
     name: ClassVar[str] = "unbiased-kernel-shap"
-    summary: ClassVar[str] = (
-        "unbiased Kernel SHAP: the regression with the exact Gram matrix, paired coalitions from "
-        "the Shapley kernel (unbiased, honest standard errors)"
-    )
-    reference: ClassVar[str] = "Covert & Lee 2021, Improving KernelSHAP"
-    semivalues: ClassVar[frozenset[str] | None] = frozenset({"shapley"})
 
     def plan(
         self,

@@ -73,8 +73,6 @@ class MSRBanzhaf(MonteCarloValuation):
     """
 
     name = "banzhaf"
-    summary = "Data Banzhaf values by maximum sample reuse (every subset updates every point)."
-    reference = "Wang & Jia 2023, Data Banzhaf: a robust data valuation framework"
 
     def __init__(
         self,

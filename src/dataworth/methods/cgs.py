@@ -155,13 +155,6 @@ class CGS(Valuation):
     """
 
     name: ClassVar[str] = "cgs"
-    summary: ClassVar[str] = (
-        "Complexity-gap score: the drop of the two-layer ReLU NTK complexity y^T H^-1 y when "
-        "a row is removed; training rows only, no model."
-    )
-    reference: ClassVar[str] = (
-        "Nohyun, Choi & Chung 2023, Data valuation without training of a model"
-    )
     # no model is fitted: build the plain utility rather than a batched one
     exact_fits: ClassVar[bool] = True
     #: Every value is minus a complexity gap, so at most 0; 0 is the best value, not a neutral

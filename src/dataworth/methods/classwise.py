@@ -175,14 +175,6 @@ class ClasswiseShapley(MonteCarloValuation):
     """
 
     name: ClassVar[str] = "class-wise-shapley"
-    summary: ClassVar[str] = (
-        "Class-wise Shapley: Shapley within each class, utility a(c) * exp(a(-c)), random "
-        "out-of-class contexts."
-    )
-    reference: ClassVar[str] = (
-        "Schoch, Xu & Ji 2022, CS-Shapley: class-wise Shapley values for data valuation in "
-        "classification"
-    )
 
     _scoring_note: str | None = None
 

@@ -207,12 +207,6 @@ class DataOOB(MonteCarloValuation):
     """
 
     name: ClassVar[str] = "data-oob"
-    summary: ClassVar[str] = (
-        "Out-of-bag score of each point over models fitted on bootstrap samples."
-    )
-    reference: ClassVar[str] = (
-        "Kwon & Zou 2023, Data-OOB: out-of-bag estimate as a simple and efficient data value"
-    )
     #: Out-of-bag scores (accuracy in [0, 1], minus a squared error for regression) have no
     #: value meaning "neither helps nor hurts": they rank rows only.
     baseline: ClassVar[float | None] = None

@@ -108,8 +108,6 @@ class ExactShapley(Valuation):
     """
 
     name = "exact-shapley"
-    summary = "Exact Shapley values by enumerating all subsets (at most 20 points or groups)."
-    reference = "Shapley 1953; Ghorbani & Zou 2019, Data Shapley"
 
     def __init__(
         self,

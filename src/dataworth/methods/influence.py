@@ -60,8 +60,6 @@ class Influence(Valuation):
 
     name = "influence"
     exact_fits = True
-    summary = "Influence functions: first-order change in valuation loss without each point."
-    reference = "Koh & Liang 2017, Understanding black-box predictions via influence functions"
 
     def __init__(self, *, damping: float = 0.0) -> None:
         self.damping = damping

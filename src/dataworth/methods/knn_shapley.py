@@ -174,12 +174,6 @@ class KNNShapley(Valuation):
     """
 
     name: ClassVar[str] = "knn-shapley"
-    summary: ClassVar[str] = (
-        "Exact Shapley values of the K-nearest-neighbour utility in closed form; no training."
-    )
-    reference: ClassVar[str] = (
-        "Jia et al. 2019, Efficient task-specific data valuation for nearest neighbor algorithms"
-    )
 
     def __init__(
         self,

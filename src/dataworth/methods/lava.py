@@ -384,13 +384,6 @@ class LAVA(Valuation):
     """
 
     name: ClassVar[str] = "lava"
-    summary: ClassVar[str] = (
-        "Minus the calibrated gradient of a label-aware optimal-transport distance to the "
-        "valuation set; no model trained (needs POT)."
-    )
-    reference: ClassVar[str] = (
-        "Just et al. 2023, LAVA: Data valuation without pre-specified learning algorithms"
-    )
     # no model is fitted: build the plain utility rather than a batched one
     exact_fits: ClassVar[bool] = True
     #: Calibrated gradients sum to zero by construction: a value's sign says above or below the

@@ -314,12 +314,6 @@ class LeastCore(Valuation):
     #: marginal effect: a row that neither helps nor hurts need not get 0 (its share is bounded
     #: by the subsidy and its own score), so the values rank rows only.
     baseline: ClassVar[float | None] = None
-    summary: ClassVar[str] = (
-        "Least core: the stable allocation needing the least subsidy (exact or Monte Carlo)."
-    )
-    reference: ClassVar[str] = (
-        "Yan & Procaccia 2021, If you like Shapley then you will love the core"
-    )
 
     def __init__(
         self,

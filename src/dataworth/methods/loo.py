@@ -52,8 +52,6 @@ class LeaveOneOut(Valuation):
     """
 
     name = "loo"
-    summary = "Leave-one-out: the drop in score when a single point is removed (exact)."
-    reference = "Cook 1977; Koh & Liang 2017 (as the baseline influence is compared with)"
 
     chunk_size = 16
 

@@ -104,8 +104,6 @@ class PermutationShapley(MonteCarloValuation):
     """
 
     name = "permutation-shapley"
-    summary = "Shapley values by Monte Carlo permutation sampling."
-    reference = "Castro et al. 2009; Ghorbani & Zou 2019, Data Shapley"
 
     def __init__(
         self,
@@ -158,10 +156,6 @@ class TMCShapley(MonteCarloValuation):
     """
 
     name = "tmc-shapley"
-    summary = "Truncated Monte Carlo Shapley: permutations cut short once the score saturates."
-    reference = (
-        "Ghorbani & Zou 2019, Data Shapley: equitable valuation of data for machine learning"
-    )
 
     def __init__(
         self,
@@ -224,12 +218,6 @@ class BetaShapley(MonteCarloValuation):
     """
 
     name = "beta-shapley"
-    summary = (
-        "Beta(alpha, beta) Shapley: a semivalue weighting small coalitions more (default 16, 1)."
-    )
-    reference = (
-        "Kwon & Zou 2022, Beta Shapley: a unified and noise-reduced data valuation framework"
-    )
 
     def __init__(
         self,

@@ -70,11 +70,6 @@ class Shapley(MonteCarloValuation):
     """
 
     name = "shapley"
-    summary = (
-        "Shapley values with the most efficient estimator (--estimator to choose); the budget "
-        "counts utility evaluations."
-    )
-    reference = "Witter et al. 2025; Kolpaczki et al. 2024; Musco & Witter 2025"
 
     def __init__(
         self,
