@@ -71,3 +71,28 @@ def test_listing_reads_the_registries_without_loading_classes() -> None:
     for name, entry in [*METHODS.items(), *ESTIMATORS.items()]:
         assert f"{name} " in text and entry.summary in text and entry.reference in text
     assert "(shapley only)" in text  # kernel-shap and friends say which semivalue they serve
+
+
+def test_value_verbose_says_where_the_time_went(tmp_path, capsys) -> None:
+    import re
+
+    import numpy as np
+
+    from dataworth.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = ["a,b,y"] + [f"{rng.normal():.4f},{rng.normal():.4f},{i % 2}" for i in range(30)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    main([
+        "value", str(tmp_path / "t.csv"), "--target", "y", "--method", "loo",
+        "--out", str(tmp_path / "v.csv"), "--verbose",
+    ])  # fmt: skip
+    err = capsys.readouterr().err
+    laps = re.search(
+        r"time: imports ([\d.]+) s, load ([\d.]+) s, set-up ([\d.]+) s, valuation ([\d.]+) s, "
+        r"writing ([\d.]+) s; ([\d.]+) s in all",
+        err,
+    )
+    assert laps is not None, err
+    parts = [float(x) for x in laps.groups()]
+    assert abs(sum(parts[:-1]) - parts[-1]) <= 0.05  # the laps add up (each rounded to 0.01)

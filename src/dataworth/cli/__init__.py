@@ -20,6 +20,7 @@ import click
 
 from dataworth.cli._files import guard_files
 from dataworth.cli._resume import interrupted_hint
+from dataworth.cli._timing import IMPORTED_AT  # noqa: F401  (the command's start)
 from dataworth.errors import DataworthError
 
 __all__ = ["COMMANDS", "cli", "main", "write_values"]

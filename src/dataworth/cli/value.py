@@ -37,6 +37,7 @@ from dataworth.cli._common import (
     write_values,
 )
 from dataworth.cli._resume import checkpointing
+from dataworth.cli._timing import IMPORTED_AT, Stopwatch
 from dataworth.engine.stopping import MaxTime, RankStable, StderrBelow, Stopping
 from dataworth.errors import DataworthError
 from dataworth.estimators import get_estimator
@@ -170,6 +171,12 @@ __all__ = ["value"]
     default=None,
     help="Also save the full result (npz with JSON header) for merging and reports.",
 )
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Also say where the time went: imports (from the start of the command), loading the "
+    "data, set-up (model and utility), valuation and writing.",
+)
 def value(
     train: str,
     target: str,
@@ -203,8 +210,11 @@ def value(
     resume: str | None,
     progress: bool | None,
     save_result: str | None,
+    verbose: bool,
 ) -> None:
     """Value every row (or group) of TRAIN and write index,value,stderr,count."""
+    watch = Stopwatch(IMPORTED_AT)
+    watch.lap("imports")
     cls = get_method(method)
     check_positive(budget, "--budget")
     check_positive(k, "--k")
@@ -225,6 +235,7 @@ def value(
     tr, va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     if standardize:
         tr, va = standardize_features(notes, tr, va)
+    watch.lap("load")
     model = build_model(model_name, model_params, tr.y, seed)
     utility = make_utility(
         tr,
@@ -263,6 +274,7 @@ def value(
     for name, val in (("random_state", seed), ("n_jobs", n_jobs), ("progress", progress)):
         if name in accepted:
             params[name] = val
+    watch.lap("set-up")
     started = time.monotonic()
     with (
         on_backend(backend if on_cluster else "loky", address if on_cluster else None, n_jobs),
@@ -271,10 +283,12 @@ def value(
         warnings.simplefilter("always")
         result = check_values(cls(**params).fit(utility).result_)
     notes.add_warnings(caught)
+    watch.lap("valuation")
     write_values(out, result)
     if save_result:
         with catch_write_errors(save_result):
             result.save(save_result)
+    watch.lap("writing")
     what = f"{len(result)} {'groups' if result.kind == 'group' else 'rows'}"
     extra = ""
     if "n_updates" in result.metadata:
@@ -296,3 +310,5 @@ def value(
         )
     notes.extend(result.metadata.get("notes", []))
     notes.flush()
+    if verbose:
+        click.echo(watch.summary(), err=True)
