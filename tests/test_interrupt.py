@@ -124,10 +124,13 @@ def test_cli_terminated_killed_and_resumed_writes_the_uninterrupted_values(tmp_p
 
 
 @pytest.mark.parametrize(
-    ("method", "budget", "round_size"),
-    [("permutation-shapley", 40, 8), ("banzhaf", 512, 128), ("data-oob", 200, 64)],
+    ("method", "budget", "round_size", "per_round"),
+    # a round is round_size tasks of the job's chunk (1 permutation, 32 subsets, 16 bags)
+    [("permutation-shapley", 40, 8, 8), ("banzhaf", 512, 4, 128), ("data-oob", 200, None, 1024)],
 )
-def test_a_checkpoint_follows_every_round(tmp_path, monkeypatch, method, budget, round_size):
+def test_a_checkpoint_follows_every_round(
+    tmp_path, monkeypatch, method, budget, round_size, per_round
+):
     """A kill at any moment loses at most one round: the checkpoint is rewritten (atomically)
     after every round, with the samples done so far, never less often."""
     from dataworth.engine.checkpoint import Checkpoint, Saved
@@ -147,8 +150,10 @@ def test_a_checkpoint_follows_every_round(tmp_path, monkeypatch, method, budget,
         utility = make_utility(*load_dataset("iris").split(0.3, random_state=0))
     else:
         utility = AirportGame(np.arange(1.0, 9.0))
-    get_method(method)(budget=budget, random_state=0, checkpoint=tmp_path / "c.npz").fit(utility)
-    expected = [min(k * round_size, budget) for k in range(1, -(-budget // round_size) + 1)]
+    sized = {} if round_size is None else {"round_size": round_size}
+    get_method(method)(budget=budget, random_state=0, checkpoint=tmp_path / "c.npz",
+                       **sized).fit(utility)  # fmt: skip
+    expected = [min(k * per_round, budget) for k in range(1, -(-budget // per_round) + 1)]
     assert saved == expected
 
 

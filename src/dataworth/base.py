@@ -17,7 +17,7 @@ import numpy as np
 
 from dataworth.engine.checkpoint import Checkpoint
 from dataworth.engine.reliability import reliability, reliability_notes
-from dataworth.engine.runner import MonteCarloJob, RunOutput, run_monte_carlo
+from dataworth.engine.runner import ROUND_SIZE, MonteCarloJob, RunOutput, run_monte_carlo
 from dataworth.engine.stopping import MaxTime, MaxUpdates, RankStable, StderrBelow, Stopping
 from dataworth.engine.task_checkpoint import TaskCheckpoint
 from dataworth.errors import CheckpointError, DataworthError
@@ -147,7 +147,12 @@ class MonteCarloValuation(Valuation):
     random_state : int, optional
         Seed; with the same seed the values are identical for any ``n_jobs``.
     n_jobs : int, default=1
-        Parallel workers (joblib; ``-1`` for all cores).
+        Parallel workers (joblib; ``-1`` for all cores). Used only where they pay: a run whose
+        measured work is smaller than what starting them costs stays in this process.
+    round_size : int, default=64
+        Tasks per round (each a chunk of samples): enough to keep this many workers busy. The
+        values depend on it, never on ``n_jobs``; the stopping rules are checked, and the
+        checkpoint written, once per round.
     progress : bool or None, default=None
         Show a progress bar; ``None``: when interactive (a terminal or a notebook).
     checkpoint : str or Path, optional
@@ -208,6 +213,7 @@ class MonteCarloValuation(Valuation):
             stop=stop,
             random_state=getattr(self, "random_state", None),
             n_jobs=getattr(self, "n_jobs", 1),
+            round_size=getattr(self, "round_size", ROUND_SIZE),
             checkpoint=checkpoint,
             resume=resume,
             progress=getattr(self, "progress", None),

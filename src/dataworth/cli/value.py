@@ -93,6 +93,14 @@ __all__ = ["value"]
     default=None,
     help="Parallel workers (default: 1 with loky, every worker of the cluster with ray/dask).",
 )
+@click.option(
+    "--round-size",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Sampling methods: tasks per round (default 64, enough for 64 workers). The values "
+    "depend on it, never on --n-jobs; stopping rules are checked and --checkpoint written once "
+    "a round. Workers start only when the measured work pays for them.",
+)
 @cluster_options
 @click.option("--group", default=None, help="Column of data sources: value groups, not rows.")
 @click.option(
@@ -193,6 +201,7 @@ def value(
     time_limit: float | None,
     seed: int,
     n_jobs: int | None,
+    round_size: int | None,
     backend: str,
     address: str | None,
     group: str | None,
@@ -257,6 +266,7 @@ def value(
         "alpha": (alpha, "--alpha"),
         "beta": (beta, "--beta"),
         "tolerance": (tolerance, "--tolerance"),
+        "round_size": (round_size, "--round-size"),
         "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
         "resume": (True if resume else None, "--resume"),
     }

@@ -1,10 +1,18 @@
 """The round loop: draw in the driver, evaluate in parallel, merge in order, stop, checkpoint.
 
-Each round the driver draws a fixed number of samples from one ``numpy`` generator, cuts them into
-chunks of a fixed size, and hands the chunks to ``joblib.Parallel``; every task returns compact
-per-player moments, which the driver merges in submission order. Because neither the draws nor
-the chunking depend on ``n_jobs`` or the joblib backend (loky, threads, Dask, Ray), the values are
-identical for any of them with the same seed.
+Each round the driver draws ``round_size`` chunks of the job's ``chunk_size`` samples from one
+``numpy`` generator (fewer when the budget ends first) and hands the chunks to
+``joblib.Parallel``; every task returns compact per-player moments, which the driver merges in
+draw order. Because neither the draws nor the chunking depend on ``n_jobs`` or the joblib
+backend (loky, threads, Dask, Ray), the values are identical for any of them with the same
+seed; the default :data:`ROUND_SIZE` keeps 64 workers busy.
+
+Workers are used only where they pay (:class:`_Workers`): the first chunk runs in the driver
+and is timed, and a round goes to the workers only when the time they would save, projected
+over the work still ahead, exceeds what starting them (:data:`WORKER_START_SECONDS`, once per
+process and pool) and sending tasks (:data:`TASK_SECONDS` each) costs. A small run therefore
+never pays for a pool, and since a task computes the same thing wherever it runs, the choice
+never changes the values.
 
 The utility (and its data) goes to the workers once per run, not once per task: on a Ray or Dask
 backend (``joblib.parallel_config(backend="ray" | "dask")``) it is pickled once and put in Ray's
@@ -30,12 +38,13 @@ Loky workers exit as soon as the driver process is gone, even when it was killed
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import pickle
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -59,6 +68,9 @@ except ImportError:  # pragma: no cover
 
 __all__ = [
     "CHUNK_SHARE",
+    "ROUND_SIZE",
+    "TASK_SECONDS",
+    "WORKER_START_SECONDS",
     "MonteCarloJob",
     "RunOutput",
     "check_n_jobs",
@@ -82,8 +94,7 @@ class MonteCarloJob(Protocol):
 
     estimator: str
     state_keys: tuple[str, ...]
-    round_size: int
-    chunk_size: int
+    chunk_size: int  # samples per task
 
     def draw(self, rng: np.random.Generator, size: int, n_players: int) -> list[Any]: ...
 
@@ -258,13 +269,15 @@ def _half_ids(start: int, size: int) -> NDArray[np.int64]:
 
 
 def _process_chunk(
-    job: MonteCarloJob, utility: Any, samples: Sequence[Any], halves: NDArray[np.int64] | None
+    job: MonteCarloJob, utility: Any, item: tuple[Sequence[Any], NDArray[np.int64] | None]
 ) -> tuple[list[tuple[int, State]], int, float]:
-    """``job.process`` in a worker: the states, the failed fits and the seconds it took.
+    """``job.process`` on one chunk ``(samples, halves)``: the states, the failed fits and the
+    seconds it took.
 
     Without ``halves`` one state, tagged -1; with them, one state per half present, tagged
     with the half.
     """
+    samples, halves = item
     utility = _open(utility)
     before = getattr(utility, "n_failures", 0)
     started = time.perf_counter()
@@ -325,10 +338,11 @@ def run_tasks(
 ) -> list[Any]:
     """Run ``fn(*extra, chunk)`` for each chunk through joblib, results in submission order.
 
-    ``extra`` goes to the workers once (see :func:`shipped`), not with every chunk. With a
-    :class:`~dataworth.engine.task_checkpoint.TaskCheckpoint` (results ``(array, failures)``),
-    finished chunks are saved as they come (at most every ``TASK_SAVE_SECONDS``, and at the
-    end); with ``resume`` the chunks it holds are not run again.
+    ``extra`` goes to the workers once (see :func:`shipped`), not with every chunk. The first
+    chunk runs in this process and is timed; the others go to the workers only when that pays
+    (:class:`_Workers`). With a :class:`~dataworth.engine.task_checkpoint.TaskCheckpoint`
+    (results ``(array, failures)``), finished chunks are saved as they come (at most every
+    ``TASK_SAVE_SECONDS``, and at the end); with ``resume`` the chunks it holds are not run again.
     """
     check_n_jobs(n_jobs)
     done: dict[int, Any] = {}
@@ -336,16 +350,18 @@ def run_tasks(
         done = checkpoint.load()
     todo = [i for i in range(len(chunks)) if i not in done]
     bar = tqdm(total=len(todo), desc=desc, disable=not show_progress(progress), leave=False)
-    backend, _ = get_active_backend()
-    # Ray's joblib backend (a multiprocessing pool) cannot stream results
-    return_as = "generator" if backend.supports_return_generator else "list"
     saved_at = time.monotonic()
-    with (
-        shipped(tuple(extra), n_jobs) as handle,
-        parallel(n_jobs, return_as=return_as) as workers,
-    ):
-        results = workers(delayed(_call_limited)(fn, handle, chunks[i]) for i in todo)
-        for i, res in zip(todo, results, strict=True):
+    task = functools.partial(_call_limited, fn)
+    with _Workers(tuple(extra), n_jobs) as workers:
+        started = time.perf_counter()
+        first = list(workers.run(task, [chunks[i] for i in todo[:1]], on_workers=False))
+        seconds = (time.perf_counter() - started) * max(len(todo) - 1, 0)
+        rest = workers.run(
+            task,
+            [chunks[i] for i in todo[1:]],
+            on_workers=workers.pay(seconds, len(todo) - 1),
+        )
+        for i, res in zip(todo, itertools.chain(first, rest), strict=True):
             done[i] = res
             bar.update(1)
             if checkpoint is not None and time.monotonic() - saved_at >= TASK_SAVE_SECONDS:
@@ -364,6 +380,88 @@ TASK_SAVE_SECONDS = 5.0
 #: With a time limit, chunks are cut so that one takes at most this share of it (measured).
 CHUNK_SHARE = 0.05
 
+#: Tasks (chunks) per round of a Monte Carlo run, unless the method's ``round_size`` says
+#: otherwise: enough to keep 64 workers busy. The values depend on it (through the draws'
+#: grouping and the merge order), never on the number of workers.
+ROUND_SIZE = 64
+
+#: What starting a local worker pool (loky) is estimated to cost, in seconds: processes that
+#: import numpy, scikit-learn and dataworth and unpickle the utility. Paid once per process
+#: while the pool lives (loky keeps idle workers for 300 s).
+WORKER_START_SECONDS = 1.0
+
+#: What sending one task to a worker and its result back is estimated to cost, in seconds.
+TASK_SECONDS = 0.002
+
+#: A local pool used less than this many seconds ago is still running (loky's idle timeout is
+#: 300 s).
+_WARM_FOR = 250.0
+
+#: When this process last used a local pool of each kind and size (monotonic seconds).
+_POOL_USED: dict[tuple[str, int], float] = {}
+
+
+class _Workers:
+    """The workers of one run, started on first use and used only where they pay.
+
+    ``obj`` (the utility, or a task's extra arguments) is shipped to them once (:func:`shipped`)
+    when the first task goes out. :meth:`pay` weighs the time workers would save against what
+    they cost: starting a local pool (:data:`WORKER_START_SECONDS`, unless this process already
+    runs one of that size) and sending each task (:data:`TASK_SECONDS`). Threads and clusters
+    (Ray, Dask) have nothing to start. A task computes the same thing wherever it runs, so the
+    choice never changes results.
+    """
+
+    def __init__(self, obj: Any, n_jobs: int | None, **parallel_kwargs: Any) -> None:
+        self.obj = obj
+        self.n_jobs = n_jobs
+        self.n = effective_n_jobs(n_jobs)
+        backend, _ = get_active_backend()
+        self._kind = type(backend).__name__
+        self._local = self._kind in ("LokyBackend", "MultiprocessingBackend")
+        # Ray's joblib backend (a multiprocessing pool) cannot stream results
+        self._return_as = "generator" if backend.supports_return_generator else "list"
+        self._kwargs = parallel_kwargs
+        self._stack = ExitStack()
+        self._pool: Parallel | None = None
+        self._handle: Any = None
+
+    def __enter__(self) -> _Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None and self._local:
+            _POOL_USED[(self._kind, self.n)] = time.monotonic()
+        self._stack.close()
+
+    def _started(self) -> bool:
+        if self._pool is not None or not self._local:
+            return True
+        last = _POOL_USED.get((self._kind, self.n))
+        return last is not None and time.monotonic() - last < _WARM_FOR
+
+    def pay(self, seconds: float, n_tasks: int) -> bool:
+        """Whether ``n_tasks`` tasks holding ``seconds`` of work (as measured in one process)
+        finish sooner on the workers than in this process."""
+        if self.n <= 1 or n_tasks <= 1:
+            return False
+        saved = seconds * (1.0 - 1.0 / min(self.n, n_tasks))
+        cost = TASK_SECONDS * n_tasks + (0.0 if self._started() else WORKER_START_SECONDS)
+        return saved > cost
+
+    def run(
+        self, task: Callable[[Any, Any], Any], items: Iterable[Any], *, on_workers: bool
+    ) -> Iterator[Any]:
+        """``task(obj, item)`` for each item, results in order: on the workers or here."""
+        if not on_workers:
+            return (task(self.obj, item) for item in items)
+        if self._pool is None:
+            self._handle = self._stack.enter_context(shipped(self.obj, self.n_jobs))
+            self._pool = self._stack.enter_context(
+                parallel(self.n_jobs, return_as=self._return_as, **self._kwargs)
+            )
+        return iter(self._pool(delayed(task)(self._handle, item) for item in items))
+
 
 Chunk = tuple[int, Sequence[Any]]  # the run's index of its first sample, and the samples
 ChunkResult = tuple[list[tuple[int, State]], int, float]
@@ -372,24 +470,32 @@ ChunkResult = tuple[list[tuple[int, State]], int, float]
 @dataclass
 class _Totals:
     """The statistics merged so far, in draw order; with ``halves``, those of each half too
-    (which hold ``n_halved`` samples together)."""
+    (which hold ``n_halved`` samples together); and the seconds the samples took to process."""
 
     state: State
     n_updates: int
     n_failures: int
     halves: list[State] | None = None
     n_halved: int = 0
+    n_timed: int = 0
+    seconds: float = 0.0
 
-    def add(self, results: Sequence[ChunkResult], n_samples: int) -> None:
-        for parts, failed, _ in results:
-            for half, part in parts:
-                self.state = merge_states(self.state, part)
-                if self.halves is not None and half >= 0:
-                    self.halves[half] = merge_states(self.halves[half], part)
-            self.n_failures += failed
+    def add(self, result: ChunkResult, n_samples: int) -> None:
+        parts, failed, seconds = result
+        for half, part in parts:
+            self.state = merge_states(self.state, part)
+            if self.halves is not None and half >= 0:
+                self.halves[half] = merge_states(self.halves[half], part)
+        self.n_failures += failed
         self.n_updates += n_samples
         if self.halves is not None:
             self.n_halved += n_samples
+        self.n_timed += n_samples
+        self.seconds += seconds
+
+    def seconds_for(self, n_samples: int) -> float:
+        """The measured seconds that ``n_samples`` more samples take in one process."""
+        return self.seconds / max(self.n_timed, 1) * n_samples
 
 
 def _cut(samples: Sequence[Any], size: int, start: int) -> list[Chunk]:
@@ -403,7 +509,7 @@ def _timed_chunk_size(job: MonteCarloJob, seconds_per_sample: float, limit: floa
 
 
 def _run_chunks(
-    evaluate: Any,
+    evaluate: Callable[[Sequence[Chunk]], Iterator[ChunkResult]],
     chunks: Sequence[Chunk],
     totals: _Totals,
     *,
@@ -412,17 +518,18 @@ def _run_chunks(
 ) -> int:
     """Evaluate ``chunks`` in order, ``wave`` at a time, until ``deadline``; samples included.
 
-    No wave starts after the deadline (once something was included), so the last wave, which
-    runs one chunk per worker, is the only overrun.
+    Results are merged as they arrive (in order). No wave starts after the deadline (once
+    something was included), so the last wave, which runs one chunk per worker, is the only
+    overrun.
     """
     included = 0
     for start in range(0, len(chunks), wave):
         if deadline is not None and totals.n_updates > 0 and time.monotonic() >= deadline:
             break
         batch = chunks[start : start + wave]
-        n_samples = sum(len(c) for _, c in batch)
-        totals.add(evaluate(batch), n_samples)
-        included += n_samples
+        for (_, samples), result in zip(batch, evaluate(batch), strict=True):
+            totals.add(result, len(samples))
+            included += len(samples)
     return included
 
 
@@ -434,6 +541,7 @@ def run_monte_carlo(
     stop: Stopping,
     random_state: int | None,
     n_jobs: int | None = 1,
+    round_size: int = ROUND_SIZE,
     checkpoint: Checkpoint | None = None,
     resume: bool = False,
     progress: bool | None = None,
@@ -441,16 +549,20 @@ def run_monte_carlo(
     started: float | None = None,
     initial: tuple[State, int] | None = None,
 ) -> RunOutput:
-    """Run ``job`` in rounds until ``stop`` says so; return the merged statistics.
+    """Run ``job`` in rounds of ``round_size`` chunks until ``stop`` says so; return the merged
+    statistics.
 
     ``initial`` (a state and its number of samples) starts the run, unless it resumes from a
     checkpoint, which already holds them. With a time limit in ``stop`` the clock is also
-    checked inside rounds, between waves of
-    one chunk per worker (see the module docstring): the run overruns the limit by at most one
-    chunk, and the values equal (up to rounding) those of a run with the budget of the samples
-    it included.
+    checked inside rounds, between waves of one chunk per worker (see the module docstring):
+    the run overruns the limit by at most one chunk, and the values equal (up to rounding)
+    those of a run with the budget of the samples it included.
     """
     check_n_jobs(n_jobs)
+    if isinstance(round_size, bool) or not isinstance(round_size, (int, np.integer)):
+        raise DataworthError(f"round_size must be a positive whole number; got {round_size!r}.")
+    if round_size < 1:
+        raise DataworthError(f"round_size must be a positive whole number; got {round_size!r}.")
     rng = np.random.default_rng(random_state)
 
     def zeros() -> State:
@@ -495,24 +607,19 @@ def run_monte_carlo(
 
     current = status()
     timed = stop.seconds_left(current) is not None
+    task = functools.partial(_process_chunk, job)
     # timed: one task per chunk, so that a wave is one chunk per worker (no auto-batching)
-    with (
-        shipped(utility, n_jobs) as handle,
-        parallel(n_jobs, return_as="list", batch_size=1 if timed else "auto") as workers,
-    ):
+    with _Workers(utility, n_jobs, batch_size=1 if timed else "auto") as workers:
 
-        def evaluate(chunks: Sequence[Chunk]) -> list[ChunkResult]:
-            return list(
-                workers(
-                    delayed(_process_chunk)(job, handle, c, _half_ids(i, len(c))) for i, c in chunks
-                )
-            )
+        def evaluate(chunks: Sequence[Chunk], on_workers: bool) -> Iterator[ChunkResult]:
+            items = [(c, _half_ids(i, len(c))) for i, c in chunks]
+            return workers.run(task, items, on_workers=on_workers)
 
-        wave = effective_n_jobs(n_jobs) if timed else None
         chunk_size = None if timed else job.chunk_size  # timed: from the first sample's time
+        per_round = round_size * job.chunk_size
         while not (totals.n_updates > 0 and stop.check(current)):
             cap = stop.max_remaining(current)
-            size = job.round_size if cap is None else min(job.round_size, cap)
+            size = per_round if cap is None else min(per_round, cap)
             if size <= 0:
                 break
             left = stop.seconds_left(current)
@@ -521,14 +628,26 @@ def run_monte_carlo(
             samples = job.draw(rng, size, n_players)
             first = totals.n_updates
             included = 0
-            if chunk_size is None:  # the first sample alone, timed, sizes the chunks
-                probe = evaluate([(first, samples[:1])])
-                totals.add(probe, 1)
-                included = 1
-                chunk_size = _timed_chunk_size(job, probe[0][2], left or 0.0)
+            if totals.n_timed == 0:  # the first chunk (timed: sample) runs here and is timed
+                head = min(size, 1 if timed else job.chunk_size)
+                totals.add(next(evaluate([(first, samples[:head])], False)), head)
+                included = head
+                if timed:
+                    chunk_size = _timed_chunk_size(job, totals.seconds, left or 0.0)
+            assert chunk_size is not None
             chunks = _cut(samples[included:], chunk_size, first + included)
+            # the work ahead: the rest of the budget or of the time, else at least as much as
+            # the run has done (a run that went on this long may well go on as long again)
+            bounds = [b for b in (None if cap is None else totals.seconds_for(cap - included),
+                                  left) if b is not None]  # fmt: skip
+            ahead = min(bounds) if bounds else max(totals.seconds_for(size), totals.seconds)
+            on_workers = workers.pay(ahead, len(chunks))
             included += _run_chunks(
-                evaluate, chunks, totals, wave=wave or max(1, len(chunks)), deadline=deadline
+                functools.partial(evaluate, on_workers=on_workers),
+                chunks,
+                totals,
+                wave=(workers.n if on_workers else 1) if timed else max(1, len(chunks)),
+                deadline=deadline,
             )
             if included < size:  # cut short: draw again only what was included
                 rng.bit_generator.state = before

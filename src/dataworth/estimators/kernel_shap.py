@@ -179,7 +179,6 @@ class KernelRegressionJob:
     groups: int = GROUPS
     estimator: str = REDUCER
     state_keys: tuple[str, ...] = ()
-    round_size: int = 128
     chunk_size: int = 16
 
     def __post_init__(self) -> None:
@@ -259,15 +258,7 @@ def regression_plan(
         "use estimator='unbiased-kernel-shap' or 'regression-msr', whose state is O(n).",
     )
     u_empty, u_full = ends(utility)
-    round_size = max(128, -(-4 * n // GROUPS) * GROUPS)
-    job = KernelRegressionJob(
-        sampler,
-        weights,
-        u_empty,
-        u_full,
-        round_size=round_size,
-        chunk_size=round_size // GROUPS,
-    )
+    job = KernelRegressionJob(sampler, weights, u_empty, u_full, chunk_size=max(16, -(-n // 2)))
     return Plan(job, cost_per_sample=2, fixed_cost=2, metadata={"jackknife_groups": GROUPS})
 
 

@@ -83,7 +83,6 @@ class PairedMSRJob:
     surrogate: SurrogateLike
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    round_size: int = 128
     chunk_size: int = 32
 
     def estimate(self, state: State) -> Estimate:

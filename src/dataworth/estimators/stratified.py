@@ -97,7 +97,6 @@ class MarginalJob:
     exact: NDArray[np.float64]
     estimator: str = "strata"
     state_keys: tuple[str, ...] = ()
-    round_size: int = 256
     chunk_size: int = 64
 
     def __post_init__(self) -> None:

@@ -88,7 +88,6 @@ class SVARMJob:
     exact: NDArray[np.float64]  # the exact strata's part of every value
     estimator: str = "strata"
     state_keys: tuple[str, ...] = ()
-    round_size: int = 512
     chunk_size: int = 128
 
     def __post_init__(self) -> None:

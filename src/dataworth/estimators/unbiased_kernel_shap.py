@@ -51,7 +51,6 @@ class UnbiasedKernelJob:
     share: float  # (u(N) - u(empty)) / n
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    round_size: int = 128
     chunk_size: int = 32
 
     def estimate(self, state: State) -> Estimate:

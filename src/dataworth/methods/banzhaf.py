@@ -17,6 +17,7 @@ import numpy as np
 
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
+from dataworth.engine.runner import ROUND_SIZE
 from dataworth.engine.stopping import Stopping
 from dataworth.estimators import plan_semivalue
 from dataworth.estimators.plan import Plan
@@ -35,7 +36,6 @@ class MSRJob:
 
     estimator: str = "difference"
     state_keys: tuple[str, ...] = ("in", "out")
-    round_size: int = 128
     chunk_size: int = 32
 
     def estimate(self, state: State) -> Estimate:
@@ -82,6 +82,7 @@ class MSRBanzhaf(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -91,6 +92,7 @@ class MSRBanzhaf(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume

@@ -32,7 +32,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
-from dataworth.engine.runner import MonteCarloJob
+from dataworth.engine.runner import ROUND_SIZE, MonteCarloJob
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError, UtilityError
 from dataworth.estimators.reducers import reduce_state
@@ -41,7 +41,6 @@ __all__ = ["ClasswiseShapley"]
 
 #: Samples per round (between stopping checks and checkpoints) and per parallel task; fixed, so
 #: the values never depend on ``n_jobs``.
-ROUND_SIZE = 16
 CHUNK_SIZE = 2
 
 #: One class's share of a sample: (out-of-class context rows, permutation of the class's rows).
@@ -118,7 +117,6 @@ class _ClasswiseJob:
     others_by_class: list[NDArray[np.intp]]
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    round_size: int = ROUND_SIZE
     chunk_size: int = CHUNK_SIZE
 
     def estimate(self, state: State) -> Estimate:
@@ -185,6 +183,7 @@ class ClasswiseShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -193,6 +192,7 @@ class ClasswiseShapley(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume

@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
+from dataworth.engine.runner import ROUND_SIZE
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
 from dataworth.estimators import plan_semivalue
@@ -52,7 +53,6 @@ class PermutationJob:
     antithetic: bool = False
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    round_size: int = 8
     chunk_size: int = 1
 
     def estimate(self, state: State) -> Estimate:
@@ -113,6 +113,7 @@ class PermutationShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -122,6 +123,7 @@ class PermutationShapley(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume
@@ -165,6 +167,7 @@ class TMCShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -174,6 +177,7 @@ class TMCShapley(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume
@@ -229,6 +233,7 @@ class BetaShapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -240,6 +245,7 @@ class BetaShapley(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume

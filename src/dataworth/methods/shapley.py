@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dataworth.base import MonteCarloValuation
+from dataworth.engine.runner import ROUND_SIZE
 from dataworth.engine.stopping import Stopping
 from dataworth.estimators import plan_semivalue
 from dataworth.estimators.plan import Plan
@@ -79,6 +80,7 @@ class Shapley(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -88,6 +90,7 @@ class Shapley(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume

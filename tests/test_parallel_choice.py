@@ -1,0 +1,86 @@
+"""Workers only where they pay, and rounds sized by ``round_size``, never by ``n_jobs``
+(issue 16, part 2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from dataworth.engine import runner
+from dataworth.errors import DataworthError
+from dataworth.methods import get_method
+from dataworth.testing.games import AirportGame
+
+
+def test_workers_pay_only_for_enough_work(monkeypatch) -> None:
+    monkeypatch.setattr(runner, "_POOL_USED", {})
+    workers = runner._Workers(None, n_jobs=2)
+    assert workers.n == 2
+    start = runner.WORKER_START_SECONDS
+    assert not workers.pay(0.5 * start, 100)  # saves at most half of it: less than the start
+    assert workers.pay(4 * start, 100)
+    assert not workers.pay(1e6, 1)  # one task: nothing to share
+    assert not runner._Workers(None, n_jobs=1).pay(1e6, 100)
+    # a pool this process started a moment ago costs nothing to start again
+    monkeypatch.setitem(runner._POOL_USED, ("LokyBackend", 2), __import__("time").monotonic())
+    assert workers.pay(0.5 * start, 100)
+
+
+def _pickles(monkeypatch: pytest.MonkeyPatch, cls: type) -> list[int]:
+    calls: list[int] = []
+    original = getattr(cls, "__reduce_ex__")
+
+    def counting(self: Any, protocol: Any) -> Any:
+        calls.append(1)
+        return original(self, protocol)
+
+    monkeypatch.setattr(cls, "__reduce_ex__", counting)
+    return calls
+
+
+def test_a_small_run_stays_in_this_process_with_the_same_values(monkeypatch) -> None:
+    monkeypatch.setattr(runner, "_POOL_USED", {})
+    game = AirportGame(np.arange(1.0, 9.0))
+    alone = get_method("permutation-shapley")(budget=40, random_state=3).fit(game).result_
+    shipped = _pickles(monkeypatch, AirportGame)
+    two = get_method("permutation-shapley")(budget=40, random_state=3, n_jobs=2).fit(game).result_
+    assert shipped == []  # microseconds of work: no pool was started, nothing was sent
+    np.testing.assert_array_equal(two.values, alone.values)
+
+
+@pytest.mark.parametrize("round_size", [1, 3, 64])
+def test_values_depend_on_round_size_not_on_workers(monkeypatch, round_size) -> None:
+    monkeypatch.setattr(runner, "WORKER_START_SECONDS", 0.0)
+    monkeypatch.setattr(runner, "TASK_SECONDS", 0.0)  # every round on the workers
+    game = AirportGame(np.arange(1.0, 7.0))
+    cls = get_method("banzhaf")
+    one = cls(budget=300, random_state=1, round_size=round_size).fit(game).result_
+    two = cls(budget=300, random_state=1, round_size=round_size, n_jobs=2).fit(game).result_
+    np.testing.assert_array_equal(one.values, two.values)
+    np.testing.assert_array_equal(one.stderr, two.stderr)
+    assert one.params["round_size"] == round_size
+
+
+def test_round_size_is_checked() -> None:
+    game = AirportGame(np.arange(1.0, 4.0))
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(DataworthError, match="round_size must be a positive whole number"):
+            get_method("permutation-shapley")(budget=4, round_size=bad).fit(game)
+
+
+def test_cli_round_size_reaches_the_method(tmp_path) -> None:
+    from dataworth.cli import main
+
+    rng = np.random.default_rng(0)
+    rows = ["a,b,y"] + [f"{rng.normal():.4f},{rng.normal():.4f},{i % 2}" for i in range(24)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    main([
+        "value", str(tmp_path / "t.csv"), "--target", "y", "--method", "permutation-shapley",
+        "--budget", "6", "--round-size", "2", "--save-result", str(tmp_path / "r.npz"),
+        "--out", str(tmp_path / "v.csv"),
+    ])  # fmt: skip
+    from dataworth.result import ValuationResult
+
+    assert ValuationResult.load(tmp_path / "r.npz").params["round_size"] == 2
