@@ -1,23 +1,28 @@
-"""Data-OOB against a direct out-of-bag computation written independently here."""
+"""Data-OOB against a direct out-of-bag computation written independently here: one
+scikit-learn fit per bag, on the bag's rows copied by their counts."""
 
 from __future__ import annotations
 
+import os
 import warnings
 
 import numpy as np
 import pytest
+from joblib import parallel_config, register_parallel_backend
+from joblib._parallel_backends import ThreadingBackend
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor, ExtraTreeClassifier
 from threadpoolctl import threadpool_limits
 
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 from dataworth.errors import DataworthError, UtilityError
-from dataworth.methods import METHODS, get_method
-from dataworth.methods.data_oob import DataOOB
+from dataworth.methods import METHODS, data_oob, get_method
+from dataworth.methods.data_oob import DataOOB, counts_are_weights
 from dataworth.utility import ModelUtility
 
 
@@ -195,3 +200,130 @@ def test_resume_from_checkpoint_equals_one_run(cancer, tmp_path):
     direct = DataOOB(budget=64, random_state=1).fit(u).result_
     assert resumed.metadata["resumed_from"] == 32
     np.testing.assert_array_equal(resumed.values, direct.values)
+
+
+# ------------------------------------------------------------------ scikit-learn decision trees
+@pytest.fixture(scope="module")
+def digits():
+    """120 digits rows: integer pixels (0-16), so many splits tie and the trees' random feature
+    order decides them; a fit that differs from scikit-learn's in anything shows."""
+    X, y = load_digits(return_X_y=True)
+    return Dataset.from_arrays(X[:120], y[:120]), Dataset.from_arrays(X[120:160], y[120:160])
+
+
+TREES = [
+    (DecisionTreeClassifier(random_state=0), True),
+    (DecisionTreeClassifier(criterion="entropy", max_features="sqrt", random_state=1), True),
+    (DecisionTreeClassifier(criterion="log_loss", max_depth=4, random_state=2), True),
+    (DecisionTreeClassifier(max_leaf_nodes=6, random_state=0), True),
+    (DecisionTreeClassifier(ccp_alpha=0.01, random_state=0), True),
+    (ExtraTreeClassifier(random_state=0), True),
+    # rules that count rows, and class weights computed from them: the rows are copied
+    (DecisionTreeClassifier(min_samples_leaf=3, random_state=0), False),
+    (DecisionTreeClassifier(min_samples_split=5, random_state=0), False),
+    (DecisionTreeClassifier(class_weight="balanced", random_state=0), False),
+]
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+@pytest.mark.parametrize(("model", "weighted"), TREES, ids=repr)
+def test_trees_equal_one_sklearn_fit_per_bag(digits, model, weighted, n_jobs):
+    train, valid = digits
+    assert counts_are_weights(model, train.X) is weighted
+    u = ModelUtility(model, train, valid)
+    res = DataOOB(budget=30, random_state=4, n_jobs=n_jobs).fit(u).result_
+    expected, count = reference_oob(model, train.X, train.y, 30, 4, classifier=True)
+    # one prediction changed would move a value by at least 1/30
+    np.testing.assert_allclose(res.values, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(res.counts, count)
+
+
+@pytest.mark.parametrize("cls", [DecisionTreeClassifier, ExtraTreeClassifier])
+def test_counts_as_weights_build_the_trees_of_copied_rows(digits, cls):
+    """What the weighted fits rest on, node by node: the same splits, thresholds and class
+    shares as scikit-learn's fit on the rows copied by their bootstrap counts."""
+    X, y = digits[0].X, digits[0].y
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        counts = np.bincount(rng.integers(0, len(y), len(y)), minlength=len(y))
+        rows = np.repeat(np.arange(len(y)), counts)
+        copied = cls(random_state=3).fit(X[rows], y[rows]).tree_
+        weighted = cls(random_state=3).fit(X, y, sample_weight=counts.astype(float)).tree_
+        for field in ("children_left", "feature", "threshold", "weighted_n_node_samples"):
+            np.testing.assert_array_equal(getattr(copied, field), getattr(weighted, field))
+        present = np.isin(np.unique(y), y[rows])  # classes absent from the bag: shares of 0
+        np.testing.assert_array_equal(copied.value, weighted.value[:, :, present])
+
+
+def test_missing_values_and_other_models_copy_rows():
+    X = np.array([[0.0, 1.0], [np.nan, 2.0]])
+    assert not counts_are_weights(DecisionTreeClassifier(), X)
+    assert not counts_are_weights(DecisionTreeRegressor(), X[:1])
+    assert not counts_are_weights(LogisticRegression(), X[:1])
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_regression_trees_with_threads_match_direct_computation(n_jobs):
+    ds = load_dataset("diabetes")
+    train, valid = ds.take(np.arange(80)).split(0.25, random_state=0)
+    model = DecisionTreeRegressor(random_state=0)
+    res = DataOOB(budget=30, random_state=3, n_jobs=n_jobs).fit(ModelUtility(model, train, valid))
+    expected, _ = reference_oob(model, train.X, train.y.astype(float), 30, 3, classifier=False)
+    np.testing.assert_allclose(res.result_.values, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_tree_workers_are_threads_of_this_process(digits, monkeypatch):
+    seen = []
+    score_bags = data_oob._score_bags
+
+    def spy(utility, bags, threads):
+        seen.append((os.getpid(), threads))
+        return score_bags(utility, bags, threads)
+
+    monkeypatch.setattr(data_oob, "_score_bags", spy)
+    u = ModelUtility(DecisionTreeClassifier(random_state=0), *digits)
+    with parallel_config(backend="loky"):
+        DataOOB(budget=20, random_state=0, n_jobs=2).fit(u)
+    assert seen and set(seen) == {(os.getpid(), 2)}
+
+
+class _Remote(ThreadingBackend):
+    """Stands for a cluster backend (Ray, Dask): not one dataworth knows to be local."""
+
+
+def test_trees_keep_the_engine_workers_on_other_backends(digits):
+    u = ModelUtility(DecisionTreeClassifier(random_state=0), *digits)
+    assert data_oob._tree_threads(u, 2) == 2
+    assert data_oob._tree_threads(u, 1) == 1
+    register_parallel_backend("dataworth-test-remote", _Remote)
+    with parallel_config(backend="dataworth-test-remote"):
+        assert data_oob._tree_threads(u, 2) == 1
+    lr = ModelUtility(LogisticRegression(), *digits, batched=False)
+    assert data_oob._tree_threads(lr, 2) == 1
+
+
+class _FailsOnRowZero(DecisionTreeClassifier):
+    """A tree (so fitted in threads) whose fit fails on the bags holding training row 0."""
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        if (X[:, 0] == -1.0).any():
+            raise RuntimeError("row 0")
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_failed_tree_fits_in_threads_raise_or_are_counted(digits, n_jobs):
+    train, valid = digits
+    X = train.X.copy()
+    X[0, 0] = -1.0
+    train = train.replace(X=X)
+    model = _FailsOnRowZero(random_state=0)
+    assert not counts_are_weights(model, X)  # a subclass: copied rows, which fit sees
+    with pytest.raises(UtilityError, match="row 0"):
+        DataOOB(budget=8, random_state=0, n_jobs=n_jobs).fit(ModelUtility(model, train, valid))
+    u = ModelUtility(model, train, valid, catch_errors=True)
+    res = DataOOB(budget=40, random_state=0, n_jobs=n_jobs).fit(u).result_
+    rng = np.random.default_rng(0)
+    holding = sum(0 in rng.integers(0, train.n_samples, train.n_samples) for _ in range(40))
+    assert 0 < res.metadata["n_failures"] == holding < 40
+    assert res.counts[0] == 40 - holding  # out of bag exactly in the bags that fitted
