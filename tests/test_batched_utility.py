@@ -141,3 +141,26 @@ def test_progress_none_means_when_interactive(monkeypatch) -> None:
         params = get_method(name)().get_params()
         if "progress" in params:
             assert params["progress"] is None, name
+
+
+def test_prefixes_of_many_permutations_in_one_call_equal_each_alone():
+    """Several permutations' prefixes are trained together (one call for the lot), and give
+    each permutation's own prefix utilities; with truncation each stops on its own."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    from dataworth.api import make_utility
+    from dataworth.data import Dataset
+
+    X, y = make_classification(60, 4, random_state=1)
+    train, valid = Dataset.from_arrays(X[:40], y[:40]), Dataset.from_arrays(X[40:], y[40:])
+    utility = make_utility(train, valid, model=LogisticRegression(), device="numpy")
+    rng = np.random.default_rng(0)
+    orders = np.array([rng.permutation(40) for _ in range(5)])
+    total = utility(np.ones(40, dtype=bool))
+    for tol in (None, 0.05):
+        kw = {"truncate_below": tol, "total": None if tol is None else total}
+        many = utility.evaluate_prefixes(orders, **kw)
+        assert many.shape == (5, 41)
+        alone = np.array([utility.evaluate_prefixes(o, **kw) for o in orders])
+        np.testing.assert_allclose(many, alone, rtol=0, atol=1e-9)

@@ -53,7 +53,7 @@ class PermutationJob:
     antithetic: bool = False
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    chunk_size: int = 1
+    chunk_size: int = 4
 
     def estimate(self, state: State) -> Estimate:
         return reduce_state(self.estimator, state)
@@ -64,15 +64,16 @@ class PermutationJob:
 
     def process(self, utility: Any, samples: Sequence[Any]) -> State:
         n = utility.n_players
+        orders = np.asarray(samples, dtype=np.intp).reshape(len(samples), n)
+        # every permutation's prefixes in one batched call (batched utilities train them together)
+        steps = np.diff(
+            utility.evaluate_prefixes(orders, truncate_below=self.truncate_below, total=self.total),
+            axis=1,
+        )
+        if self.importance is not None:
+            steps = steps * self.importance
         marginals = np.empty((len(samples), n))
-        for row, order in enumerate(samples):
-            u = utility.evaluate_prefixes(
-                order, truncate_below=self.truncate_below, total=self.total
-            )
-            step = np.diff(u)
-            if self.importance is not None:
-                step = step * self.importance
-            marginals[row, order] = step
+        marginals[np.arange(len(samples))[:, None], orders] = steps
         return {"marginal": Moments.from_samples(marginals)}
 
 

@@ -60,11 +60,18 @@ class UtilityBase:
         truncate_below: float | None = None,
         total: float | None = None,
     ) -> NDArray[np.float64]:
-        """Utilities of the prefixes ``order[:k]`` for ``k = 0..len(order)``.
+        """Utilities of the prefixes ``order[:k]`` for ``k = 0..len(order)``; for a 2-D ``order``
+        (one permutation per row), those of each row.
 
         With ``truncate_below`` (TMC), once ``|total - u(prefix)| < truncate_below`` the remaining
-        prefixes are given the last computed utility without evaluating them.
+        prefixes are given the last computed utility without evaluating them. Batched utilities
+        train the prefixes of all rows together.
         """
+        if np.ndim(order) == 2:
+            return np.array(
+                [self.evaluate_prefixes(row, truncate_below=truncate_below, total=total)
+                 for row in np.asarray(order)]
+            ).reshape(len(order), -1)  # fmt: skip
         out = np.empty(order.shape[0] + 1)
         mask = np.zeros(self.n_players, dtype=bool)
         out[0] = self(mask)

@@ -380,23 +380,32 @@ class BatchedUtility(ModelUtility):
         truncate_below: float | None = None,
         total: float | None = None,
     ) -> NDArray[np.float64]:
-        """Utilities of all prefixes of ``order`` in batches (blocks, when truncating)."""
-        n = order.shape[0]
-        out = np.empty(n + 1)
-        out[0] = self.default_score
-        rank = np.empty(self.n_players, dtype=np.intp)
-        rank[order] = np.arange(self.n_players)
+        """Utilities of all prefixes of ``order`` (one permutation, or one per row), batched.
+
+        The prefixes of every permutation go to the trainer together, ``batch_size`` subsets a
+        call; when truncating, blocks of 32 prefixes of each permutation still running.
+        """
+        orders = np.atleast_2d(np.asarray(order, dtype=np.intp))
+        m, n = orders.shape
+        out = np.empty((m, n + 1))
+        out[:, 0] = self.default_score
+        rank = np.empty((m, self.n_players), dtype=np.intp)
+        rank[np.arange(m)[:, None], orders] = np.arange(n)
         truncating = truncate_below is not None and total is not None
-        step = min(self.batch_size, 32 if truncating else n) or 1
+        step = (min(self.batch_size, 32) if truncating else n) or 1
+        running = np.arange(m)
         for start in range(1, n + 1, step):
             ks = np.arange(start, min(start + step, n + 1))
-            masks = rank[None, :] < ks[:, None]
-            out[ks] = self.evaluate_many(masks)
+            masks = rank[running][:, None, :] < ks[None, :, None]
+            u = self.evaluate_many(masks.reshape(-1, self.n_players)).reshape(running.size, -1)
+            out[running[:, None], ks[None, :]] = u
             if truncating:
                 assert total is not None and truncate_below is not None
-                hit = np.flatnonzero(np.abs(total - out[ks]) < truncate_below)
-                if hit.size:
-                    k = int(ks[hit[0]])
-                    out[k + 1 :] = out[k]
+                close = np.abs(total - u) < truncate_below
+                for row in np.flatnonzero(close.any(axis=1)):
+                    k = int(ks[np.argmax(close[row])])
+                    out[running[row], k + 1 :] = out[running[row], k]
+                running = running[~close.any(axis=1)]
+                if running.size == 0:
                     break
-        return out
+        return out if np.ndim(order) == 2 else out[0]
