@@ -193,7 +193,7 @@ def test_string_labels():
 def test_bad_k(iris_split, bad):
     train, valid = iris_split
     u = ModelUtility(KNeighborsClassifier(), train, valid)
-    with pytest.raises(DataworthError, match=r"k \(the number of neighbours\) must be a positive"):
+    with pytest.raises(DataworthError, match=r"k must be a positive whole number"):
         KNNShapley(k=bad).fit(u)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import time
 import warnings
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -22,6 +23,7 @@ from dataworth.engine.stopping import MaxTime, MaxUpdates, RankStable, StderrBel
 from dataworth.engine.task_checkpoint import TaskCheckpoint
 from dataworth.errors import CheckpointError, DataworthError
 from dataworth.estimators.plan import Plan
+from dataworth.params import Constraint, InstanceOf, Interval, Options, validate_params
 from dataworth.result import ValuationResult
 
 __all__ = ["MonteCarloValuation", "Valuation"]
@@ -60,8 +62,20 @@ class Valuation:
     exact_fits: ClassVar[bool] = False
     result_: ValuationResult
 
+    #: What each constructor parameter may be (:mod:`dataworth.params`), checked by ``fit``;
+    #: subclasses extend this dict. These are the parameters that say how to run.
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        "n_jobs": [Interval(Integral, 1, None), Interval(Integral, None, -1), None],
+        "progress": [Options([True, False]), None],
+        "checkpoint": [InstanceOf((str, Path), "a path"), None],
+        "resume": [Options([True, False])],
+    }
+
     def fit(self, utility: Any) -> Self:
         """Compute the values of the utility's players; the answer is ``self.result_``."""
+        validate_params(
+            type(self).__name__, self.get_params(deep=False), self._parameter_constraints
+        )
         self.result_ = self._fit(utility)
         return self
 
@@ -103,10 +117,28 @@ class Valuation:
             )
         return ckpt
 
-    def get_params(self) -> dict[str, Any]:
-        """The constructor parameters, as scikit-learn's ``get_params(deep=False)``."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The constructor parameters, as scikit-learn's ``get_params`` (so that
+        ``sklearn.base.clone`` copies a method); with ``deep``, also ``name__param`` for each
+        parameter that has parameters of its own."""
         sig = inspect.signature(type(self).__init__)
-        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+        params = {p: getattr(self, p) for p in sig.parameters if p != "self"}
+        if deep:
+            for name, value in list(params.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    params.update({f"{name}__{k}": v for k, v in value.get_params().items()})
+        return params
+
+    def set_params(self, **params: Any) -> Self:
+        """Set constructor parameters (checked by the next ``fit``), as scikit-learn's."""
+        valid = self.get_params(deep=False)
+        for name, value in params.items():
+            if name not in valid:
+                raise DataworthError(
+                    f"{type(self).__name__} has no parameter {name!r}; it has: {', '.join(valid)}."
+                )
+            setattr(self, name, value)
+        return self
 
     def _result(self, utility: Any, **fields: Any) -> ValuationResult:
         """Build a result with the common fields filled in."""
@@ -160,6 +192,14 @@ class MonteCarloValuation(Valuation):
     resume : bool, default=False
         Continue from ``checkpoint`` if it exists.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Valuation._parameter_constraints,
+        "budget": [Interval(Integral, 1, None), None],
+        "stop": [InstanceOf(Stopping, "a Stopping rule"), None],
+        "random_state": [Interval(Integral, 0, None), None],
+        "round_size": [Interval(Integral, 1, None)],
+    }
 
     def _job(self, utility: Any) -> MonteCarloJob:
         raise NotImplementedError

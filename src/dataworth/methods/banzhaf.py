@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -19,11 +19,11 @@ from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.runner import ROUND_SIZE
 from dataworth.engine.stopping import Stopping
-from dataworth.estimators import plan_semivalue
+from dataworth.estimators import ESTIMATORS, plan_semivalue
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.reducers import reduce_state
 from dataworth.estimators.semivalues import Semivalue
-from dataworth.methods.semivalue import _check_budget
+from dataworth.params import Constraint, Options
 from dataworth.result import ValuationResult
 from dataworth.samplers import draw_uniform_subsets
 
@@ -73,6 +73,10 @@ class MSRBanzhaf(MonteCarloValuation):
     """
 
     name = "banzhaf"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **MonteCarloValuation._parameter_constraints,
+        "estimator": [Options(ESTIMATORS)],
+    }
 
     def __init__(
         self,
@@ -98,13 +102,11 @@ class MSRBanzhaf(MonteCarloValuation):
         self.resume = resume
 
     def _job(self, utility: Any) -> MSRJob:
-        _check_budget(self.budget)
         return MSRJob()
 
     def _plan(self, utility: Any) -> Plan:
         if self.estimator == "msr":  # the classic: one subset per evaluation
             return super()._plan(utility)
-        _check_budget(self.budget)
         return plan_semivalue(
             self.estimator,
             utility,

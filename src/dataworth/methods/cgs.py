@@ -26,6 +26,7 @@ each class against a balanced random sample of all other classes.)
 from __future__ import annotations
 
 import itertools
+from numbers import Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +37,7 @@ from dataworth.base import Valuation
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
 from dataworth.memory import check_memory, format_bytes
+from dataworth.params import Constraint, Interval, Options
 from dataworth.result import ValuationResult
 
 __all__ = ["CGS", "arccos_gram", "complexity_gaps"]
@@ -155,6 +157,11 @@ class CGS(Valuation):
     """
 
     name: ClassVar[str] = "cgs"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Valuation._parameter_constraints,
+        "ridge": [Interval(Real, 0, None)],
+        "standardize": [Options([True, False])],
+    }
     # no model is fitted: build the plain utility rather than a batched one
     exact_fits: ClassVar[bool] = True
     #: Every value is minus a complexity gap, so at most 0; 0 is the best value, not a neutral
@@ -166,9 +173,6 @@ class CGS(Valuation):
         self.standardize = standardize
 
     def _check(self, utility: Any) -> None:
-        r = self.ridge
-        if isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 0:
-            raise DataworthError(f"ridge must be a number >= 0; got {r!r}.")
         if not all(hasattr(utility, a) for a in ("train", "player_of_row")):
             raise DataworthError(
                 "cgs needs a data utility with training data (a ModelUtility); got "

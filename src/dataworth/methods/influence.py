@@ -6,7 +6,8 @@ The computation lives in :mod:`dataworth.influence`; this module is the valuatio
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -14,6 +15,7 @@ from dataworth.base import Valuation
 from dataworth.errors import DataworthError
 from dataworth.influence.base import influence_values
 from dataworth.influence.linear import SUPPORTED_LINEAR_MODELS, LinearInfluence
+from dataworth.params import Constraint, Interval
 from dataworth.result import ValuationResult
 
 __all__ = ["Influence"]
@@ -59,6 +61,10 @@ class Influence(Valuation):
     """
 
     name = "influence"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Valuation._parameter_constraints,
+        "damping": [Interval(Real, 0, None)],
+    }
     exact_fits = True
 
     def __init__(self, *, damping: float = 0.0) -> None:

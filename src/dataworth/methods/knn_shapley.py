@@ -18,6 +18,7 @@ bounded by ``chunk_size * n_train`` and no Python loop runs over rows or valuati
 
 from __future__ import annotations
 
+from numbers import Integral
 from typing import Any, ClassVar
 
 import numpy as np
@@ -30,13 +31,10 @@ from dataworth.base import Valuation
 from dataworth.engine.runner import run_tasks
 from dataworth.errors import DataworthError
 from dataworth.memory import check_memory, format_bytes
+from dataworth.params import Constraint, Interval
 from dataworth.result import ValuationResult
 
 __all__ = ["KNNShapley"]
-
-
-def _is_whole(value: Any) -> bool:
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def _squared_distances(
@@ -174,6 +172,11 @@ class KNNShapley(Valuation):
     """
 
     name: ClassVar[str] = "knn-shapley"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Valuation._parameter_constraints,
+        "k": [Interval(Integral, 1, None)],
+        "chunk_size": [Interval(Integral, 1, None)],
+    }
 
     def __init__(
         self,
@@ -189,14 +192,6 @@ class KNNShapley(Valuation):
         self.progress = progress
 
     def _check(self, utility: Any) -> None:
-        if not _is_whole(self.k) or self.k < 1:
-            raise DataworthError(
-                f"k (the number of neighbours) must be a positive whole number; got {self.k!r}."
-            )
-        if not _is_whole(self.chunk_size) or self.chunk_size < 1:
-            raise DataworthError(
-                f"chunk_size must be a positive whole number; got {self.chunk_size!r}."
-            )
         if not all(hasattr(utility, a) for a in ("train", "valid", "player_of_row")):
             raise DataworthError(
                 "knn-shapley needs a data utility with training and valuation data "

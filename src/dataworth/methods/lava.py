@@ -30,6 +30,7 @@ class large).
 from __future__ import annotations
 
 import warnings
+from numbers import Integral, Real
 from typing import Any, ClassVar
 
 import numpy as np
@@ -41,6 +42,7 @@ from dataworth.base import Valuation
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
 from dataworth.memory import check_memory, format_bytes
+from dataworth.params import Constraint, Interval, Options
 from dataworth.result import ValuationResult
 
 __all__ = ["LAVA", "calibrated_gradient", "class_distances", "ground_cost"]
@@ -384,6 +386,15 @@ class LAVA(Valuation):
     """
 
     name: ClassVar[str] = "lava"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Valuation._parameter_constraints,
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "label_weight": [Interval(Real, 0, None)],
+        "standardize": [Options([True, False])],
+        "solver": [Options(_SOLVERS)],
+        "max_iter": [Interval(Integral, 1, None)],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+    }
     # no model is fitted: build the plain utility rather than a batched one
     exact_fits: ClassVar[bool] = True
     #: Calibrated gradients sum to zero by construction: a value's sign says above or below the
@@ -408,20 +419,6 @@ class LAVA(Valuation):
         self.tol = tol
 
     def _check(self, utility: Any) -> None:
-        for name in ("epsilon", "tol"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                raise DataworthError(f"{name} must be a positive number; got {v!r}.")
-        lw = self.label_weight
-        if isinstance(lw, bool) or not isinstance(lw, (int, float)) or not lw >= 0:
-            raise DataworthError(f"label_weight must be a number >= 0; got {lw!r}.")
-        mi = self.max_iter
-        if isinstance(mi, bool) or not isinstance(mi, (int, np.integer)) or mi < 1:
-            raise DataworthError(f"max_iter must be a positive whole number; got {mi!r}.")
-        if self.solver not in _SOLVERS:
-            raise DataworthError(
-                f"solver must be one of {', '.join(map(repr, _SOLVERS))}; got {self.solver!r}."
-            )
         if not all(hasattr(utility, a) for a in ("train", "valid", "player_of_row")):
             raise DataworthError(
                 "lava needs a data utility with training and valuation data "

@@ -29,6 +29,7 @@ Examples
 from __future__ import annotations
 
 import time
+from numbers import Integral
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -41,6 +42,7 @@ from dataworth.base import Valuation
 from dataworth.engine.runner import run_tasks
 from dataworth.errors import DataworthError
 from dataworth.methods.sklearn_check import sklearn_difference
+from dataworth.params import Constraint, Interval
 from dataworth.result import ValuationResult
 
 __all__ = ["LeastCore"]
@@ -310,6 +312,11 @@ class LeastCore(Valuation):
     """
 
     name: ClassVar[str] = "least-core"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **Valuation._parameter_constraints,
+        "budget": [Interval(Integral, 1, None), None],
+        "random_state": [Interval(Integral, 0, None), None],
+    }
     #: An allocation of the total score ``u(N)`` that keeps every coalition stable, not a
     #: marginal effect: a row that neither helps nor hurts need not get 0 (its share is bounded
     #: by the subsidy and its own score), so the values rank rows only.
@@ -333,16 +340,6 @@ class LeastCore(Valuation):
         self.resume = resume
 
     def _check(self, n: int) -> None:
-        budget = self.budget
-        if budget is not None and (
-            isinstance(budget, (bool, np.bool_))
-            or not isinstance(budget, (int, np.integer))
-            or budget < 1
-        ):
-            raise DataworthError(
-                f"budget must be a positive whole number of sampled subsets, or None for the "
-                f"exact least core; got {budget!r}."
-            )
         if n < 2:
             raise DataworthError(
                 f"least core needs at least two players; got {n} (a single player's value is "

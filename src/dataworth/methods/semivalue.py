@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -20,12 +21,12 @@ from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
 from dataworth.engine.runner import ROUND_SIZE
 from dataworth.engine.stopping import Stopping
-from dataworth.errors import DataworthError
-from dataworth.estimators import plan_semivalue
+from dataworth.estimators import ESTIMATORS, plan_semivalue
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.reducers import reduce_state
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.methods.weights import beta_log_weights, permutation_importance
+from dataworth.params import Constraint, Interval, Options
 from dataworth.samplers import draw_antithetic_permutations, draw_permutations
 
 __all__ = ["BetaShapley", "PermutationJob", "PermutationShapley", "TMCShapley"]
@@ -77,13 +78,6 @@ class PermutationJob:
         return {"marginal": Moments.from_samples(marginals)}
 
 
-def _check_budget(budget: int | None) -> None:
-    if budget is not None and (
-        not isinstance(budget, (int, np.integer)) or isinstance(budget, bool) or budget < 1
-    ):
-        raise DataworthError(f"budget must be a positive whole number; got {budget!r}.")
-
-
 class PermutationShapley(MonteCarloValuation):
     """Data Shapley by permutation sampling (Castro et al. 2009; Ghorbani & Zou 2019).
 
@@ -105,6 +99,10 @@ class PermutationShapley(MonteCarloValuation):
     """
 
     name = "permutation-shapley"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **MonteCarloValuation._parameter_constraints,
+        "antithetic": [Options([True, False])],
+    }
 
     def __init__(
         self,
@@ -130,7 +128,6 @@ class PermutationShapley(MonteCarloValuation):
         self.resume = resume
 
     def _job(self, utility: Any) -> PermutationJob:
-        _check_budget(self.budget)
         return PermutationJob(antithetic=self.antithetic)
 
 
@@ -159,6 +156,10 @@ class TMCShapley(MonteCarloValuation):
     """
 
     name = "tmc-shapley"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **MonteCarloValuation._parameter_constraints,
+        "tolerance": [Interval(Real, 0, None)],
+    }
 
     def __init__(
         self,
@@ -184,11 +185,6 @@ class TMCShapley(MonteCarloValuation):
         self.resume = resume
 
     def _job(self, utility: Any) -> PermutationJob:
-        _check_budget(self.budget)
-        if not (isinstance(self.tolerance, (int, float)) and self.tolerance >= 0):
-            raise DataworthError(
-                f"tolerance must be a non-negative number; got {self.tolerance!r}."
-            )
         total = float(utility(np.ones(utility.n_players, dtype=bool)))
         return PermutationJob(truncate_below=self.tolerance * abs(total), total=total)
 
@@ -223,6 +219,12 @@ class BetaShapley(MonteCarloValuation):
     """
 
     name = "beta-shapley"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **MonteCarloValuation._parameter_constraints,
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "beta": [Interval(Real, 0, None, closed="neither")],
+        "estimator": [Options(ESTIMATORS)],
+    }
 
     def __init__(
         self,
@@ -252,7 +254,6 @@ class BetaShapley(MonteCarloValuation):
         self.resume = resume
 
     def _job(self, utility: Any) -> PermutationJob:
-        _check_budget(self.budget)
         importance = permutation_importance(
             beta_log_weights(utility.n_players, float(self.alpha), float(self.beta))
         )
@@ -261,8 +262,6 @@ class BetaShapley(MonteCarloValuation):
     def _plan(self, utility: Any) -> Plan:
         if self.estimator == "permutation":  # the classic: the budget counts permutations
             return super()._plan(utility)
-        _check_budget(self.budget)
-        beta_log_weights(1, float(self.alpha), float(self.beta))  # refuse bad parameters first
         return plan_semivalue(
             self.estimator,
             utility,

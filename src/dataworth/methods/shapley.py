@@ -10,15 +10,15 @@ runs on any :class:`~dataworth.utility.base.UtilityBase`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.runner import ROUND_SIZE
 from dataworth.engine.stopping import Stopping
-from dataworth.estimators import plan_semivalue
+from dataworth.estimators import ESTIMATORS, plan_semivalue
 from dataworth.estimators.plan import Plan
 from dataworth.estimators.semivalues import Semivalue
-from dataworth.methods.semivalue import _check_budget
+from dataworth.params import Constraint, Options
 
 __all__ = ["DEFAULT_ESTIMATOR", "Shapley", "auto_estimator"]
 
@@ -71,6 +71,10 @@ class Shapley(MonteCarloValuation):
     """
 
     name = "shapley"
+    _parameter_constraints: ClassVar[dict[str, list[Constraint]]] = {
+        **MonteCarloValuation._parameter_constraints,
+        "estimator": [Options(["auto", *ESTIMATORS])],
+    }
 
     def __init__(
         self,
@@ -96,7 +100,6 @@ class Shapley(MonteCarloValuation):
         self.resume = resume
 
     def _plan(self, utility: Any) -> Plan:
-        _check_budget(self.budget)
         estimator = self.estimator
         if estimator == "auto":
             estimator = auto_estimator(utility.n_players)
