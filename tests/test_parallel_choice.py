@@ -30,7 +30,7 @@ def test_workers_pay_only_for_enough_work(monkeypatch) -> None:
 
 def _pickles(monkeypatch: pytest.MonkeyPatch, cls: type) -> list[int]:
     calls: list[int] = []
-    original = getattr(cls, "__reduce_ex__")
+    original = cls.__reduce_ex__
 
     def counting(self: Any, protocol: Any) -> Any:
         calls.append(1)
@@ -84,3 +84,28 @@ def test_cli_round_size_reaches_the_method(tmp_path) -> None:
     from dataworth.result import ValuationResult
 
     assert ValuationResult.load(tmp_path / "r.npz").params["round_size"] == 2
+
+
+def test_cli_method_params_reach_any_parameter_and_are_checked(tmp_path, capsys) -> None:
+    from dataworth.cli import main
+    from dataworth.result import ValuationResult
+
+    rng = np.random.default_rng(1)
+    rows = ["a,b,y"] + [f"{rng.normal():.4f},{rng.normal():.4f},{i % 2}" for i in range(24)]
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    base = ["value", str(tmp_path / "t.csv"), "--target", "y", "--method", "permutation-shapley",
+            "--out", str(tmp_path / "v.csv")]  # fmt: skip
+    main([*base, "--method-params", '{"budget": 5, "antithetic": true}', "--budget", "4",
+          "--save-result", str(tmp_path / "r.npz")])  # fmt: skip
+    params = ValuationResult.load(tmp_path / "r.npz").params
+    assert params["antithetic"] is True and params["budget"] == 4  # the flag wins
+    for text, message in [
+        ('{"bogus": 1}', "has no parameter 'bogus'"),
+        ('{"round_size": 0}', "round_size must be a positive whole number"),
+        ("[1]", "must be a JSON object"),
+        ("{", "is not valid JSON"),
+    ]:
+        with pytest.raises(SystemExit) as info:
+            main([*base, "--method-params", text])
+        assert info.value.code == 2
+        assert message in capsys.readouterr().err

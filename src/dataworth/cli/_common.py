@@ -18,14 +18,14 @@ import numpy as np
 from click.core import ParameterSource
 
 from dataworth.cli._files import INPUT_FILE, OUTPUT_FILE, RESUME_FILE, FileRole, guard_files
-from dataworth.data import Dataset, detect_separator, is_categorical, read_table
+from dataworth.data import Dataset, detect_separator, read_table
 from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
-from dataworth.fileio import atomic_output, spreadsheet_safe
+from dataworth.fileio import atomic_output, write_values_csv
 from dataworth.jsonable import json_ready
 from dataworth.methods import parameters_of
-from dataworth.models import make_model
+from dataworth.models import default_model, make_model
 from dataworth.preprocess import (
     ENCODINGS,
     IMPUTATIONS,
@@ -61,11 +61,13 @@ __all__ = [
     "format_table",
     "guard_files",
     "is_number",
+    "json_object",
     "k_option",
     "load_file",
     "load_pair",
     "load_train_test",
     "method_params",
+    "method_params_option",
     "model_options",
     "n_jobs_option",
     "on_backend",
@@ -800,26 +802,54 @@ def standardize_features(notes: Notes, train: Dataset, valid: Dataset) -> tuple[
 # ---------------------------------------------------------------------------------- models
 def build_model(name: str | None, params: str | None, y: np.ndarray, seed: int) -> Any:
     """The estimator for ``--model`` and ``--model-params`` (JSON); the default follows ``y``."""
-    parsed: dict[str, Any] = {}
-    if params:
-        try:
-            parsed = json.loads(params)
-        except json.JSONDecodeError as exc:
-            raise DataworthError(f"--model-params is not valid JSON: {exc.msg}.") from None
-        if not isinstance(parsed, dict):
-            raise DataworthError("--model-params must be a JSON object, e.g. '{\"C\": 0.5}'.")
+    parsed = json_object(params, "--model-params", '{"C": 0.5}')
     if name is None:
-        name = "logistic-regression" if is_categorical(y) else "linear-regression"
+        return default_model(y, parsed, random_state=seed)
     return make_model(name, parsed, random_state=seed)
 
 
+def json_object(text: str | None, flag: str, example: str) -> dict[str, Any]:
+    """The JSON object given to ``flag`` (empty when not given); one-line errors otherwise."""
+    if not text:
+        return {}
+    try:
+        parsed = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataworthError(f"{flag} is not valid JSON: {exc.msg}.") from None
+    if not isinstance(parsed, dict):
+        raise DataworthError(f"{flag} must be a JSON object, e.g. '{example}'.")
+    return parsed
+
+
+def method_params_option(f: F) -> F:
+    """Add ``--method-params``: any constructor parameter of the method, as a JSON object."""
+    return click.option(
+        "--method-params",
+        "method_params_json",
+        default=None,
+        help="JSON object of the method's parameters (see its docstring), e.g. "
+        '\'{"budget": 500, "round_size": 16}\'; a dedicated flag such as --budget wins over it.',
+    )(f)
+
+
 def method_params(
-    notes: Notes, cls: type, given: dict[str, Any], stop: Stopping | None
+    notes: Notes,
+    cls: type,
+    given: dict[str, Any],
+    stop: Stopping | None,
+    json_params: str | None = None,
 ) -> dict[str, Any]:
     """The parameters of ``given`` (name: (value, flag)) that method ``cls`` accepts, and
-    ``stop``; a note for each one given that it does not accept."""
+    ``stop``, over those of ``json_params`` (``--method-params``); a note for each flag given
+    that the method does not accept, and an error for a JSON name it does not have."""
     accepted = parameters_of(cls)
-    params: dict[str, Any] = {}
+    params = json_object(json_params, "--method-params", '{"budget": 500}')
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise DataworthError(
+            f"--method-params: {getattr(cls, 'name', cls.__name__)} has no parameter "
+            f"{', '.join(map(repr, unknown))}; it has: {', '.join(sorted(accepted))}."
+        )
     for name, (value, flag) in given.items():
         if value is None:
             continue
@@ -902,24 +932,9 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
 
 
 def write_values(path: str | None, result: ValuationResult) -> None:
-    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None); group names
-    that a spreadsheet would run as a formula start with ``'`` (:func:`spreadsheet_safe`)."""
-    first = "group" if result.kind == "group" else "index"
-    rows = (
-        [spreadsheet_safe(str(label)), f"{v:.17g}", f"{s:.17g}", str(int(c))]
-        for label, v, s, c in zip(
-            result.labels.tolist(), result.values, result.stderr, result.counts, strict=True
-        )
-    )
-    if path is None:
-        writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow([first, "value", "stderr", "count"])
-        writer.writerows(rows)
-        return
-    with open_output(path) as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow([first, "value", "stderr", "count"])
-        writer.writerows(rows)
+    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None), as
+    :func:`dataworth.fileio.write_values_csv` does."""
+    write_values_csv(sys.stdout if path is None else path, result)
 
 
 # ---------------------------------------------------------------------------------- tables

@@ -26,6 +26,7 @@ from dataworth.cli._common import (
     k_option,
     load_pair,
     method_params,
+    method_params_option,
     model_options,
     on_backend,
     scoring_option,
@@ -59,6 +60,7 @@ __all__ = ["value"]
 @click.option(
     "--out", "out", type=OUTPUT_FILE, default=None, help="Output CSV (default: standard output)."
 )
+@method_params_option
 @valid_options
 @model_options(
     "logistic-regression (default for labels), knn, decision-tree, random-forest, "
@@ -190,6 +192,7 @@ def value(
     target: str,
     method: str,
     out: str | None,
+    method_params_json: str | None,
     valid_path: str | None,
     valid_fraction: float,
     model_name: str | None,
@@ -270,7 +273,7 @@ def value(
         "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
         "resume": (True if resume else None, "--resume"),
     }
-    params = method_params(notes, cls, given, stop)
+    params = method_params(notes, cls, given, stop, method_params_json)
     accepted = parameters_of(cls)
     if stop is not None and budget is None and "stop" in accepted and "budget" in accepted:
         params["budget"] = None  # a stop target, not the method's default budget, ends the run

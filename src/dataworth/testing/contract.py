@@ -59,11 +59,11 @@ def _bad_values(constraints: list[Any]) -> list[Any]:
     return [v for v in bad if not any(v is None if c is None else v in c for c in constraints)]
 
 
-def _fit(cls: type, utility: Any, **params: Any) -> Any:
+def _fit(cls: Any, utility: Any, **params: Any) -> Any:
     return cls(**params).fit(utility).result_
 
 
-def check_valuation(cls: type, utility: Any = None, *, budget: int = 64) -> None:
+def check_valuation(cls: Any, utility: Any = None, *, budget: int = 64) -> None:
     """Run ``cls`` (a valuation class) through the public contract; AssertionError if broken.
 
     Parameters
@@ -81,7 +81,7 @@ def check_valuation(cls: type, utility: Any = None, *, budget: int = 64) -> None
 
     utility = contract_utility() if utility is None else utility
     names = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    constraints: dict[str, list[Any]] = cls._parameter_constraints  # type: ignore[attr-defined]
+    constraints: dict[str, list[Any]] = cls._parameter_constraints
     missing = [n for n in names if n not in constraints]
     assert not missing, f"{cls.__name__}: parameters without constraints: {missing}"
 
