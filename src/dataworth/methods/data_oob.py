@@ -187,9 +187,9 @@ def _score_bags(utility: Any, bags: list[NDArray[np.intp]], threads: int) -> lis
     model = utility.model
     if _is_tree(model):
         # a clone per bag (threads share nothing), fitted with weights where they are the rows
-        score = functools.partial(
-            _oob_scores, utility, weighted=counts_are_weights(model, utility.train.X)
-        )
+        X = utility.train.X
+        X32 = np.asarray(X, dtype=np.float32) if counts_are_weights(model, X) else None
+        score = functools.partial(_oob_scores, utility, weighted_X=X32)
         if threads > 1:
             with ThreadPoolExecutor(max_workers=threads) as pool:
                 return list(pool.map(score, bags))
@@ -227,15 +227,17 @@ def _oob_scores(
     fitted: NDArray[Any] | None = None,
     *,
     estimator: Any = None,
-    weighted: bool = False,
+    weighted_X: NDArray[np.float32] | None = None,
 ) -> Scores | None:
     """Per-player out-of-bag score of the model fitted on one bag, and the out-of-bag mask.
 
     ``fitted`` holds that model's predictions on all training rows when they were computed in
     a batch. Otherwise ``estimator`` (default: a fresh ``clone(utility.model)``) is fitted on
-    the bag's rows, or with ``weighted`` on all rows with the bag's counts as sample weights
-    (only where :func:`counts_are_weights`). Returns None when the fit failed and the utility
-    opted in to counting failures (the caller counts it).
+    the bag's rows; or, given ``weighted_X`` (only where :func:`counts_are_weights`: the
+    training features as float32, which is what a scikit-learn tree makes of them), on all
+    rows with the bag's counts as sample weights, skipping the tree's input checks
+    (``check_input=False``, as scikit-learn's forests do). Returns None when the fit failed and
+    the utility opted in to counting failures (the caller counts it).
     """
     n_players = int(utility.n_players)
     train = utility.train
@@ -245,8 +247,7 @@ def _oob_scores(
     scores = np.zeros(n_players)
     if oob_rows.size == 0:
         return scores, out
-    y_in = train.y[counts > 0]
-    X_oob, y_oob = train.X[oob_rows], train.y[oob_rows]
+    y_in, y_oob = train.y[counts > 0], train.y[oob_rows]
     if utility.is_classifier and (y_in == y_in[0]).all():
         pred = np.full(oob_rows.shape[0], y_in[0])  # constant predictor, as in the utility
     elif fitted is not None:
@@ -254,12 +255,14 @@ def _oob_scores(
     else:
         model = clone(utility.model) if estimator is None else estimator
         try:
-            if weighted:
-                model.fit(train.X, train.y, sample_weight=counts.astype(np.float64))
+            if weighted_X is not None:
+                weights = counts.astype(np.float64)
+                model.fit(weighted_X, train.y, sample_weight=weights, check_input=False)
+                pred = np.asarray(model.predict(weighted_X[oob_rows], check_input=False))
             else:
                 rows = np.repeat(np.arange(counts.shape[0]), counts)
                 model.fit(train.X[rows], train.y[rows])
-            pred = np.asarray(model.predict(X_oob))
+                pred = np.asarray(model.predict(train.X[oob_rows]))
         except Exception as exc:
             if getattr(utility, "catch_errors", False):
                 return None
