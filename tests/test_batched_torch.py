@@ -20,11 +20,7 @@ import dataworth.utility.batched as batched  # noqa: E402
 from dataworth.datasets import load_dataset  # noqa: E402
 from dataworth.errors import DataworthError  # noqa: E402
 from dataworth.utility.batched import BatchedUtility, Unsupported, resolve_device  # noqa: E402
-from dataworth.utility.batched.logistic import make_trainer  # noqa: E402
-from dataworth.utility.batched.torch_logistic import (  # noqa: E402
-    TorchLogisticTrainer,
-    make_torch_trainer,
-)
+from dataworth.utility.batched.logistic import LogisticTrainer, make_trainer  # noqa: E402
 
 Array = NDArray[np.float64]
 LOADERS = {"breast_cancer": load_breast_cancer, "iris": load_iris, "wine": load_wine}
@@ -68,7 +64,7 @@ def test_torch_trainer_agrees_with_numpy(name: str, bootstrap: bool) -> None:
     W = _weights(y, seed=len(name) + bootstrap, bootstrap=bootstrap)
     model = LogisticRegression()
     ref = make_trainer(model, X, y, K).fit(W)
-    trainer = make_torch_trainer(model, X, y, K, "cpu")
+    trainer = make_trainer(model, X, y, K, "cpu")
     fit = trainer.fit(W)
     assert fit.binary.tolist() == ref.binary.tolist()
     assert (K < 3) or 0 < fit.binary.sum() < fit.binary.size  # both solvers were exercised
@@ -88,7 +84,7 @@ def test_float32_is_close(name: str) -> None:
     K = int(y.max()) + 1
     W = _weights(y, seed=7, n=60)
     ref = make_trainer(LogisticRegression(), X, y, K).fit(W)
-    fit = make_torch_trainer(LogisticRegression(), X, y, K, "cpu", dtype="float32").fit(W)
+    fit = make_trainer(LogisticRegression(), X, y, K, "cpu", dtype="float32").fit(W)
     scale = np.abs(ref.coef).max()
     assert np.abs(fit.coef - ref.coef).max() <= 1e-3 * scale
     assert np.mean(fit.predict(X) == ref.predict(X)) >= 0.99
@@ -96,22 +92,22 @@ def test_float32_is_close(name: str) -> None:
 
 def test_settings_are_those_of_the_numpy_trainer() -> None:
     X, y = _data("iris")
-    trainer = make_torch_trainer(LogisticRegression(C=0.3, fit_intercept=False), X, y, 3)
+    trainer = make_trainer(LogisticRegression(C=0.3, fit_intercept=False), X, y, 3, "cpu")
     assert (trainer.C, trainer.fit_intercept, trainer.binary_c_factor) == (0.3, False, 1.0)
     W = _weights(y, seed=3, n=40)
     ref = make_trainer(LogisticRegression(C=0.3, fit_intercept=False), X, y, 3).fit(W)
     np.testing.assert_allclose(trainer.fit(W).coef, ref.coef, rtol=1e-7, atol=1e-9)
     with pytest.raises(Unsupported, match="class_weight"):
-        make_torch_trainer(LogisticRegression(class_weight="balanced"), X, y, 3)
+        make_trainer(LogisticRegression(class_weight="balanced"), X, y, 3, "cpu")
     with pytest.raises(Unsupported, match="penalty"):
-        make_torch_trainer(LogisticRegression(penalty="l1", solver="saga"), X, y, 3)
+        make_trainer(LogisticRegression(penalty="l1", solver="saga"), X, y, 3, "cpu")
     with pytest.raises(ValueError, match="dtype"):
-        make_torch_trainer(LogisticRegression(), X, y, 3, dtype="float16")
+        make_trainer(LogisticRegression(), X, y, 3, "cpu", dtype="float16")
 
 
 def test_refuses_single_class_rows_and_bad_shapes() -> None:
     X, y = _data("breast_cancer")
-    trainer = TorchLogisticTrainer(X, y, 2)
+    trainer = LogisticTrainer(X, y, 2, device="cpu")
     with pytest.raises(ValueError, match="two classes"):
         trainer.fit_predict((y == 0)[None, :].astype(float), X)
     with pytest.raises(ValueError, match="shape"):
@@ -121,19 +117,19 @@ def test_refuses_single_class_rows_and_bad_shapes() -> None:
 def test_small_blocks_and_pickling_give_the_same_answers() -> None:
     X, y = _data("wine")
     W = _weights(y, seed=11, n=50)
-    trainer = make_torch_trainer(LogisticRegression(), X, y, 3, "cpu")
+    trainer = make_trainer(LogisticRegression(), X, y, 3, "cpu")
     pred = trainer.fit_predict(W, X)
-    tiny = TorchLogisticTrainer(X, y, 3)
+    tiny = LogisticTrainer(X, y, 3, device="cpu")
     tiny.block_bytes = 5 * tiny._bytes_per_row(is_binary=False)  # blocks of 5 or more subsets
     np.testing.assert_array_equal(tiny.fit_predict(W, X), pred)
     clone = pickle.loads(pickle.dumps(trainer))
-    assert clone._tensors is None and not clone._warm
+    assert clone._dev is None and clone._warm.keys() == trainer._warm.keys()  # numpy warm starts
     np.testing.assert_array_equal(clone.fit_predict(W, X), pred)
 
 
 def test_importing_dataworth_never_imports_torch() -> None:
     code = (
-        "import sys, dataworth, dataworth.utility.batched.torch_logistic\n"
+        "import sys, dataworth, dataworth.utility.batched.logistic\n"
         "from dataworth.utility.batched import BatchedUtility\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -198,7 +194,8 @@ def test_batched_utility_scores_equal_on_torch_and_numpy(name: str) -> None:
     on_torch = BatchedUtility(model, train, valid, device="torch")
     on_numpy = BatchedUtility(model, train, valid, device="numpy")
     assert BatchedUtility(model, train, valid).device == "numpy"  # auto, without CUDA
-    assert on_torch.device == "torch" and isinstance(on_torch.trainer, TorchLogisticTrainer)
+    assert on_torch.device == "torch" and isinstance(on_torch.trainer, LogisticTrainer)
+    assert on_torch.trainer.device == "cpu" and on_numpy.trainer.device == "numpy"
     assert on_torch.fingerprint_parts() == on_numpy.fingerprint_parts()
     rng = np.random.default_rng(0)
     masks = rng.random((120, train.n_samples)) < rng.uniform(0.02, 0.95, size=(120, 1))

@@ -93,7 +93,7 @@ def make_trainer(model: Any, X: NDArray[np.float64], y: NDArray[Any], n_classes:
 
 
 #: Models with a torch trainer: scikit-learn class name -> "module:factory", as _TRAINERS
-_TORCH_TRAINERS: dict[str, str] = {"LogisticRegression": "torch_logistic:make_torch_trainer"}
+_TORCH_TRAINERS: dict[str, str] = {"LogisticRegression": "logistic:make_trainer"}
 
 _TORCH_HINT = 'pip install "dataworth[torch]"'
 
