@@ -103,6 +103,42 @@ def test_monte_carlo_matches_brute_force_two_classes() -> None:
     assert np.all(np.abs(r.values - exact) <= 4 * r.stderr + 1e-9), (r.values, exact, r.stderr)
 
 
+def test_estimate_replays_its_draws_with_the_exp_utility() -> None:
+    """The estimate equals the mean marginal of ``a_c * exp(a_-c)`` over the very contexts and
+    permutations it drew, computed here from scratch; the same draws scored with another link
+    (``a_c * (1 + a_-c)``) give other values, so the formula itself is pinned, not only within
+    Monte Carlo error."""
+    train, valid = tiny((3, 3), seed=2)
+    model = LogisticRegression()
+    utility = ModelUtility(model, train, valid)
+    budget, seed = 6, 4
+    result = fit(utility, budget=budget, random_state=seed)
+    job = ClasswiseShapley(budget=budget, random_state=seed)._job(utility)
+    samples = job.draw(np.random.default_rng(seed), budget, train.n_samples)
+
+    def replay(link: Any) -> NDArray[np.float64]:
+        marginals = np.zeros((budget, train.n_samples))
+        for j, sample in enumerate(samples):
+            for c, (context, order) in zip(np.unique(train.y), sample, strict=True):
+                u = []
+                for k in range(order.size + 1):
+                    rows = np.sort(np.concatenate([context, order[:k]])).astype(int)
+                    if rows.size == 0:
+                        u.append(0.0)
+                        continue
+                    labels = np.unique(train.y[rows])
+                    pred = (np.full(valid.n_samples, labels[0]) if labels.size == 1 else
+                            clone(model).fit(train.X[rows], train.y[rows]).predict(valid.X))  # fmt: skip
+                    a_in = np.mean(pred[valid.y == c] == c)
+                    a_out = np.mean(pred[valid.y != c] == valid.y[valid.y != c])
+                    u.append(a_in * link(a_out))
+                marginals[j, order] = np.diff(u)
+        return marginals.mean(axis=0)
+
+    np.testing.assert_allclose(result.values, replay(math.exp), rtol=0, atol=1e-12)
+    assert np.abs(replay(lambda a: 1 + a) - result.values).max() > 0.01
+
+
 def test_monte_carlo_matches_brute_force_three_classes_and_default_score() -> None:
     train, valid = tiny((2, 2, 2), seed=3)
     model = GaussianNB()
