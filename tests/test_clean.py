@@ -261,12 +261,41 @@ def test_auroc_matches_scikit_learn_with_ties() -> None:
 def test_auroc_hand_cases_and_nan() -> None:
     assert detection_auroc([1.0, -1.0, 0.5, 2.0], [1]) == 1.0
     assert detection_auroc([1.0, -1.0, 0.5, 2.0], [3]) == 0.0
-    # NaN counts as least suspicious: below every clean row
-    assert detection_auroc([np.nan, 0.0, 1.0], [0]) == 0.0
+    # NaN is no evidence: every pair with a NaN row counts one half
+    assert detection_auroc([np.nan, 0.0, 1.0], [0]) == 0.5
+    assert detection_auroc([-1.0, np.nan, 0.0, 1.0], [0, 1]) == 0.75  # (1 + 1 + 1/2 + 1/2) / 4
     with pytest.raises(DataworthError, match="both corrupted and clean"):
         detection_auroc([1.0, 2.0], [])
     with pytest.raises(DataworthError, match=r"\[0, 2\)"):
         detection_auroc([1.0, 2.0], [5])
+
+
+def test_auroc_nan_is_no_evidence_one_function_for_all() -> None:
+    """One detection AUROC (demo, clean, attacks and poison use dataworth.ranking's). A NaN
+    value is no evidence: each pair with a NaN row counts one half, which is the midpoint of
+    ranking the NaN rows least suspicious and most suspicious; without NaN the AUROC is
+    scikit-learn's ROC AUC of -value."""
+    from sklearn.metrics import roc_auc_score
+
+    import dataworth.apps.clean as clean
+    import dataworth.demo as demo
+    import dataworth.ranking as ranking
+
+    assert demo.detection_auroc is clean.detection_auroc is ranking.detection_auroc
+    v = np.array([0.3, np.nan, -0.2, 0.1, np.nan, 0.5, 0.0])
+    bad = np.array([1, 2, 5])
+    nan = np.isnan(v)
+    least = detection_auroc(np.where(nan, 10.0, v), bad)  # NaN rows valued above all: kept
+    most = detection_auroc(np.where(nan, -10.0, v), bad)  # NaN rows valued below all: removed
+    assert least != most
+    assert detection_auroc(v, bad) == pytest.approx((least + most) / 2)
+    # by hand: 3 bad x 4 clean = 12 pairs; 2 x 3 finite pairs scored by value, 6 coin flips
+    mask = np.isin(np.arange(v.size), bad)
+    finite_auc = roc_auc_score(mask[~nan], -v[~nan])
+    assert detection_auroc(v, bad) == pytest.approx((finite_auc * 6 + 0.5 * 6) / 12)
+    filled = np.where(nan, 0.7, v)
+    assert detection_auroc(filled, bad) == pytest.approx(roc_auc_score(mask, -filled))
+    assert detection_auroc([np.nan, np.nan], [0]) == 0.5
 
 
 def test_recall_hand_case() -> None:

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 from sklearn.base import is_classifier
 
+from dataworth import models
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
-from dataworth.models import make_model
 from dataworth.result import ValuationResult
 from dataworth.utility.model import ModelUtility
 
@@ -29,10 +29,9 @@ __all__ = ["check_values", "default_model", "make_utility", "value"]
 
 
 def default_model(train: Dataset, random_state: int | None = None) -> Any:
-    """Logistic regression (max_iter=1000) for class labels, linear regression otherwise."""
-    if is_categorical(train.y):
-        return make_model("logistic-regression", random_state=random_state)
-    return make_model("linear-regression")
+    """The model for ``train``'s target when none is given
+    (:func:`dataworth.models.default_model`)."""
+    return models.default_model(train.y, random_state=random_state)
 
 
 def check_target(model: Any, train: Dataset) -> None:
@@ -123,7 +122,7 @@ def make_utility(
         available, else numpy), ``"numpy"``, ``"torch"`` (CPU) or ``"cuda[:N]"``; see
         :class:`~dataworth.utility.batched.BatchedUtility`.
     """
-    model = default_model(train) if model is None else model
+    model = models.default_model(train.y) if model is None else model
     check_target(model, train)
     kwargs: dict[str, Any] = {
         "scoring": scoring,

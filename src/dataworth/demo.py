@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 from sklearn.base import clone
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
 
 from dataworth.api import make_utility
 from dataworth.data import Dataset
@@ -25,7 +23,10 @@ from dataworth.datasets import flip_labels, load_dataset
 from dataworth.engine.runner import check_n_jobs
 from dataworth.engine.stopping import MaxTime
 from dataworth.errors import DataworthError
+from dataworth.fileio import write_values_csv
 from dataworth.methods import get_method, parameters_of
+from dataworth.models import default_model
+from dataworth.ranking import detection_auroc
 from dataworth.result import ValuationResult
 
 __all__ = ["DEMO_METHODS", "SAME_TIME_AS", "detection_auroc", "run_demo"]
@@ -45,14 +46,6 @@ DEMO_METHODS: list[tuple[str, dict[str, Any]]] = [
 #: The demo runs ``shapley`` (its default estimator) for as long as ``tmc-shapley`` took, and
 #: compares their detection at equal wall time.
 SAME_TIME_AS = ("shapley", "tmc-shapley")
-
-
-def detection_auroc(values: NDArray[np.float64], flagged: NDArray[np.intp]) -> float:
-    """AUROC of low values as a detector of the ``flagged`` positions (NaN values rank middle)."""
-    is_bad = np.zeros(values.size, dtype=bool)
-    is_bad[flagged] = True
-    score = -np.where(np.isnan(values), np.nanmedian(values), values)
-    return float(roc_auc_score(is_bad, score))
 
 
 def _accuracy_without(model: Any, train: Dataset, test: Dataset, drop: NDArray[np.intp]) -> float:
@@ -86,7 +79,7 @@ def run_demo(
     mean, std = train.X.mean(axis=0), train.X.std(axis=0)
     train, valid, test = (d.replace(X=(d.X - mean) / std) for d in (train, valid, test))
     noisy, flipped = flip_labels(train, 0.1, random_state=seed)
-    model = LogisticRegression(max_iter=1000)
+    model = default_model(noisy.y)  # LogisticRegression(max_iter=1000)
     utility = make_utility(noisy, valid, model=model)
     n = noisy.n_samples
     n_low = int(round(0.1 * n))
@@ -139,10 +132,8 @@ def run_demo(
             f"{random_acc:>21.3f} {seconds:>8.1f}"
         )
         if out_dir is not None:
-            from dataworth.cli._common import write_values
-
             out_dir.mkdir(parents=True, exist_ok=True)
-            write_values(str(out_dir / f"{name}.csv"), result)
+            write_values_csv(out_dir / f"{name}.csv", result)
     fast, slow = (figures[m] for m in SAME_TIME_AS)
     echo(
         f"\nat equal wall time ({slow['seconds']:.1f} s), {SAME_TIME_AS[0]} "

@@ -6,6 +6,8 @@ Examples
 1000
 >>> type(make_model("sklearn.svm.SVC", {"C": 2.0})).__name__
 'SVC'
+>>> type(default_model([0.5, 1.5])).__name__, default_model_name([0, 1, 1])
+('LinearRegression', 'logistic-regression')
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from dataworth.errors import DataworthError
 
-__all__ = ["MODELS", "check_params", "make_model"]
+__all__ = ["MODELS", "check_params", "default_model", "default_model_name", "make_model"]
 
 
 def _sk(path: str, **defaults: Any) -> Callable[..., Any]:
@@ -142,3 +144,23 @@ def make_model(
         model.set_params(random_state=random_state)
     check_params(model)
     return model
+
+
+def default_model_name(y: Any = None) -> str:
+    """The model used when none is given: ``logistic-regression`` for class labels ``y`` (and
+    when ``y`` is None, for callers that need a classifier), ``linear-regression`` for real
+    targets."""
+    if y is None:
+        return "logistic-regression"
+    from dataworth.data import is_categorical
+
+    return "logistic-regression" if is_categorical(y) else "linear-regression"
+
+
+def default_model(
+    y: Any = None, params: dict[str, Any] | None = None, *, random_state: int | None = None
+) -> Any:
+    """The estimator used when none is given (:func:`default_model_name`), built by
+    :func:`make_model` with ``params``: ``LogisticRegression(max_iter=1000)`` for class labels,
+    ``LinearRegression()`` for real targets."""
+    return make_model(default_model_name(y), params, random_state=random_state)

@@ -223,9 +223,9 @@ def active_learning_curve(
             f"pool's {n_pool} rows."
         )
     if model is None:
-        from dataworth.models import make_model
+        from dataworth.models import default_model
 
-        model = make_model("logistic-regression", random_state=random_state)
+        model = default_model(random_state=random_state)  # a classifier
     oracle = Oracle(yp)
     bought = [first]
     labels = [oracle.reveal(first)]

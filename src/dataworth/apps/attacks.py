@@ -45,7 +45,6 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from dataworth.apps._values import as_values, removal_order
 from dataworth.apps.poison import (
     DEFAULT_POISON_FRACTIONS,
     PoisoningStudy,
@@ -56,6 +55,7 @@ from dataworth.apps.poison import (
 )
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values, detection_auroc, removal_order
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -382,11 +382,11 @@ def watermark_study(
     n_jobs : int, default=1
         Passed to the valuation methods.
     """
-    from sklearn.linear_model import LogisticRegression
     from sklearn.neighbors import KNeighborsClassifier
 
-    from dataworth.apps.clean import compute_values, detection_auroc
+    from dataworth.apps.clean import compute_values
     from dataworth.apps.removal import n_removed
+    from dataworth.models import default_model
 
     n = train.n_samples
     trig = _check_indices(trigger_indices, n)
@@ -399,9 +399,7 @@ def watermark_study(
                 f"{name} has {ds.n_features} features; train has {train.n_features}."
             )
     model = KNeighborsClassifier(n_neighbors=1) if model is None else model
-    influence_model = (
-        LogisticRegression(max_iter=1000) if influence_model is None else influence_model
-    )
+    influence_model = default_model(train.y) if influence_model is None else influence_model
     named: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     if values is not None:

@@ -41,7 +41,6 @@ from sklearn.base import clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 
-from dataworth.apps._values import as_values, removal_order
 from dataworth.apps.removal import (
     CUT_WARNING,
     DEFAULT_FRACTIONS,
@@ -53,6 +52,7 @@ from dataworth.apps.removal import (
 )
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values, corrupted_mask, detection_auroc, removal_order
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -164,67 +164,6 @@ def compute_values(
 
 
 # ---------------------------------------------------------------------------------- detection
-def _check_corrupted(corrupted: Any, n: int) -> NDArray[np.bool_]:
-    idx = np.asarray(corrupted)
-    if idx.size == 0:
-        idx = idx.astype(np.intp)
-    if idx.dtype == bool:
-        if idx.shape != (n,):
-            raise DataworthError(f"corrupted as a mask must have {n} entries; got {idx.shape}.")
-        return idx
-    if idx.ndim != 1 or (idx.size and not np.issubdtype(idx.dtype, np.integer)):
-        raise DataworthError("corrupted must be row positions (integers) or a boolean mask.")
-    if idx.size and (idx.min() < 0 or idx.max() >= n):
-        raise DataworthError(
-            f"corrupted positions must lie in [0, {n}); got {idx.min()}..{idx.max()}."
-        )
-    mask = np.zeros(n, dtype=bool)
-    mask[idx] = True
-    return mask
-
-
-def detection_auroc(values: ValuationResult | Any, corrupted: Any) -> float:
-    """Area under the ROC curve of ``-value`` as a detector of the ``corrupted`` rows.
-
-    1.0: every corrupted row is valued below every clean row; 0.5: no better than chance.
-    Ties count one half (Mann-Whitney); NaN values count as least suspicious (they are removed
-    last, like :func:`~dataworth.apps._values.removal_order`).
-
-    Parameters
-    ----------
-    values : ValuationResult or array of shape (n,)
-    corrupted : array of int (positions) or bool mask of shape (n,)
-        The ground truth, e.g. from :func:`dataworth.datasets.flip_labels`.
-
-    Examples
-    --------
-    >>> detection_auroc([0.3, -0.2, 0.1, 0.5], [1])
-    1.0
-    >>> detection_auroc([0.3, -0.2, 0.1, 0.5], [0, 3])
-    0.0
-    >>> detection_auroc([0.0, 0.0], [0])
-    0.5
-    """
-    from scipy.stats import rankdata
-
-    v = as_values(values)
-    mask = _check_corrupted(corrupted, v.size)
-    n_pos = int(mask.sum())
-    n_neg = v.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise DataworthError(
-            "detection_auroc needs both corrupted and clean rows; "
-            f"got {n_pos} corrupted of {v.size}."
-        )
-    suspicion = -v
-    if np.isnan(suspicion).any():
-        finite = suspicion[~np.isnan(suspicion)]
-        floor = (finite.min() - 1.0) if finite.size else 0.0
-        suspicion = np.where(np.isnan(suspicion), floor, suspicion)
-    ranks = rankdata(suspicion)  # average ranks for ties
-    return float((ranks[mask].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def detection_recall(values: ValuationResult | Any, corrupted: Any, fraction: float = 0.1) -> float:
     """Share of the corrupted rows among the lowest-valued ``fraction`` of rows (recall at k).
 
@@ -234,7 +173,7 @@ def detection_recall(values: ValuationResult | Any, corrupted: Any, fraction: fl
     0.5
     """
     v = as_values(values)
-    mask = _check_corrupted(corrupted, v.size)
+    mask = corrupted_mask(corrupted, v.size)
     if not 0 <= fraction <= 1:
         raise DataworthError(f"fraction must lie in [0, 1]; got {fraction}.")
     if not mask.any():
@@ -420,7 +359,7 @@ def review_list(
     >>> r.side.tolist(), r.values.tolist()
     (['lowest', 'lowest', 'highest', 'highest'], [4.3, 4.4, 7.9, 7.7])
     """
-    from dataworth.api import default_model
+    from dataworth.models import default_model
 
     v = as_values(values, n=train.n_samples)
     if not isinstance(k, (int, np.integer)) or k < 1:
@@ -430,7 +369,7 @@ def review_list(
     shown = train.X if features is None else np.asarray(features, dtype=np.float64)
     if shown.shape != train.X.shape:
         raise DataworthError(f"features must have shape {train.X.shape}; got {shown.shape}.")
-    model = default_model(train, random_state) if model is None else model
+    model = default_model(train.y, random_state=random_state) if model is None else model
     low = removal_order(v)[: min(int(k), v.size)]
     listed = set(low.tolist())
     high = [i for i in removal_order(v, lowest_first=False)[: int(k)].tolist() if i not in listed]
@@ -582,8 +521,8 @@ def labels_to_fix(
     >>> len(fix) <= 8 and bool(fix.scores[0] >= fix.scores[-1])
     True
     """
-    from dataworth.api import default_model
     from dataworth.influence import LinearInfluence, influence_matrix
+    from dataworth.models import default_model
 
     if not is_categorical(train.y):
         raise DataworthError(
@@ -598,7 +537,7 @@ def labels_to_fix(
         raise DataworthError(f"top must be a positive whole number; got {top!r}.")
     if not isinstance(per_point, (int, np.integer)) or per_point < 1:
         raise DataworthError(f"per_point must be a positive whole number; got {per_point!r}.")
-    model = default_model(train) if model is None else model
+    model = default_model(train.y) if model is None else model
     infl = LinearInfluence(model, train.X, train.y, damping=damping)
     fitted = infl.model_
     wrong = np.flatnonzero(fitted.predict(valid.X) != valid.y)

@@ -281,9 +281,9 @@ def craig(
         if y is None:
             raise DataworthError('similarity="gradients" needs the labels y.')
         if model is None:
-            from sklearn.linear_model import LogisticRegression
+            from dataworth.models import default_model
 
-            model = LogisticRegression(max_iter=1000, random_state=random_state)
+            model = default_model(random_state=random_state)  # a classifier
         fitted = clone(model).fit(Xa, np.asarray(y))
         feats = logistic_gradients(fitted, Xa, y)
     groups = _label_groups(y if per_class else None, n)

@@ -48,6 +48,7 @@ from sklearn.base import clone, is_classifier
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready, plain
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -179,26 +180,17 @@ class ClassDebugResult:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
 
-        def records(t: RowTable) -> list[dict[str, Any]]:
-            return [
-                {
-                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                    for k, v in r.items()
-                }
-                for r in t.to_records()
-            ]
-
         return {
             "class": self.cls.item() if isinstance(self.cls, np.generic) else self.cls,
             "method": self.method,
             "n_valid": self.n_valid,
             "recall": self.recall,
-            "helpers": records(self.helpers),
-            "hurters": records(self.hurters),
-            "confounders": records(self.confounders),
+            "helpers": json_ready(self.helpers.to_records()),
+            "hurters": json_ready(self.hurters.to_records()),
+            "confounders": json_ready(self.confounders.to_records()),
             "other_share_top": self.other_share_top,
             "other_share_all": self.other_share_all,
-            "values": [None if math.isnan(v) else float(v) for v in self.values.values],
+            "values": json_ready(self.values.values),
             "notes": list(self.notes),
         }
 
@@ -326,7 +318,8 @@ def class_debug(
     >>> res.n_valid, len(res.helpers), res.helpers["label"].tolist()
     (15, 5, [2, 2, 2, 2, 2])
     """
-    from dataworth.api import default_model, value
+    from dataworth.api import value
+    from dataworth.models import default_model
 
     if not isinstance(train, Dataset) or not isinstance(valid, Dataset):
         raise DataworthError("train and valid must be Dataset objects.")
@@ -344,7 +337,7 @@ def class_debug(
     train_hit = np.asarray(train.y == label, dtype=bool).reshape(-1)
     if not train_hit.any():
         notes.append(f"no training row is labelled {label!r}.")
-    model = default_model(train, random_state) if model is None else model
+    model = default_model(train.y, random_state=random_state) if model is None else model
     if not is_classifier(model):
         raise DataworthError(f"class_debug needs a classifier; got {type(model).__name__}.")
     valid_c = valid.take(np.flatnonzero(in_class))
@@ -374,11 +367,11 @@ def class_debug(
     reasons[:] = ""
     for i in flagged:
         if other[i]:
-            reasons[i] = f"labelled {_plain(train.y[i])!r}, not {_plain(label)!r}"
+            reasons[i] = f"labelled {plain(train.y[i])!r}, not {plain(label)!r}"
         else:
             p = "" if np.isnan(p_label[i]) else f"; P(label) = {p_label[i]:.2f}"
             reasons[i] = (
-                f"labelled {_plain(label)!r} but looks like {_plain(looks_like[i])!r} "
+                f"labelled {plain(label)!r} but looks like {plain(looks_like[i])!r} "
                 f"(cross-validated{p})"
             )
     extra: dict[str, NDArray[Any]] = {}
@@ -401,10 +394,6 @@ def class_debug(
         other_share_all=float(np.mean(other)),
         notes=tuple(notes) + tuple(result.metadata.get("notes", [])),
     )
-
-
-def _plain(x: Any) -> Any:
-    return x.item() if isinstance(x, np.generic) else x
 
 
 # ------------------------------------------------------------------------------ one point
@@ -451,10 +440,10 @@ class MisclassifiedExplanation:
         """JSON-ready fields."""
         return {
             "row": self.row,
-            "label": _plain(self.label),
-            "predicted": _plain(self.predicted),
+            "label": plain(self.label),
+            "predicted": plain(self.predicted),
             "misclassified": self.misclassified,
-            "error": None if math.isnan(self.error) else self.error,
+            "error": json_ready(self.error),
             "test_features": self.test_features,
             "harmful": self.harmful.to_records(),
             "helpful": self.helpful.to_records(),
@@ -463,10 +452,10 @@ class MisclassifiedExplanation:
 
 
 def _influence_model(model: Any, train: Dataset, damping: float) -> Any:
-    from dataworth.api import default_model
     from dataworth.influence import LinearInfluence
+    from dataworth.models import default_model
 
-    model = default_model(train) if model is None else model
+    model = default_model(train.y) if model is None else model
     return LinearInfluence(model, train.X, train.y, damping=damping)
 
 
@@ -481,14 +470,15 @@ def misclassified_rows(train: Dataset, test: Dataset, model: Any = None) -> NDAr
     >>> misclassified_rows(train, test).tolist()
     [1, 2]
     """
-    from dataworth.api import check_target, default_model
+    from dataworth.api import check_target
+    from dataworth.models import default_model
 
     if not is_categorical(train.y):
         raise DataworthError(
             f"misclassified_rows needs class labels; target {train.target_name!r} holds real "
             "values."
         )
-    model = default_model(train) if model is None else model
+    model = default_model(train.y) if model is None else model
     check_target(model, train)
     fitted = clone(model).fit(train.X, train.y)
     return np.flatnonzero(fitted.predict(test.X) != test.y).astype(np.intp)
@@ -553,8 +543,8 @@ def explain_misclassified(
     error = math.nan if classification else float(predicted - test.y[row])
     return MisclassifiedExplanation(
         row=row,
-        label=_plain(test.y[row]),
-        predicted=_plain(predicted),
+        label=plain(test.y[row]),
+        predicted=plain(predicted),
         misclassified=bool(predicted != test.y[row]) if classification else None,
         error=error,
         test_features={n: float(test.X[row, j]) for j, n in enumerate(test.feature_names)},

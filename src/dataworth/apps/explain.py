@@ -53,9 +53,10 @@ import scipy.stats
 from numpy.typing import ArrayLike, NDArray
 from tqdm.auto import tqdm
 
-from dataworth.apps._values import as_values
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
+from dataworth.jsonable import json_ready, plain
+from dataworth.ranking import as_values
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -175,7 +176,7 @@ class Region:
         return {
             "rule": self.rule,
             "conditions": [
-                {"feature": f, "lower": _finite(lo), "upper": _finite(hi)}
+                {"feature": f, "lower": json_ready(lo), "upper": json_ready(hi)}
                 for f, lo, hi in self.conditions
             ],
             "mean_value": self.mean_value,
@@ -231,11 +232,11 @@ class ValueExplanation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {
-            "features": [_clean(asdict(f)) for f in self.features],
+            "features": [json_ready(asdict(f)) for f in self.features],
             "regions": [r.to_dict() for r in self.regions],
-            "r2_tree": _finite(self.r2_tree),
-            "r2_tree_cv": _finite(self.r2_tree_cv),
-            "r2_linear": _finite(self.r2_linear),
+            "r2_tree": json_ready(self.r2_tree),
+            "r2_tree_cv": json_ready(self.r2_tree_cv),
+            "r2_linear": json_ready(self.r2_linear),
             "n_rows": self.n_rows,
             "n_dropped": self.n_dropped,
             "max_depth": self.max_depth,
@@ -273,8 +274,7 @@ class GroupSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
-        out = _clean(asdict(self))
-        out["group"] = _plain(self.group)
+        out: dict[str, Any] = json_ready(asdict(self))
         return out
 
 
@@ -342,33 +342,21 @@ class StabilityResult:
         return {
             "method": self.method,
             "n_bootstrap": self.n_bootstrap,
-            "mean": _finite(self.mean),
-            "std": _finite(self.std),
-            "min": _finite(self.min),
-            "max": _finite(self.max),
+            "mean": json_ready(self.mean),
+            "std": json_ready(self.std),
+            "min": json_ready(self.min),
+            "max": json_ready(self.max),
             "mean_shared_rows": float(self.shared[off].mean()),
             "stable_at": STABLE_AT,
             "unstable_below": UNSTABLE_BELOW,
             "stable": self.stable,
             "verdict": self.verdict,
-            "pairwise": [[_finite(float(v)) for v in row] for row in self.pairwise],
+            "pairwise": [[json_ready(float(v)) for v in row] for row in self.pairwise],
             "seeds": list(self.seeds),
         }
 
 
 # ------------------------------------------------------------------------------ helpers
-def _finite(x: float) -> float | None:
-    return None if x is None or not math.isfinite(x) else float(x)
-
-
-def _clean(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: (_finite(v) if isinstance(v, float) else v) for k, v in d.items()}
-
-
-def _plain(x: Any) -> Any:
-    return x.item() if isinstance(x, np.generic) else x
-
-
 def _fmt(x: float) -> str:
     return "nan" if not math.isfinite(x) else f"{x:.3f}"
 
@@ -680,7 +668,7 @@ def value_by(
                 p = float(scipy.stats.mannwhitneyu(mine, rest, alternative="two-sided").pvalue)
         out.append(
             GroupSummary(
-                group=_plain(name),
+                group=plain(name),
                 count=int(mine.size),
                 mean=float(mine.mean()) if mine.size else math.nan,
                 sum=float(mine.sum()),

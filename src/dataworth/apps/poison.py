@@ -55,9 +55,9 @@ from numpy.typing import NDArray
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from dataworth.apps._values import as_values, removal_order
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values, detection_auroc, removal_order
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -218,12 +218,12 @@ def _loss_of(model: Any, X: _F64, y: Any) -> float:
     return float(np.mean(scipy.special.logsumexp(Z, axis=1) - (Z * t).sum(axis=1)))
 
 
-def _default_model(train: Dataset, model: Any) -> Any:
+def _model_or_default(train: Dataset, model: Any) -> Any:
     if model is not None:
         return model
-    from dataworth.api import default_model
+    from dataworth.models import default_model
 
-    return default_model(train)
+    return default_model(train.y)
 
 
 def target_loss(train: Dataset, target: Any, model: Any = None) -> float:
@@ -241,7 +241,7 @@ def target_loss(train: Dataset, target: Any, model: Any = None) -> float:
     0.348
     """
     X_t, y_t = _as_xy(target, "target")
-    fitted = _fit_influence(_default_model(train, model), train.X, train.y)
+    fitted = _fit_influence(_model_or_default(train, model), train.X, train.y)
     return _loss_of(fitted, X_t, y_t)
 
 
@@ -397,7 +397,7 @@ def craft_poison(
     X_t, y_t = _as_xy(target, "target")
     if X_t.shape[1] != d:
         raise DataworthError(f"target has {X_t.shape[1]} features; train has {d}.")
-    model = _default_model(train, model)
+    model = _model_or_default(train, model)
     if mode == "add" and not (hasattr(model, "predict_proba") and is_categorical(train.y)):
         raise DataworthError("mode='add' relabels the copies: it needs a classifier and labels.")
     rng = np.random.default_rng(random_state)
@@ -648,7 +648,7 @@ def poisoning_study(
     >>> [r["attack"] for r in study.attack_rows]
     ['none', 'influence']
     """
-    from dataworth.apps.clean import compute_values, detection_auroc, detection_recall
+    from dataworth.apps.clean import compute_values, detection_recall
     from dataworth.apps.removal import n_removed
 
     fracs = _check_fractions(fractions)
@@ -661,7 +661,7 @@ def poisoning_study(
             raise DataworthError(
                 f"{name} has {ds.n_features} features; train has {train.n_features}."
             )
-    model = _default_model(train, model)
+    model = _model_or_default(train, model)
     n = train.n_samples
     evals = [(target.X, target.y), (test.X, test.y)]
     rng = np.random.default_rng(random_state)

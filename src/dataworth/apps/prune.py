@@ -44,9 +44,9 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial.distance import cdist
 
-from dataworth.apps._values import as_values, removal_order
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values, removal_order
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -824,7 +824,8 @@ def transfer_prune(
     >>> res.kept.size + res.removed.size == train.n_samples
     True
     """
-    from dataworth.api import default_model, make_utility
+    from dataworth.api import make_utility
+    from dataworth.models import default_model
 
     if not (0.0 <= max_remove < 1.0):
         raise DataworthError(f"max_remove must be in [0, 1); got {max_remove}.")
@@ -847,7 +848,7 @@ def transfer_prune(
     train = Dataset.from_arrays(E_train, np.asarray(y_train))
     valid_all = Dataset.from_arrays(E_valid, np.asarray(y_valid))
     valid, held_out = valid_all.split(curve_fraction, random_state=random_state)
-    model = default_model(train, random_state=random_state) if proxy is None else proxy
+    model = default_model(train.y, random_state=random_state) if proxy is None else proxy
 
     t0 = time.perf_counter()
     result = _value_on_subsets(

@@ -8,7 +8,7 @@ highest-first curve fall below it.
 
 Conventions (``ALGORITHMS.md``, "Applications"): removing a fraction ``f`` of ``n`` rows removes
 ``round(f * n)`` rows (halves round up); ties in value keep index order and NaN values are
-removed last (:func:`~dataworth.apps._values.removal_order`); a training subset with a single
+removed last (:func:`~dataworth.ranking.removal_order`); a training subset with a single
 class is scored by the constant predictor of that class, like the utilities do.
 
 :func:`suggest_cut` picks a cut on the **valuation** curve and reports its score on the held-out
@@ -59,10 +59,10 @@ from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from dataworth.apps._values import as_values, removal_order
 from dataworth.data import Dataset
 from dataworth.engine.progress import show_progress
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values, removal_order
 from dataworth.result import ValuationResult
 from dataworth.utility.model import _AllClasses, _resolve_scorer
 
@@ -404,7 +404,7 @@ def removal_curves(
     -------
     RemovalCurves
     """
-    from dataworth.api import default_model
+    from dataworth.models import default_model
 
     if train.n_features != test.n_features:
         raise DataworthError(
@@ -422,7 +422,7 @@ def removal_curves(
     ks = np.array([n_removed(float(x), n) for x in f], dtype=np.int64)
     if not isinstance(n_boot, (int, np.integer)) or n_boot < 0:
         raise DataworthError(f"n_boot must be a whole number >= 0; got {n_boot!r}.")
-    model = default_model(train) if model is None else model
+    model = default_model(train.y) if model is None else model
     evals = [test] if valid is None else [test, valid]
 
     orders = {m: removal_order(v) for m, v in values.items()}

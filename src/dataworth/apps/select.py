@@ -153,13 +153,6 @@ def _check_classes(labeled: Dataset, strategy: str) -> NDArray[Any]:
     return classes
 
 
-def _default_model(random_state: Any) -> Any:
-    from dataworth.models import make_model
-
-    seed = random_state if _is_whole(random_state) else None
-    return make_model("logistic-regression", random_state=seed)
-
-
 def _fit(model: Any, X: _F64, y: NDArray[Any]) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -289,7 +282,11 @@ class Strategy:
         """
         X = _check_pool(labeled, pool_X, batch)
         if self.uses_model:
-            model = _default_model(random_state) if model is None else model
+            if model is None:
+                from dataworth.models import default_model
+
+                seed: Any = random_state if _is_whole(random_state) else None
+                model = default_model(random_state=seed)  # a classifier
             if not is_classifier(model):
                 raise DataworthError(f"{self.name} needs a classifier; got {type(model).__name__}.")
         rng = np.random.default_rng(random_state)

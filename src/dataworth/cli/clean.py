@@ -768,11 +768,11 @@ def _labels_to_fix(
     the ``predicted`` column is ``predictions`` (the review list's)."""
     from sklearn.linear_model import LogisticRegression
 
-    from dataworth.api import default_model
+    from dataworth.models import default_model
 
     if isinstance(model, LogisticRegression):
         return labels_to_fix(tr, va, model, top=top, predictions=predictions), model
-    fallback = default_model(tr, seed)
+    fallback = default_model(tr.y, random_state=seed)
     notes.append(
         f"labels to fix uses closed-form influence of a logistic regression; "
         f"{type(model).__name__} is not one, so LogisticRegression(max_iter=1000) was used."

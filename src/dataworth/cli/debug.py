@@ -18,7 +18,6 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any
 
 import click
 
@@ -59,7 +58,8 @@ from dataworth.cli._common import (
 )
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.jsonable import json_ready
+from dataworth.methods import RUN_CONTROL, get_method
 
 __all__ = ["debug"]
 
@@ -86,13 +86,6 @@ def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]],
     text = format_table(header, body, align, indent="  ")
     more = raw.n_features - len(names)
     return text + (f"\n  (+{more} more features; --json has them all)" if more > 0 else "")
-
-
-def _records(table: RowTable) -> list[dict[str, Any]]:
-    return [
-        {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in r.items()}
-        for r in table.to_records()
-    ]
 
 
 @click.command()
@@ -250,7 +243,7 @@ def _class_mode(
     notes.extend(res.notes)
     label = format_cell(res.cls)
     described = ", ".join(
-        f"{k}={v}" for k, v in sorted(params.items()) if k not in ("n_jobs", "progress")
+        f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL
     )
     click.echo(
         f"class {label}: {res.n_valid} valuation rows; {type(model).__name__} fitted on all "
@@ -383,7 +376,7 @@ def _row_mode(
     if json_path:
         payload = ex.to_dict()
         payload["influence"] = [float(v) for v in ex.influence]
-        payload["harmful"] = _records(ex.harmful)
-        payload["helpful"] = _records(ex.helpful)
+        payload["harmful"] = json_ready(ex.harmful.to_records())
+        payload["helpful"] = json_ready(ex.helpful.to_records())
         write_json(json_path, payload)
     notes.flush()

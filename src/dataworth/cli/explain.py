@@ -53,7 +53,8 @@ from dataworth.cli._common import (
 )
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method
+from dataworth.jsonable import json_ready
+from dataworth.methods import RUN_CONTROL, get_method
 
 __all__ = ["explain"]
 
@@ -188,7 +189,7 @@ def explain(
     notes.extend(ex.notes)
 
     described = ", ".join(
-        f"{k}={v}" for k, v in sorted(params.items()) if k not in ("n_jobs", "progress")
+        f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL
     )
     finite = values[np.isfinite(values)]
     click.echo(
@@ -293,11 +294,11 @@ def explain(
         payload: dict[str, Any] = {
             "train": train,
             "method": method,
-            "params": {k: v for k, v in params.items() if k not in ("n_jobs", "progress")},
+            "params": {k: v for k, v in params.items() if k not in RUN_CONTROL},
             "seed": seed,
             "n_valid": va.n_samples,
             "rows": [
-                {"row": r, "value": None if not math.isfinite(v) else float(v)}
+                {"row": r, "value": json_ready(v)}
                 for r, v in zip(raw_tr.row_labels.tolist(), values.tolist(), strict=True)
             ],
             "explanation": explanation,

@@ -22,10 +22,10 @@ from numpy.typing import NDArray
 
 from dataworth.engine.moments import State
 from dataworth.errors import CheckpointError, DataworthError
-from dataworth.result import (
+from dataworth.fileio import atomic_savez
+from dataworth.npzfile import (
     NotAnArchive,
     array_field,
-    atomic_savez,
     checked_moments,
     header_count,
     header_field,

@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 
 from dataworth.engine.checkpoint import not_a_checkpoint
 from dataworth.errors import CheckpointError, DataworthError
-from dataworth.fileio import atomic_output
-from dataworth.result import NotAnArchive, read_npz
+from dataworth.fileio import atomic_savez
+from dataworth.npzfile import NotAnArchive, read_npz
 
 __all__ = ["TaskCheckpoint"]
 
@@ -69,8 +69,7 @@ class TaskCheckpoint:
             "failures": {str(i): int(done[i][1]) for i in done},
         }
         arrays = {f"r{i}": np.asarray(done[i][0], dtype=np.float64) for i in done}
-        with atomic_output(self.path, "wb") as fh:
-            np.savez(fh, header=np.array(json.dumps(header)), **arrays)  # type: ignore[arg-type]
+        atomic_savez(self.path, {"header": np.array(json.dumps(header)), **arrays})
 
     def load(self) -> dict[int, Result]:
         """The finished chunks' results; refuse a checkpoint of another run or a damaged one."""

@@ -21,7 +21,16 @@ from dataworth.registry import Entry
 if TYPE_CHECKING:
     from dataworth.base import Valuation
 
-__all__ = ["METHODS", "get_method", "parameters_of"]
+__all__ = ["METHODS", "RUN_CONTROL", "STOPPING", "get_method", "parameters_of"]
+
+#: Parameters that say how to run a method, not what it computes (workers, progress bar,
+#: checkpointing): left out of a result's ``params``, of what a checkpoint must match, and of
+#: the parameters a command describes.
+RUN_CONTROL: tuple[str, ...] = ("n_jobs", "progress", "checkpoint", "resume")
+
+#: Parameters that say when a Monte Carlo run stops, not what it estimates: a checkpoint of the
+#: same run may be resumed with other values of these.
+STOPPING: tuple[str, ...] = ("budget", "stop")
 
 #: method name -> where it lives, its summary and reference (listing imports nothing)
 METHODS: dict[str, Entry] = {

@@ -24,8 +24,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps._values import as_values
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

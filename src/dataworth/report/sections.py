@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from dataworth.apps._values import as_values, removal_order
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values, removal_order
 from dataworth.report.inputs import _group_key, _per_group
 from dataworth.report.svg import _svg_bars, _svg_curves, _svg_histogram
 from dataworth.report.tables import _auto_column, _Column, _img_column, _num_column, _table
