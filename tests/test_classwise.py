@@ -127,8 +127,10 @@ def test_estimate_replays_its_draws_with_the_exp_utility() -> None:
                         u.append(0.0)
                         continue
                     labels = np.unique(train.y[rows])
-                    pred = (np.full(valid.n_samples, labels[0]) if labels.size == 1 else
-                            clone(model).fit(train.X[rows], train.y[rows]).predict(valid.X))  # fmt: skip
+                    if labels.size == 1:
+                        pred = np.full(valid.n_samples, labels[0])
+                    else:
+                        pred = clone(model).fit(train.X[rows], train.y[rows]).predict(valid.X)
                     a_in = np.mean(pred[valid.y == c] == c)
                     a_out = np.mean(pred[valid.y != c] == valid.y[valid.y != c])
                     u.append(a_in * link(a_out))

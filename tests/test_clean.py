@@ -20,6 +20,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
+from cli_runner import run_cli
 from dataworth.apps.clean import (
     compute_values,
     detection_auroc,
@@ -35,7 +36,6 @@ from dataworth.apps.removal import (
     removal_curves,
     suggest_cut,
 )
-from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 from dataworth.errors import DataworthError
@@ -458,21 +458,11 @@ def cli_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     return {"root": root, "flipped": flipped}
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 def test_cli_splits_prints_every_section_and_writes_files(cli_files, capsys, tmp_path) -> None:
     root = cli_files["root"]
     cleaned, curves_csv, report = tmp_path / "c.csv", tmp_path / "curves.csv", tmp_path / "r.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys,
         "clean",
         root / "all.csv",
@@ -527,7 +517,7 @@ def test_cli_splits_prints_every_section_and_writes_files(cli_files, capsys, tmp
 def test_cli_with_files_and_noisy_valuation_check(cli_files, capsys, tmp_path) -> None:
     root = cli_files["root"]
     report = tmp_path / "r.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys,
         "clean",
         root / "train.csv",
@@ -581,7 +571,7 @@ def test_cli_with_files_and_noisy_valuation_check(cli_files, capsys, tmp_path) -
 )
 def test_cli_user_errors_are_one_line(cli_files, capsys, extra, needle) -> None:
     root = cli_files["root"]
-    code, _, err = _run(capsys, "clean", root / "all.csv", "--target", "label", *extra)
+    code, _, err = run_cli(capsys, "clean", root / "all.csv", "--target", "label", *extra)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err
     assert "Traceback" not in err
@@ -590,7 +580,7 @@ def test_cli_user_errors_are_one_line(cli_files, capsys, extra, needle) -> None:
 
 
 def test_cli_turns_warnings_into_notes(cli_files, capsys) -> None:
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys,
         "clean",
         cli_files["root"] / "all.csv",
@@ -624,16 +614,16 @@ def test_cli_regression_target(tmp_path, capsys) -> None:
         writer.writerow([*ds.feature_names, "progression"])
         rows = zip(ds.X[:150], ds.y[:150] / 7.0, strict=True)  # real-valued target
         writer.writerows([*map(float, x), float(t)] for x, t in rows)
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "clean", path, "--target", "progression", "--budget", "20", "--n-random", "1"
     )
     assert code == 0, err
     assert "held-out test r2" in out and "data-oob" in out and "knn-shapley" not in out
     assert "labels to fix needs class labels" in err
-    code, _, err = _run(capsys, "clean", path, "--target", "progression", "--valid-noise", "0.2")
+    code, _, err = run_cli(capsys, "clean", path, "--target", "progression", "--valid-noise", "0.2")
     assert code == 2 and "needs class labels" in err
 
 
 def test_cli_wrong_target(cli_files, capsys) -> None:
-    code, _, err = _run(capsys, "clean", cli_files["root"] / "all.csv", "--target", "nope")
+    code, _, err = run_cli(capsys, "clean", cli_files["root"] / "all.csv", "--target", "nope")
     assert code == 2 and err.startswith("error:") and "'nope'" in err

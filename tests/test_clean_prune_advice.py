@@ -19,20 +19,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dataworth.cli import main
+from cli_runner import run_cli
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
-
-
-def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _write(path: Path, X: np.ndarray, y: np.ndarray, target: str = "label") -> Path:
@@ -66,7 +55,7 @@ def test_review_list_on_a_real_valued_target_marks_only_large_residuals(
     diabetes, capsys, tmp_path
 ) -> None:
     report = tmp_path / "r.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "clean", diabetes, "--target", "progression", "--budget", "20",
         "--n-random", "1", "--max-fraction", "0.1", "--review", "10", "--json", report,
     )  # fmt: skip
@@ -84,7 +73,7 @@ def test_review_list_on_a_real_valued_target_marks_only_large_residuals(
 
 def test_both_lists_show_the_same_named_prediction(cancer, capsys, tmp_path) -> None:
     report = tmp_path / "r.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "clean", cancer["path"], "--target", "label", "--methods", "knn-shapley",
         "--n-random", "1", "--max-fraction", "0.1", "--review", "40", "--fix", "40",
         "--json", report,
@@ -106,7 +95,7 @@ def test_labels_to_fix_shares_show_enough_digits(capsys, tmp_path) -> None:
     X, y = make_classification(2500, 6, n_informative=4, flip_y=0.1, random_state=0)
     path = _write(tmp_path / "many.csv", X, y)
     report = tmp_path / "r.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "clean", path, "--target", "label", "--methods", "knn-shapley",
         "--n-random", "1", "--max-fraction", "0.1", "--review", "0", "--fix", "2000",
         "--json", report,
@@ -126,12 +115,12 @@ def test_notes_keep_the_whole_warning_on_one_line(tmp_path, capsys) -> None:
     d = load_dataset("breast_cancer")
     data = _write(tmp_path / "bc.csv", d.X[:150, :10] * 100, d.y[:150])
     values = tmp_path / "v.csv"
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "value", data, "--target", "label", "--method", "knn-shapley", "--out", values
     )
     assert code == 0, err
     page = tmp_path / "page.html"
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "report", values, "--data", data, "--target", "label",
         "--model-params", '{"max_iter": 2}', "-o", page,
     )  # fmt: skip
@@ -156,7 +145,7 @@ def test_every_method_declares_its_baseline() -> None:
 
 @pytest.mark.parametrize("keep", ["0.5", "auto"])
 def test_prune_refuses_a_harmful_split_for_data_oob(cancer, capsys, keep) -> None:
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
         "--budget", "20", "--keep", keep,
     )  # fmt: skip
@@ -169,7 +158,7 @@ def test_prune_refuses_a_harmful_split_for_data_oob(cancer, capsys, keep) -> Non
 
 def test_prune_ranks_data_oob_rows_without_calling_any_harmful(cancer, capsys, tmp_path) -> None:
     report = tmp_path / "p.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
         "--budget", "20", "--strategy", "highest", "--keep", "0.8", "--json", report,
     )  # fmt: skip
@@ -184,7 +173,7 @@ def test_prune_ranks_data_oob_rows_without_calling_any_harmful(cancer, capsys, t
 
 def test_prune_splits_around_the_given_baseline(cancer, capsys, tmp_path) -> None:
     report = tmp_path / "p.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "prune", cancer["path"], "--target", "label", "--method", "data-oob",
         "--budget", "20", "--baseline", "0.5", "--json", report,
     )  # fmt: skip
@@ -194,7 +183,7 @@ def test_prune_splits_around_the_given_baseline(cancer, capsys, tmp_path) -> Non
     assert rows["baseline"] == 0.5
     assert "(baseline 0.5)" in out
     # knn-shapley keeps its baseline 0
-    code, out, err = _run(capsys, "prune", cancer["path"], "--target", "label", "--json", report)
+    code, out, err = run_cli(capsys, "prune", cancer["path"], "--target", "label", "--json", report)
     assert code == 0, err
     assert json.loads(report.read_text())["rows"]["baseline"] == 0.0
     assert re.search(r"^harmful\s+\d+", out, re.M)
@@ -211,7 +200,7 @@ def test_clean_suggests_nothing_when_the_best_cut_is_noise(tmp_path, capsys) -> 
     rng = np.random.default_rng(0)
     path = _write(tmp_path / "noise.csv", rng.normal(size=(400, 5)), rng.integers(0, 2, 400))
     out, report = tmp_path / "clean.csv", tmp_path / "r.json"
-    code, text, err = _run(
+    code, text, err = run_cli(
         capsys, "clean", path, "--target", "label", "--review", "0", "--fix", "0",
         "--n-random", "2", "--out", out, "--json", report,
     )  # fmt: skip
@@ -236,7 +225,7 @@ def test_clean_writes_a_disputed_cut_only_with_force(tmp_path, capsys) -> None:
     out, report = tmp_path / "clean.csv", tmp_path / "r.json"
     args = ["clean", tr, "--valid", va, "--test", te, "--target", "label", "--review", "0",
             "--fix", "0", "--n-random", "2", "--out", out, "--json", report]  # fmt: skip
-    code, text, err = _run(capsys, *args)
+    code, text, err = run_cli(capsys, *args)
     assert code == 0, err
     cut = json.loads(report.read_text())["cut"]
     assert cut["n_removed"] > 0 and cut["significance"]["significant"] is True
@@ -245,7 +234,7 @@ def test_clean_writes_a_disputed_cut_only_with_force(tmp_path, capsys) -> None:
     assert len(disagree) == 1
     assert f"not writing {out}" in text and "--force" in text
     assert not out.exists() and cut["out_written"] is False
-    code, text, err = _run(capsys, *args, "--force")
+    code, text, err = run_cli(capsys, *args, "--force")
     assert code == 0, err
     assert f"wrote {out}" in text and "(--force: the held-out split disagrees)" in text
     assert len(out.read_text().splitlines()) == 1 + 500 - cut["n_removed"]
@@ -261,7 +250,7 @@ def test_clean_keeps_a_cut_that_beats_its_noise(tmp_path, capsys) -> None:
     va = _write(tmp_path / "va.csv", *_blobs(rng, 300, 1.5))
     te = _write(tmp_path / "te.csv", *_blobs(rng, 300, 1.5))
     out, report = tmp_path / "clean.csv", tmp_path / "r.json"
-    code, text, err = _run(
+    code, text, err = run_cli(
         capsys, "clean", tr, "--valid", va, "--test", te, "--target", "label",
         "--review", "0", "--fix", "0", "--n-random", "2", "--out", out, "--json", report,
     )  # fmt: skip

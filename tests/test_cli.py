@@ -13,7 +13,6 @@ import math
 import re
 import shutil
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +23,7 @@ import pytest
 from sklearn.datasets import load_iris
 from sklearn.linear_model import LogisticRegression
 
-from dataworth.cli import main
+from cli_runner import Outcome, run_cli, run_subprocess
 from dataworth.data import Dataset
 from dataworth.estimators import ESTIMATORS
 from dataworth.methods import METHODS
@@ -54,39 +53,7 @@ METHOD_ARGS: dict[str, list[str]] = {
 
 
 # ------------------------------------------------------------------------------------ helpers
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
 
-    @property
-    def err_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: object) -> Outcome:
-    """Run ``dataworth ARGS`` in-process; return exit code, stdout and stderr."""
-    capsys.readouterr()  # drop anything printed before
-    try:
-        rv = main([str(a) for a in args])
-        code = 0 if rv is None else int(rv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
-
-
-def run_subprocess(*args: object, cwd: Path) -> Outcome:
-    """Run ``python -m dataworth.cli ARGS`` as a real process."""
-    proc = subprocess.run(
-        [sys.executable, "-m", "dataworth.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-    return Outcome(proc.returncode, proc.stdout, proc.stderr)
 
 
 def read_out(path: Path) -> tuple[str, list[list[str]]]:
@@ -187,7 +154,7 @@ def _check_rows(path: Path, expected_index: list[int], method: str) -> None:
 @pytest.mark.parametrize("method", sorted(METHOD_ARGS))
 def test_every_method_with_valid_file(method, files, tmp_path, capsys) -> None:
     out = tmp_path / "values.csv"
-    res = invoke(
+    res = run_cli(
         capsys,
         "value", files.train30, "--target", TARGET, "--method", method,
         "--valid", files.valid20, "--out", out, "--seed", 1, *METHOD_ARGS[method],
@@ -200,7 +167,7 @@ def test_every_method_with_valid_file(method, files, tmp_path, capsys) -> None:
 def test_every_method_with_split(method, files, tmp_path, capsys) -> None:
     """Without --valid, 20% is split off with the seed; only the other rows are valued."""
     out = tmp_path / "values.csv"
-    res = invoke(
+    res = run_cli(
         capsys,
         "value", files.iris40, "--target", TARGET, "--method", method,
         "--out", out, "--seed", 3, *METHOD_ARGS[method],
@@ -219,7 +186,7 @@ def test_split_depends_on_seed(files, tmp_path, capsys) -> None:
     labels = []
     for seed in (0, 1):
         out = tmp_path / f"v{seed}.csv"
-        res = invoke(
+        res = run_cli(
             capsys, "value", files.iris40, "--target", TARGET, "--method", "knn-shapley",
             "--seed", seed, "--out", out,
         )  # fmt: skip
@@ -230,7 +197,7 @@ def test_split_depends_on_seed(files, tmp_path, capsys) -> None:
 
 
 def test_values_go_to_stdout_without_out(files, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "knn-shapley",
     )  # fmt: skip
@@ -245,7 +212,7 @@ def test_parquet_input(files, tmp_path, capsys) -> None:
     pd.read_csv(files.train30).to_parquet(parquet)
     out_pq, out_csv = tmp_path / "pq.csv", tmp_path / "csv.csv"
     for train, out in ((parquet, out_pq), (files.train30, out_csv)):
-        res = invoke(
+        res = run_cli(
             capsys, "value", train, "--target", TARGET, "--valid", files.valid20,
             "--method", "loo", "--out", out,
         )  # fmt: skip
@@ -281,7 +248,7 @@ def _independent_exact_shapley(train: pd.DataFrame, valid: pd.DataFrame) -> np.n
 
 def test_exact_shapley_matches_enumeration(files, tmp_path, capsys) -> None:
     out = tmp_path / "exact.csv"
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.tiny7, "--target", TARGET, "--valid", files.valid20,
         "--method", "exact-shapley", "--out", out,
     )  # fmt: skip
@@ -304,7 +271,7 @@ def test_exact_shapley_is_batched_by_default_and_records_the_sklearn_difference(
     saved = {}
     for flag in ([], ["--no-batch"]):
         path = tmp_path / f"r{len(flag)}.npz"
-        res = invoke(
+        res = run_cli(
             capsys, "value", files.tiny7, "--target", TARGET, "--valid", files.valid20,
             "--method", "exact-shapley", "--save-result", path, *flag,
         )  # fmt: skip
@@ -334,7 +301,7 @@ GROUP_METHOD_ARGS = {
 @pytest.mark.parametrize("method", sorted(GROUP_METHOD_ARGS))
 def test_group_output(method, files, tmp_path, capsys) -> None:
     out = tmp_path / "groups.csv"
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.groups40, "--target", TARGET, "--group", "source",
         "--valid", files.groups_valid20, "--method", method, "--out", out,
         *GROUP_METHOD_ARGS[method],
@@ -355,7 +322,7 @@ def test_group_valuation_file_without_the_group_column(files, tmp_path, capsys) 
     outs = []
     for valid in (files.groups_valid20, plain):
         out = tmp_path / f"g{len(outs)}.csv"
-        res = invoke(capsys, "value", files.groups40, "--target", TARGET, "--group", "source",
+        res = run_cli(capsys, "value", files.groups40, "--target", TARGET, "--group", "source",
                      "--valid", valid, "--method", "exact-shapley", "--out", out)  # fmt: skip
         assert_ok(res)
         outs.append(out.read_text())
@@ -364,7 +331,7 @@ def test_group_valuation_file_without_the_group_column(files, tmp_path, capsys) 
 
 def test_group_output_with_split(files, tmp_path, capsys) -> None:
     out = tmp_path / "groups.csv"
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.groups40, "--target", TARGET, "--group", "source",
         "--method", "tmc-shapley", "--budget", 2, "--out", out,
     )  # fmt: skip
@@ -381,7 +348,7 @@ def test_knn_group_values_sum_row_values(files, tmp_path, capsys) -> None:
     common = [
         "--target", TARGET, "--valid", files.groups_valid20, "--method", "knn-shapley",
     ]  # fmt: skip
-    assert_ok(invoke(capsys, "value", files.groups40, *common, "--group", "source",
+    assert_ok(run_cli(capsys, "value", files.groups40, *common, "--group", "source",
                      "--out", by_group))  # fmt: skip
     # the same rows without the source column, valued row by row
     rows_file = write_frame(
@@ -391,7 +358,7 @@ def test_knn_group_values_sum_row_values(files, tmp_path, capsys) -> None:
         pd.read_csv(files.groups_valid20).drop(columns="source"), tmp_path / "v_in.csv"
     )
     common[3] = str(valid_file)
-    assert_ok(invoke(capsys, "value", rows_file, *common, "--out", by_row))
+    assert_ok(run_cli(capsys, "value", rows_file, *common, "--out", by_row))
     sources = pd.read_csv(files.groups40)["source"].to_numpy()
     row_values = np.array([float(r[1]) for r in read_out(by_row)[1]])
     for label, value, *_ in read_out(by_group)[1]:
@@ -578,7 +545,7 @@ def names(files, tmp_path) -> dict[str, Path]:
 @pytest.mark.parametrize("case", sorted(BAD_CASES))
 def test_bad_input_is_one_error_line(case, names, capsys) -> None:
     args, needles = BAD_CASES[case]
-    res = invoke(capsys, "value", *_fill(args, names))
+    res = run_cli(capsys, "value", *_fill(args, names))
     assert_user_error(res, *needles)
     assert res.out == ""
 
@@ -590,7 +557,7 @@ def test_bad_input_is_one_error_line(case, names, capsys) -> None:
 def test_bad_input_stderr_is_exactly_one_line(case, names, capsys) -> None:
     """The strict reading of the contract: standard error is the error line and nothing else."""
     args, _ = BAD_CASES[case]
-    res = invoke(capsys, "value", *_fill(args, names))
+    res = run_cli(capsys, "value", *_fill(args, names))
     assert res.code == 2
     assert len(res.err_lines) == 1, res.err
     assert res.err_lines[0].startswith("error:")
@@ -598,12 +565,12 @@ def test_bad_input_stderr_is_exactly_one_line(case, names, capsys) -> None:
 
 def test_single_class_message_shows_plain_label(names, capsys) -> None:
     args, _ = BAD_CASES["one-class-in-training"]
-    message = assert_user_error(invoke(capsys, "value", *_fill(args, names)))
+    message = assert_user_error(run_cli(capsys, "value", *_fill(args, names)))
     assert "np.int64" not in message and "(1)" in message
 
 
 def test_least_core_without_budget_samples_and_says_so(files, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "least-core",
     )  # fmt: skip
@@ -612,7 +579,7 @@ def test_least_core_without_budget_samples_and_says_so(files, capsys) -> None:
 
 
 def test_unwritable_save_result_is_one_error_line(files, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "loo", "--save-result", f"{files.train30}/result.npz",
     )  # fmt: skip
@@ -628,21 +595,21 @@ def _differing(message: str) -> set[str]:
 def test_resume_refuses_other_method_or_dataset(files, tmp_path, capsys) -> None:
     ck = tmp_path / "run.ckpt"
     base = ["--target", TARGET, "--valid", files.valid20, "--seed", 0, "--budget", 4]
-    res = invoke(capsys, "value", files.train30, *base, "--method", "tmc-shapley",
+    res = run_cli(capsys, "value", files.train30, *base, "--method", "tmc-shapley",
                  "--checkpoint", ck, "--out", tmp_path / "a.csv")  # fmt: skip
     assert_ok(res)
     assert ck.is_file()
     before = ck.read_bytes()
 
-    res = invoke(capsys, "value", files.train30, *base, "--method", "permutation-shapley",
+    res = run_cli(capsys, "value", files.train30, *base, "--method", "permutation-shapley",
                  "--resume", ck, "--out", tmp_path / "b.csv")  # fmt: skip
     assert _differing(assert_user_error(res, "checkpoint")) == {"method"}
 
-    res = invoke(capsys, "value", files.other30, *base, "--method", "tmc-shapley",
+    res = run_cli(capsys, "value", files.other30, *base, "--method", "tmc-shapley",
                  "--resume", ck, "--out", tmp_path / "c.csv")  # fmt: skip
     assert _differing(assert_user_error(res, "checkpoint")) == {"data"}
 
-    res = invoke(capsys, "value", files.train30, *base, "--method", "tmc-shapley",
+    res = run_cli(capsys, "value", files.train30, *base, "--method", "tmc-shapley",
                  "--model", "knn", "--resume", ck, "--out", tmp_path / "d.csv")  # fmt: skip
     assert "model" in _differing(assert_user_error(res, "checkpoint"))
 
@@ -658,12 +625,12 @@ def test_resume_refuses_other_method_or_dataset(files, tmp_path, capsys) -> None
 def test_resume_equals_uninterrupted_run(method, half, full, files, tmp_path, capsys) -> None:
     ck = tmp_path / "run.ckpt"
     common = ["--target", TARGET, "--valid", files.valid20, "--method", method, "--seed", 7]
-    assert_ok(invoke(capsys, "value", files.train30, *common, "--budget", half,
+    assert_ok(run_cli(capsys, "value", files.train30, *common, "--budget", half,
                      "--checkpoint", ck, "--out", tmp_path / "half.csv"))  # fmt: skip
-    res = invoke(capsys, "value", files.train30, *common, "--budget", full,
+    res = run_cli(capsys, "value", files.train30, *common, "--budget", full,
                  "--resume", ck, "--out", tmp_path / "resumed.csv")  # fmt: skip
     assert_ok(res)
-    assert_ok(invoke(capsys, "value", files.train30, *common, "--budget", full,
+    assert_ok(run_cli(capsys, "value", files.train30, *common, "--budget", full,
                      "--out", tmp_path / "fresh.csv"))  # fmt: skip
     resumed = (tmp_path / "resumed.csv").read_bytes()
     assert resumed == (tmp_path / "fresh.csv").read_bytes()
@@ -674,12 +641,12 @@ def test_resume_without_checkpoint_starts_afresh(files, tmp_path, capsys) -> Non
     ck = tmp_path / "new.ckpt"
     common = ["--target", TARGET, "--valid", files.valid20, "--method", "tmc-shapley",
               "--budget", 3, "--seed", 2]  # fmt: skip
-    res = invoke(capsys, "value", files.train30, *common, "--resume", ck,
+    res = run_cli(capsys, "value", files.train30, *common, "--resume", ck,
                  "--out", tmp_path / "a.csv")  # fmt: skip
     assert_ok(res)
     assert any(line.startswith("note:") and "checkpoint" in line for line in res.err_lines)
     assert ck.is_file()
-    assert_ok(invoke(capsys, "value", files.train30, *common, "--out", tmp_path / "b.csv"))
+    assert_ok(run_cli(capsys, "value", files.train30, *common, "--out", tmp_path / "b.csv"))
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
 
 
@@ -689,7 +656,7 @@ def test_n_jobs_gives_identical_output(method, budget, files, tmp_path, capsys) 
     outputs = []
     for n_jobs in (1, 2):
         out = tmp_path / f"jobs{n_jobs}.csv"
-        res = invoke(
+        res = run_cli(
             capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
             "--method", method, "--budget", budget, "--seed", 11, "--n-jobs", n_jobs,
             "--out", out,
@@ -701,7 +668,7 @@ def test_n_jobs_gives_identical_output(method, budget, files, tmp_path, capsys) 
 
 # -------------------------------------------------------------------------- 6. listing, help
 def test_methods_lists_every_method_with_reference(capsys) -> None:
-    res = invoke(capsys, "methods")
+    res = run_cli(capsys, "methods")
     assert_ok(res)
     lines = [line for line in res.out.splitlines() if line.strip()]
     assert len(lines) == len(METHODS) + 1 + len(ESTIMATORS)  # the estimators under a heading
@@ -714,13 +681,13 @@ def test_methods_lists_every_method_with_reference(capsys) -> None:
 
 @pytest.mark.parametrize("args", [["--help"], ["value", "--help"], ["methods", "--help"]])
 def test_help_exits_zero(args, capsys) -> None:
-    res = invoke(capsys, *args)
+    res = run_cli(capsys, *args)
     assert res.code == 0
     assert "Usage" in res.out
 
 
 def test_value_help_lists_contract_options(capsys) -> None:
-    res = invoke(capsys, "value", "--help")
+    res = run_cli(capsys, "value", "--help")
     for option in (
         "--target", "--method", "--out", "--valid", "--valid-fraction", "--model",
         "--model-params", "--scoring", "--k", "--budget", "--stderr-below", "--time-limit",
@@ -730,7 +697,7 @@ def test_value_help_lists_contract_options(capsys) -> None:
 
 
 def test_models_lists_contract_names(capsys) -> None:
-    res = invoke(capsys, "models")
+    res = run_cli(capsys, "models")
     assert_ok(res)
     for name in ("logistic-regression", "knn", "decision-tree", "random-forest",
                  "gaussian-nb", "ridge", "linear-regression"):  # fmt: skip
@@ -741,7 +708,7 @@ def test_models_lists_contract_names(capsys) -> None:
 def test_time_limit_stops_early(files, tmp_path, capsys) -> None:
     out = tmp_path / "v.csv"
     started = time.monotonic()
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "tmc-shapley", "--budget", 100000, "--time-limit", 0.5, "--out", out,
     )  # fmt: skip
@@ -755,7 +722,7 @@ def test_time_limit_stops_early(files, tmp_path, capsys) -> None:
 
 def test_stderr_below_stops_early(files, tmp_path, capsys) -> None:
     out = tmp_path / "v.csv"
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "tmc-shapley", "--budget", 100000, "--stderr-below", 0.5,
         "--time-limit", 60, "--out", out,
@@ -779,7 +746,7 @@ def test_inapplicable_parameter_is_a_note(method, extra, flag, files, tmp_path, 
     train = files.tiny7 if method == "exact-shapley" else files.train30
     extra = [e.format(tmp=tmp_path) for e in extra]
     out = tmp_path / "v.csv"
-    res = invoke(
+    res = run_cli(
         capsys, "value", train, "--target", TARGET, "--valid", files.valid20,
         "--method", method, "--out", out, *extra,
     )  # fmt: skip
@@ -794,7 +761,7 @@ def test_default_score_is_the_empty_set_score(files, tmp_path, capsys) -> None:
     sums = []
     for default in (0.0, 0.25):
         out = tmp_path / f"d{default}.csv"
-        res = invoke(
+        res = run_cli(
             capsys, "value", files.tiny7, "--target", TARGET, "--valid", files.valid20,
             "--method", "exact-shapley", "--default-score", default, "--out", out,
         )  # fmt: skip
@@ -852,7 +819,7 @@ def test_console_script(files, tmp_path) -> None:
     [(["--n-jobs", "0"], "--n-jobs"), (["--out-dir", "{train30}/sub"], "not a directory")],
 )
 def test_demo_bad_input_is_one_error_line(args, needle, names, capsys) -> None:
-    res = invoke(capsys, "demo", *_fill(args, names))
+    res = run_cli(capsys, "demo", *_fill(args, names))
     assert_user_error(res, needle)
 
 
@@ -861,7 +828,7 @@ def test_demo_bad_input_is_one_error_line(args, needle, names, capsys) -> None:
 def test_shapley_estimators_from_the_cli_keep_the_budget(estimator, files, capsys) -> None:
     out = files.train30.parent / f"shapley-{estimator}.csv"
     saved = files.train30.parent / f"shapley-{estimator}.npz"
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "shapley", "--estimator", estimator, "--budget", 400, "--seed", 1,
         "--out", out, "--save-result", saved,
@@ -886,7 +853,7 @@ def test_shapley_estimators_from_the_cli_keep_the_budget(estimator, files, capsy
     ],
 )
 def test_bad_estimator_or_rank_rule_is_one_error_line(args, needle, files, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20, *args
     )
     assert_user_error(res, needle)
@@ -894,7 +861,7 @@ def test_bad_estimator_or_rank_rule_is_one_error_line(args, needle, files, capsy
 
 def test_rank_stable_stops_a_run_and_says_so(files, capsys) -> None:
     saved = files.train30.parent / "rank.npz"
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train30, "--target", TARGET, "--valid", files.valid20,
         "--method", "shapley", "--estimator", "msr", "--rank-stable", 0.5,
         "--budget", 100000, "--seed", 2, "--save-result", saved,

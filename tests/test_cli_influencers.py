@@ -11,7 +11,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 
-from dataworth.cli import main
+from cli_runner import run_cli
 from dataworth.datasets import load_dataset
 
 
@@ -37,20 +37,10 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.ndar
     return root / "train.csv", root / "test.csv", X, y_train
 
 
-def _run(capsys, *args):
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 def test_listed_rows_move_the_loss_as_claimed(files, capsys, tmp_path):
     train, test, X, y_train = files
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys,
         "influencers",
         train,
@@ -101,7 +91,7 @@ def test_listed_rows_move_the_loss_as_claimed(files, capsys, tmp_path):
 )
 def test_bad_input_is_one_line(files, capsys, args, message):
     train, test, _, _ = files
-    code, _, err = _run(capsys, "influencers", train, "--target", "label", "--test", test, *args)
+    code, _, err = run_cli(capsys, "influencers", train, "--target", "label", "--test", test, *args)
     assert code == 2
     lines = [line for line in err.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], err

@@ -19,6 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import log_loss
 from sklearn.neighbors import KNeighborsClassifier
 
+from cli_runner import run_cli
 from dataworth import value
 from dataworth.apps.debug import (
     RowTable,
@@ -26,7 +27,6 @@ from dataworth.apps.debug import (
     explain_misclassified,
     misclassified_rows,
 )
-from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.influence import LinearInfluence, influence_matrix
@@ -209,23 +209,13 @@ def _write(path: Path, ds: Dataset) -> Path:
     return path
 
 
-def _run(capsys, *args):
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 def test_cli_class_mode_lists_helpers_hurters_and_confounders(tmp_path, capsys):
     train, valid, plant = planted(0)
     tr = _write(tmp_path / "train.csv", train.replace(feature_names=("u", "v")))
     va = _write(tmp_path / "valid.csv", valid.replace(feature_names=("u", "v")))
     out_json = tmp_path / "debug.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "debug", tr, "--target", "label", "--class", "0", "--valid", va,
         "--budget", "1000", "--json", out_json,
     )  # fmt: skip
@@ -246,11 +236,11 @@ def test_cli_class_mode_lists_helpers_hurters_and_confounders(tmp_path, capsys):
 def test_cli_row_mode_lists_wrong_rows_and_influencers(tmp_path, capsys, wrong_case):
     train, test, row = wrong_case
     tr, te = _write(tmp_path / "train.csv", train), _write(tmp_path / "test.csv", test)
-    code, out, err = _run(capsys, "debug", tr, "--target", "label", "--test", te)
+    code, out, err = run_cli(capsys, "debug", tr, "--target", "label", "--test", te)
     assert code == 0, err
     assert f"add --row {row}" in out
     out_json = tmp_path / "row.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "debug", tr, "--target", "label", "--test", te, "--row", row, "--top", "3",
         "--json", out_json,
     )  # fmt: skip
@@ -271,7 +261,7 @@ def test_cli_group_column_is_shown_not_used_as_a_feature(tmp_path, capsys):
             for i in range(ds.n_samples):
                 w.writerow([*map(float, ds.X[i]), f"s{i % 3}", int(ds.y[i])])
     out_json = tmp_path / "g.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "debug", tmp_path / "train.csv", "--target", "label", "--class", "1",
         "--valid", tmp_path / "valid.csv", "--group", "source", "--method", "knn-shapley",
         "--json", out_json,
@@ -296,7 +286,7 @@ def test_cli_group_column_is_shown_not_used_as_a_feature(tmp_path, capsys):
 )
 def test_cli_user_errors_are_one_line(tmp_path, capsys, args, needle):
     tr = _write(tmp_path / "train.csv", blobs(8, n=15))
-    code, _out, err = _run(capsys, "debug", tr, "--target", "label", *args)
+    code, _out, err = run_cli(capsys, "debug", tr, "--target", "label", *args)
     assert code == 2, err
     lines = [line for line in err.splitlines() if line.strip()]
     assert lines[-1].startswith("error:") and needle in lines[-1], err

@@ -24,18 +24,12 @@ from dataworth.errors import DataworthError  # noqa: E402
 from dataworth.influence.ekfac import EKFACSolver  # noqa: E402
 
 DT = torch.float64
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
-)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: threads only add overhead (and crawl on a loaded machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:`torch.jit.script` is deprecated:DeprecationWarning"
+    ),
+    pytest.mark.usefixtures("torch_one_thread"),
+]
 
 
 def _cross_entropy(out: Tensor, t: Tensor) -> Tensor:

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from cli_runner import run_cli
 from dataworth import value
 from dataworth.apps.explain import (
     R2_AT,
@@ -27,7 +28,6 @@ from dataworth.apps.explain import (
     explain_values,
     value_by,
 )
-from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
@@ -277,16 +277,6 @@ def _write(path: Path, X: np.ndarray, y: np.ndarray, source: np.ndarray | None =
     return path
 
 
-def _run(capsys, *args):
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 def test_cli_prints_features_regions_classes_groups_and_stability(tmp_path, capsys):
     train, valid, _ = flipped_region(seed=0, n=160)
@@ -294,7 +284,7 @@ def test_cli_prints_features_regions_classes_groups_and_stability(tmp_path, caps
     tr = _write(tmp_path / "train.csv", train.X, train.y, source)
     va = _write(tmp_path / "valid.csv", valid.X, valid.y, np.full(valid.n_samples, "x"))
     out_json = tmp_path / "explain.json"
-    code, out, err = _run(
+    code, out, err = run_cli(
         capsys, "explain", tr, "--target", "label", "--valid", va, "--group", "source",
         "--bootstrap", "3", "--k", "5", "--json", out_json,
     )  # fmt: skip
@@ -325,7 +315,7 @@ def test_cli_user_errors_are_one_line(tmp_path, capsys):
         (["--method", "nope"], "unknown method"),
         (["--group", "nope"], "group column"),
     ):
-        code, _out, err = _run(capsys, "explain", tr, "--target", "label", *args)
+        code, _out, err = run_cli(capsys, "explain", tr, "--target", "label", *args)
         assert code == 2, err
         lines = [line for line in err.splitlines() if line.strip()]
         assert lines[-1].startswith("error:") and needle in lines[-1]

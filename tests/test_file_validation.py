@@ -19,7 +19,6 @@ import os
 import shutil
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +30,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn.datasets import load_iris
 
+from cli_runner import Outcome, run_cli
 from dataworth.cli import main
 from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Moments
@@ -54,23 +54,7 @@ def _settings(n: int) -> settings:
 
 
 # ------------------------------------------------------------------------------------ helpers
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
 
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: object) -> Outcome:
-    """Run ``dataworth ARGS`` in-process; return exit code, stdout and stderr."""
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 1
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
 
 
 def assert_one_error_line(res: Outcome, *needles: str) -> str:
@@ -221,7 +205,7 @@ def test_damaged_checkpoint_is_refused_on_resume(case, files, checkpoint, tmp_pa
     shutil.copy(checkpoint, ck)
     edited(ck, edit)
     before = ck.read_bytes()
-    res = invoke(capsys, *_value_args(files, 4), "--resume", ck, "--out", tmp_path / "out.csv")
+    res = run_cli(capsys, *_value_args(files, 4), "--resume", ck, "--out", tmp_path / "out.csv")
     line = assert_one_error_line(res, str(ck), needle)
     if case not in ("header as list", "header as null", "identity as list"):
         assert "is damaged" in line and "delete it" in line
@@ -234,9 +218,9 @@ def test_resume_from_an_intact_checkpoint_still_works(files, checkpoint, tmp_pat
     ck = tmp_path / "run.ckpt"
     shutil.copy(checkpoint, ck)
     edited(ck, lambda h, a: (h, a))
-    res = invoke(capsys, *_value_args(files, 4), "--resume", ck, "--out", tmp_path / "out.csv")
+    res = run_cli(capsys, *_value_args(files, 4), "--resume", ck, "--out", tmp_path / "out.csv")
     assert res.code == 0, res.err
-    fresh = invoke(capsys, *_value_args(files, 4), "--out", tmp_path / "fresh.csv")
+    fresh = run_cli(capsys, *_value_args(files, 4), "--out", tmp_path / "fresh.csv")
     assert fresh.code == 0, fresh.err
     assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "fresh.csv").read_bytes()
 
@@ -259,7 +243,7 @@ def test_files_that_are_not_checkpoints(content, files, tmp_path, capsys) -> Non
     else:
         assert isinstance(content, bytes)
         ck.write_bytes(content)
-    res = invoke(capsys, *_value_args(files, 4), "--resume", ck, "--out", tmp_path / "out.csv")
+    res = run_cli(capsys, *_value_args(files, 4), "--resume", ck, "--out", tmp_path / "out.csv")
     assert_one_error_line(res, str(ck))
 
 
@@ -324,7 +308,7 @@ def _report_args(files: dict[str, Path], tmp: Path, *values: Path) -> list[objec
 def test_report_refuses_row_labels_it_cannot_place(case, files, tmp_path, capsys) -> None:
     labels, needle = RESULT_LABELS[case]
     path = _result(labels=labels).save(tmp_path / "values.npz")
-    res = invoke(capsys, *_report_args(files, tmp_path, path))
+    res = run_cli(capsys, *_report_args(files, tmp_path, path))
     assert_one_error_line(res, str(path), needle)
     assert not (tmp_path / "report.html").exists()
 
@@ -333,7 +317,7 @@ def test_report_places_a_subset_of_rows(files, tmp_path, capsys) -> None:
     """The control: distinct labels within the data are accepted, in any order."""
     rows = np.array([7, 0, 19, 3])
     path = _result(rows.size, labels=rows).save(tmp_path / "values.npz")
-    res = invoke(capsys, *_report_args(files, tmp_path, path))
+    res = run_cli(capsys, *_report_args(files, tmp_path, path))
     assert res.code == 0, res.err
     assert (tmp_path / "report.html").is_file()
 
@@ -385,7 +369,7 @@ def test_damaged_result_is_refused(case, files, tmp_path, capsys) -> None:
         ValuationResult.load(path)
     message = str(info.value)
     assert needle in message and str(path) in message and "\n" not in message
-    res = invoke(capsys, *_report_args(files, tmp_path, path))
+    res = run_cli(capsys, *_report_args(files, tmp_path, path))
     assert_one_error_line(res, str(path), needle)
 
 
@@ -395,7 +379,7 @@ def test_report_refuses_a_repeated_group(files, tmp_path, capsys) -> None:
     r = _result(3, labels=np.array(["a", "b", "a"]), kind="group")
     path = r.save(tmp_path / "g.npz")
     assert ValuationResult.load(path).labels.tolist() == ["a", "b", "a"]
-    res = invoke(capsys, *_report_args(files, tmp_path, path), "--group", "a")
+    res = run_cli(capsys, *_report_args(files, tmp_path, path), "--group", "a")
     assert_one_error_line(res, str(path), "group a appears more than once")
 
 

@@ -37,21 +37,16 @@ from dataworth.influence.solvers import (  # noqa: E402
 from dataworth.influence.torch_model import TorchInfluence  # noqa: E402
 from dataworth.influence.tracin import TracIn  # noqa: E402
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:.*torch.jit.script.* is deprecated:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        "ignore:.*torch.jit.script.* is deprecated:DeprecationWarning"
+    ),
+    pytest.mark.usefixtures("torch_one_thread"),
+]
 
 F = torch.nn.functional
 D64 = torch.float64
 WD = 0.1  # weight decay of the MLP objective
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # --------------------------------------------------------------------------- problems

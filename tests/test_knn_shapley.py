@@ -72,11 +72,6 @@ def tiny_iris():
     return X[:8], y[:8], X[8:], y[8:]
 
 
-@pytest.fixture(scope="module")
-def iris_split():
-    return load_dataset("iris").split(0.3, random_state=0)
-
-
 # ---------------------------------------------------------------------------- exactness
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 
+from cli_runner import run_cli
 from dataworth import value
 from dataworth.apps.market import (
     budget_cents,
@@ -33,7 +34,6 @@ from dataworth.apps.market import (
     provider_similarity,
     replication_robust_values,
 )
-from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.models import make_model
@@ -467,16 +467,6 @@ def market_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return paths
 
 
-def _run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code) if isinstance(exc.code, int) else 1
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
 
 def _base(files: dict[str, Path], data: str = "sellers") -> list[object]:
     return [
@@ -496,7 +486,7 @@ def test_cli_contract(
     capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "pay.csv"
-    code, stdout, err = _run(capsys, *_base(market_files), "--budget", "10000.07", "--out", out)
+    code, stdout, err = run_cli(capsys, *_base(market_files), "--budget", "10000.07", "--out", out)
     assert code == 0, err
     with out.open() as fh:
         rows = list(csv.reader(fh))
@@ -521,7 +511,7 @@ def test_cli_no_robust_equals_exact_shapley_by_group(
     capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "plain.csv"
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys, *_base(market_files), "--budget", "500", "--no-robust", "--out", out
     )
     assert code == 0, err
@@ -542,7 +532,7 @@ def test_cli_monte_carlo_method_takes_its_own_budget(
     capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "tmc.csv"
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys,
         *_base(market_files),
         "--budget",
@@ -563,7 +553,7 @@ def test_cli_rounds(
     capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
 ) -> None:
     out = tmp_path / "rounds.csv"
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys,
         *_base(market_files, "rounds"),
         "--budget",
@@ -601,7 +591,7 @@ def test_cli_errors_are_one_line(
     extra: list[str],
     needle: str,
 ) -> None:
-    code, _stdout, err = _run(capsys, *_base(market_files), *extra)
+    code, _stdout, err = run_cli(capsys, *_base(market_files), *extra)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("error:"), err
@@ -611,7 +601,7 @@ def test_cli_errors_are_one_line(
 def test_cli_other_errors_and_equal_split(
     capsys: pytest.CaptureFixture[str], market_files: dict[str, Path], tmp_path: Path
 ) -> None:
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "market",
         market_files["sellers"],
@@ -623,7 +613,7 @@ def test_cli_other_errors_and_equal_split(
         "10",
     )
     assert code == 2 and "provider column 'seller'" in err and err.count("\n") == 1
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys,
         "market",
         market_files["many"],
@@ -641,7 +631,7 @@ def test_cli_other_errors_and_equal_split(
         if missing is None:
             frame["provider"] = frame["provider"].map({"n": 1, "s": 2, "e": 3, "w": 4})
         frame.to_csv(tmp_path / "holes.csv", index=False)
-        code, _, err = _run(
+        code, _, err = run_cli(
             capsys,
             "market",
             tmp_path / "holes.csv",
@@ -653,12 +643,12 @@ def test_cli_other_errors_and_equal_split(
             "10",
         )
         assert code == 2 and "1 missing value(s) (first at row 5" in err, err
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "market", market_files["sellers"], "--target", "cultivar", "--budget", "10"
     )
     assert code == 2 and err.startswith("error:") and "--group" in err
     out = tmp_path / "equal.csv"
-    code, stdout, err = _run(
+    code, stdout, err = run_cli(
         capsys,
         *_base(market_files),
         "--budget",
@@ -693,13 +683,13 @@ def test_cli_reads_a_users_own_file(
     bpath = tmp_path / "buyer.csv"
     buyer.to_csv(bpath, index=False, sep=";")
     out = tmp_path / "pay.csv"
-    code, _, err = _run(
+    code, _, err = run_cli(
         capsys, "market", path, "--target", "cultivar", "--group", "provider", "--valid",
         bpath, "--drop", "sample_id", "--budget", "100", "--out", out,
     )  # fmt: skip
     assert code == 0, err
     assert sorted(pd.read_csv(out)["provider"]) == ["e", "n", "s", "w"]
-    code, _, err = _run(capsys, "market", path, "--target", "cultivar", "--group", "provider",
+    code, _, err = run_cli(capsys, "market", path, "--target", "cultivar", "--group", "provider",
                         "--valid", bpath, "--features", "nope", "--budget", "100")  # fmt: skip
     assert code == 2 and "nope" in err
 
@@ -710,9 +700,9 @@ def test_cli_checkpoints_and_resumes_its_valuation(
     ckpt = tmp_path / "m.ckpt"
     base = [*_base(market_files), "--method", "tmc-shapley", "--method-budget", 4,
             "--budget", "100"]  # fmt: skip
-    code, first, err = _run(capsys, *base, "--checkpoint", ckpt)
+    code, first, err = run_cli(capsys, *base, "--checkpoint", ckpt)
     assert code == 0 and ckpt.exists(), err
-    code, again, err = _run(capsys, *base, "--resume", ckpt)
+    code, again, err = run_cli(capsys, *base, "--resume", ckpt)
     assert code == 0, err
     strip = [line for line in first.splitlines() if " s" not in line]
     assert strip == [line for line in again.splitlines() if " s" not in line]

@@ -19,8 +19,8 @@ from sklearn.datasets import load_breast_cancer
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.neighbors import KNeighborsClassifier, KNeighborsRegressor
 
+from cli_runner import Outcome, run_cli
 from dataworth import api, make_utility
-from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.methods.classwise import _ClassGame
@@ -33,23 +33,7 @@ TARGET = "label"
 
 
 # ------------------------------------------------------------------------------------ helpers
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
 
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: object) -> Outcome:
-    """Run ``dataworth ARGS`` in-process; return exit code, stdout and stderr."""
-    capsys.readouterr()
-    try:
-        rv = main([str(a) for a in args])
-        code = 0 if rv is None else int(rv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
 
 
 def user_error(res: Outcome, *needles: str) -> str:
@@ -121,12 +105,12 @@ def test_scorer_needing_two_classes_refused_on_one_class_valuation_set(
     args = value_args(files, "--scoring", scoring, valid=files.valid_one_class)
     if batch:
         args.append(batch)
-    user_error(invoke(capsys, *args), scoring, "valuation", "class")
+    user_error(run_cli(capsys, *args), scoring, "valuation", "class")
 
 
 def test_undefined_scorer_refused_by_other_commands(files, capsys) -> None:
     """The check lives in the utility, so every command that values refuses the same way."""
-    res = invoke(
+    res = run_cli(
         capsys, "clean", files.train, "--target", TARGET, "--valid", files.valid_one_class,
         "--scoring", "roc_auc", "--methods", "tmc-shapley", "--budget", "2",
     )  # fmt: skip
@@ -134,7 +118,7 @@ def test_undefined_scorer_refused_by_other_commands(files, capsys) -> None:
 
 
 def test_r2_on_one_valuation_row_refused(files, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.reg_train, "--target", TARGET, "--valid", files.reg_valid1,
         "--method", "tmc-shapley", "--budget", "2",
     )  # fmt: skip
@@ -142,7 +126,7 @@ def test_r2_on_one_valuation_row_refused(files, capsys) -> None:
 
 
 def test_defined_scorer_still_runs(files, capsys) -> None:
-    ok(invoke(capsys, *value_args(files, "--scoring", "roc_auc", "--no-batch")))
+    ok(run_cli(capsys, *value_args(files, "--scoring", "roc_auc", "--no-batch")))
 
 
 def test_undefined_scorer_refused_in_library(files) -> None:
@@ -198,7 +182,7 @@ def test_all_nan_run_exits_with_an_error(files, capsys) -> None:
 
 def test_all_nan_run_is_an_error_through_the_cli(files, capsys, monkeypatch) -> None:
     monkeypatch.setattr(ModelUtility, "_score", lambda self, fitted: math.nan)
-    res = invoke(capsys, *value_args(files, "--no-batch"))
+    res = run_cli(capsys, *value_args(files, "--no-batch"))
     user_error(res, "every value is NaN", "tmc-shapley")
 
 
@@ -218,7 +202,7 @@ def test_partly_nan_run_counts_them_in_a_warning(files) -> None:
 
 def test_partly_nan_run_says_how_many_through_the_cli(files, capsys) -> None:
     """data-oob with too few bags: some points never out of bag get NaN and one note says so."""
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train, "--target", TARGET, "--valid", files.valid,
         "--method", "data-oob", "--budget", "2",
     )  # fmt: skip
@@ -234,7 +218,7 @@ def test_invalid_model_parameter_refused_on_every_path(batch, files, capsys) -> 
     args = value_args(files, "--model-params", '{"max_iter": 2.5}')
     if batch:
         args.append(batch)
-    user_error(invoke(capsys, *args), "max_iter", "2.5")
+    user_error(run_cli(capsys, *args), "max_iter", "2.5")
 
 
 def test_invalid_parameter_refused_by_the_library(files) -> None:
@@ -269,7 +253,7 @@ def test_max_iter_zero_matches_one_fit_at_a_time(files, capsys, tmp_path) -> Non
     outs = []
     for flag in ([], ["--no-batch"]):
         out = tmp_path / f"v{len(outs)}.csv"
-        ok(invoke(capsys, *value_args(files, "--model-params", '{"max_iter": 0}', "--out", out,
+        ok(run_cli(capsys, *value_args(files, "--model-params", '{"max_iter": 0}', "--out", out,
                                       *flag)))  # fmt: skip
         outs.append(pd.read_csv(out)["value"].to_numpy())
     np.testing.assert_allclose(outs[0], outs[1])
@@ -294,7 +278,7 @@ def test_ridge_early_stopping_is_not_batched(files) -> None:
 def test_dotted_path_to_a_function_is_not_called(files, capsys, tmp_path) -> None:
     """Before: os.system ran the command, then reported 'not an estimator'."""
     marker = tmp_path / "ran"
-    res = invoke(
+    res = run_cli(
         capsys, *value_args(files, "--model", "os.system", "--model-params",
                             f'{{"command": "touch {marker}"}}'),
     )  # fmt: skip
@@ -327,7 +311,7 @@ def test_make_model_validates_parameters() -> None:
 )
 def test_knn_runs_without_catch_errors(method, files, capsys) -> None:
     """Before: 'Expected n_neighbors <= n_samples_fit' on the first prefixes."""
-    res = invoke(
+    res = run_cli(
         capsys, "value", files.train, "--target", TARGET, "--valid", files.valid,
         "--method", method, "--model", "knn", "--budget", "4",
     )  # fmt: skip
@@ -352,6 +336,6 @@ def test_knn_small_subset_uses_every_row(files) -> None:
 
 def test_model_help_says_a_dotted_path_runs_code(capsys) -> None:
     for args in (["value", "--help"], ["models"]):
-        res = invoke(capsys, *args)
+        res = run_cli(capsys, *args)
         ok(res)
         assert "runs that module's code" in " ".join(res.out.split())

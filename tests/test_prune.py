@@ -21,6 +21,7 @@ from scipy.spatial.distance import cdist
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
+from cli_runner import run_cli
 from dataworth.apps.craig import craig, facility_location, logistic_gradients
 from dataworth.apps.prune import (
     class_quotas,
@@ -31,7 +32,6 @@ from dataworth.apps.prune import (
     prune,
     transfer_prune,
 )
-from dataworth.cli import main
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 
@@ -435,16 +435,6 @@ def data_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.n
             )
     return train, valid, flipped
 
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_cli_prune_value(

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import scipy.stats
 
+from cli_runner import Outcome, run_cli
 from dataworth.apps.robustness import (
     OLS,
     EstimationError,
@@ -376,26 +377,7 @@ def test_user_errors_from_the_data() -> None:
 
 
 # ------------------------------------------------------------------------------------ CLI
-@dataclass
-class Outcome:
-    code: int
-    out: str
-    err: str
 
-    @property
-    def err_lines(self) -> list[str]:
-        return [line for line in self.err.splitlines() if line.strip()]
-
-
-def invoke(capsys: pytest.CaptureFixture[str], *args: object) -> Outcome:
-    capsys.readouterr()
-    try:
-        rv = main([str(a) for a in args])
-        code = 0 if rv is None else int(rv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    captured = capsys.readouterr()
-    return Outcome(code, captured.out, captured.err)
 
 
 def assert_user_error(res: Outcome, *needles: str) -> None:
@@ -434,7 +416,7 @@ def csv_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_cli_table_and_json(csv_files, tmp_path, capsys) -> None:
     js = tmp_path / "out" / "res.json"
-    res = invoke(
+    res = run_cli(
         capsys, "robustness", csv_files["ols"], "--target", "y", "--features", "a,b",
         "--coef", "a", "--change", "sign", "--se", "hc1", "--max-fraction", "0.2", "--json", js,
     )  # fmt: skip
@@ -464,7 +446,7 @@ def test_cli_missing_rows_are_dropped_with_a_note_and_indices_stay_file_rows(
     csv_files, tmp_path, capsys
 ) -> None:
     js = tmp_path / "gaps.json"
-    res = invoke(
+    res = run_cli(
         capsys, "robustness", csv_files["gaps"], "--target", "y", "--features", "a,b",
         "--coef", "a", "--change=-0.1", "--mode", "greedy", "--json", js,
     )  # fmt: skip
@@ -484,7 +466,7 @@ def test_cli_missing_rows_are_dropped_with_a_note_and_indices_stay_file_rows(
 
 def test_cli_2sls_and_logit(csv_files, tmp_path, capsys) -> None:
     js = tmp_path / "iv.json"
-    res = invoke(
+    res = run_cli(
         capsys, "robustness", csv_files["iv"], "--target", "y", "--features", "w,endo",
         "--coef", "endo", "--change", "significance", "--model", "2sls", "--endog", "endo",
         "--instruments", "z1,z2", "--mode", "newton", "--json", js,
@@ -499,7 +481,7 @@ def test_cli_2sls_and_logit(csv_files, tmp_path, capsys) -> None:
     assert payload["achieved"]
     assert reaches("significance", None, payload["original_estimate"], fit.params[2], fit.bse[2],
                    0.05)  # fmt: skip
-    res = invoke(
+    res = run_cli(
         capsys, "robustness", csv_files["logit"], "--target", "y", "--features", "a,b",
         "--coef", "intercept", "--change", "0.3", "--model", "logit",
     )  # fmt: skip
@@ -526,12 +508,12 @@ def test_cli_2sls_and_logit(csv_files, tmp_path, capsys) -> None:
     ],
 )  # fmt: skip
 def test_cli_user_errors(csv_files, capsys, args: list[str], needles: list[str]) -> None:
-    res = invoke(capsys, "robustness", csv_files["ols"], "--target", "y", *args)
+    res = run_cli(capsys, "robustness", csv_files["ols"], "--target", "y", *args)
     assert_user_error(res, *needles)
 
 
 def test_cli_missing_file_and_subprocess_has_no_traceback(tmp_path, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "robustness", tmp_path / "nope.csv", "--target", "y", "--features", "a",
         "--coef", "a", "--change", "sign",
     )  # fmt: skip
@@ -550,7 +532,6 @@ def test_cli_missing_file_and_subprocess_has_no_traceback(tmp_path, capsys) -> N
 def test_cli_refuses_values_whose_squares_overflow(tmp_path) -> None:
     """Found by the long hostile-input run: 1e306 in a column made the OLS fit's SVD fail with an
     internal error; such values are refused like everywhere else (beyond 1e150)."""
-    from dataworth.cli import main
 
     rng = np.random.default_rng(0)
     path = tmp_path / "huge.csv"

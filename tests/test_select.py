@@ -18,6 +18,7 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
+from cli_runner import run_cli
 from dataworth import value
 from dataworth.apps.active_loop import (
     LearningCurve,
@@ -42,7 +43,6 @@ from dataworth.apps.select import (
     select_batch,
     within_class_ranks,
 )
-from dataworth.cli import main
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 
@@ -438,15 +438,6 @@ def test_labels_to_reach_and_summaries_refuse_mismatched_runs():
 
 
 # ------------------------------------------------------------------------------------ CLI
-def run_cli(capsys, *args: object) -> tuple[int, str, str]:
-    capsys.readouterr()
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture(scope="module")
