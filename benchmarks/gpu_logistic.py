@@ -1,60 +1,75 @@
-"""Throughput of the torch back end of batched logistic regression (GPU or CPU).
+"""Throughput of batched logistic regression on each back end: numpy, torch on the CPU, CUDA.
 
 Usage::
 
-    python benchmarks/gpu_logistic.py --device cuda [--dtype float64] [--permutations 10000]
-    python benchmarks/gpu_logistic.py --device torch --permutations 20     # torch on the CPU
+    python benchmarks/gpu_logistic.py --batches 256,1024,4096  # numpy, torch (CPU), CUDA if any
+    python benchmarks/gpu_logistic.py --devices numpy,cuda --out benchmarks/gpu_logistic-cuda.json
+    python benchmarks/gpu_logistic.py --tmc 10000  # also a TMC-Shapley run per device
+    python benchmarks/gpu_logistic.py --render benchmarks/gpu_logistic.json  # only the markdown
 
-Two measurements on breast-cancer-sized problems (scikit-learn's breast cancer data, features
-standardised, 200 training rows x 30 features, the other 369 rows for validation,
-``LogisticRegression()``):
+``dataworth.utility.batched.logistic`` has one solver, written against the array API, which runs
+on numpy arrays (``device="numpy"``) or torch tensors (``"cpu"``, ``"cuda[:N]"``). This measures
+its fits per second on two binary problems, ``LogisticRegression()``, features standardised:
 
-1. Fits per second of the trainer alone (``fit_predict`` of a batch of random subsets, sizes
-   uniform in 2%..95% of the rows, predictions on the validation rows; numpy arrays in and out,
-   so every timing includes the transfers), for batches of 1k to 64k subsets. Each batch is
-   timed ``--repeats`` times after a warm-up (the warm starts of both class patterns, CUDA
-   kernels), and the best time is kept.
-2. A full TMC-Shapley run (``dataworth.get_method("tmc-shapley")``, ``--permutations``
-   permutations, tolerance 0.01, seed 0, one process) on ``BatchedUtility(..., device=...)``:
-   wall time, subsets fitted, subsets per trainer call (TMC evaluates the prefixes of one
-   permutation at a time, 32 per call while it checks for truncation), and how far its values
-   are from the numpy run's with the same seed.
+* ``200x30``: scikit-learn's breast cancer data (seeded shuffle), 200 training rows x 30
+  features, the other 369 rows for validation;
+* ``1000x64``: ``make_classification(1500, 64, n_informative=16, random_state=0)``, 1,000
+  training rows x 64 features, 500 for validation.
 
-Both are also run with the numpy trainer for reference (``--no-numpy`` skips that). The GPU
-figures must be measured on a GPU machine: ``--device cuda`` needs a CUDA build of torch
-(``pip install "dataworth[torch]"``). Set ``OMP_NUM_THREADS``/``OPENBLAS_NUM_THREADS`` for
-comparable CPU figures; the table states the thread counts used.
+A measurement is ``fit_predict`` on a batch of random subsets (sizes uniform in 2%..95% of the
+rows, both classes present; predictions on the validation rows; numpy arrays in and out, so
+every time includes the transfers), best of ``--repeats`` after a warm-up call (warm starts,
+CUDA kernels, allocator). Batches grow; once one call takes more than ``--budget`` seconds, the
+larger batches of that device and problem are skipped (recorded as such). ``--tmc N`` adds a
+TMC-Shapley run (``N`` permutations, tolerance 0.01, seed 0, one process) on the 200x30 problem
+per device: wall time, subsets fitted, subsets per trainer call, and how far its values are from
+numpy's.
+
+Every number, the versions, the thread settings and the GPU names go to a JSON file (``--out``),
+and a markdown table rendered from that JSON beside it (same name, ``.md``). Set
+``OMP_NUM_THREADS`` for comparable CPU figures. CUDA needs a CUDA build of torch (``pip install
+"dataworth[torch]"`` on a machine with an NVIDIA GPU).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sklearn.datasets import load_breast_cancer
+from sklearn.datasets import load_breast_cancer, make_classification
 from sklearn.linear_model import LogisticRegression
 
 import dataworth
 from dataworth.data import Dataset
-from dataworth.utility.batched import BatchedUtility, make_trainer
-from dataworth.utility.batched.torch_logistic import make_torch_trainer
+from dataworth.utility.batched import BatchedUtility
+from dataworth.utility.batched.logistic import make_trainer
 
-N_TRAIN = 200
+HERE = Path(__file__).resolve().parent
+PROBLEMS = {
+    "200x30": "breast cancer, 200 training rows x 30 features, 369 validation rows",
+    "1000x64": "make_classification, 1,000 training rows x 64 features, 500 validation rows",
+}
 
 
-def problem() -> tuple[Dataset, Dataset]:
-    """Standardised breast cancer data: 200 training rows, 369 validation rows (seeded split)."""
-    X, y = load_breast_cancer(return_X_y=True)
-    order = np.random.default_rng(0).permutation(y.size)
-    X, y = X[order], y[order]
-    mean, std = X[:N_TRAIN].mean(axis=0), X[:N_TRAIN].std(axis=0)
+def problem(name: str) -> tuple[Dataset, Dataset]:
+    """Training and validation data of ``name``, standardised with the training statistics."""
+    if name == "200x30":
+        X, y = load_breast_cancer(return_X_y=True)
+        order = np.random.default_rng(0).permutation(y.size)
+        X, y, n = X[order], y[order], 200
+    else:
+        X, y = make_classification(1500, 64, n_informative=16, random_state=0)
+        n = 1000
+    mean, std = X[:n].mean(axis=0), X[:n].std(axis=0)
     X = (X - mean) / std
-    return Dataset(X[:N_TRAIN], y[:N_TRAIN]), Dataset(X[N_TRAIN:], y[N_TRAIN:])
+    return Dataset(X[:n], y[:n]), Dataset(X[n:], y[n:])
 
 
 def subsets(y: np.ndarray, size: int, seed: int) -> np.ndarray:
@@ -65,25 +80,42 @@ def subsets(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     return W.astype(np.float64)
 
 
-def make(kind: str, train: Dataset, dtype: str) -> Any:
-    model = LogisticRegression()
-    if kind == "numpy":
-        return make_trainer(model, train.X, train.y, 2)
-    device = "cpu" if kind == "torch" else kind
-    return make_torch_trainer(model, train.X, train.y, 2, device, dtype=dtype)
+def trainer_device(device: str) -> str:
+    """The trainer's device for a benchmark device name ("torch" is torch on the CPU)."""
+    return "cpu" if device == "torch" else device
 
 
-def fits_per_second(
-    trainer: Any, train: Dataset, valid: Dataset, batch: int, repeats: int
-) -> float:
-    W = subsets(train.y, batch, seed=batch)
-    trainer.fit_predict(W[:64], valid.X)  # warm-up: warm starts, kernels, allocator
-    best = np.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        trainer.fit_predict(W, valid.X)  # returns numpy: includes the device synchronisation
-        best = min(best, time.perf_counter() - start)
-    return batch / best
+def measure(
+    device: str, name: str, batches: list[int], dtype: str, repeats: int, budget: float
+) -> list[dict[str, Any]]:
+    """Fits per second of ``device`` on problem ``name``, batch by batch."""
+    train, valid = problem(name)
+    trainer = make_trainer(
+        LogisticRegression(), train.X, train.y, 2, trainer_device(device), dtype=dtype
+    )
+    trainer.fit_predict(subsets(train.y, 64, seed=0), valid.X)  # warm-up
+    rows: list[dict[str, Any]] = []
+    slow = False
+    for batch in batches:
+        row: dict[str, Any] = {"problem": name, "device": device, "batch": batch}
+        if slow:
+            rows.append({**row, "skipped": f"a smaller batch took more than {budget:g} s"})
+            continue
+        W = subsets(train.y, batch, seed=batch)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            trainer.fit_predict(W, valid.X)  # returns numpy: includes the device synchronisation
+            times.append(time.perf_counter() - start)
+            if times[-1] > budget:
+                break
+        slow = max(times) > budget
+        rows.append({**row, "seconds": min(times), "fits_per_second": batch / min(times)})
+        print(
+            f"{name} {device:>8} {batch:>7,} subsets: {batch / min(times):>10,.0f} fits/s",
+            flush=True,
+        )
+    return rows
 
 
 class Counting:
@@ -98,7 +130,9 @@ class Counting:
         return self.trainer.fit_predict(weights, X_eval)
 
 
-def tmc(device: str, train: Dataset, valid: Dataset, n_perm: int) -> dict[str, Any]:
+def tmc(device: str, n_perm: int) -> dict[str, Any]:
+    """A TMC-Shapley run on the 200x30 problem with the trainer on ``device``."""
+    train, valid = problem("200x30")
     utility = BatchedUtility(LogisticRegression(), train, valid, device=device)
     counter = Counting(utility.trainer)
     utility.trainer = counter
@@ -107,87 +141,156 @@ def tmc(device: str, train: Dataset, valid: Dataset, n_perm: int) -> dict[str, A
     values = method.fit(utility).result_.values
     seconds = time.perf_counter() - start
     return {
-        "device": utility.device,
+        "device": device,
+        "permutations": n_perm,
         "seconds": seconds,
         "fits": counter.fits,
         "calls": counter.calls,
-        "values": values,
+        "values": values.tolist(),
     }
+
+
+def environment(devices: list[str]) -> dict[str, Any]:
+    """Versions, CPU and thread settings, and the name of each CUDA device used."""
+    import array_api_compat
+    import sklearn
+
+    env: dict[str, Any] = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "array-api-compat": array_api_compat.__version__,
+        "cpus": os.cpu_count(),
+        "machine": platform.machine(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+    }
+    if any(d != "numpy" for d in devices):
+        import torch
+
+        env["torch"] = torch.__version__
+        env["torch_threads"] = torch.get_num_threads()
+        env["gpus"] = {
+            d: torch.cuda.get_device_name(torch.device(d)) for d in devices if d.startswith("cuda")
+        }
+    return env
+
+
+def render(record: dict[str, Any]) -> str:
+    """The markdown report of a JSON record written by this script."""
+    env, settings = record["environment"], record["settings"]
+    devices = settings["devices"]
+    gpus = env.get("gpus") or {}
+    where = ", ".join(f"{d}: {name}" for d, name in gpus.items()) or "no GPU"
+    lines = [
+        "# Batched logistic regression: fits per second on each back end",
+        "",
+        f"`{record['command']}` ({where}; {env['cpus']} CPUs, OMP_NUM_THREADS="
+        f"{env['OMP_NUM_THREADS'] or 'unset'}, torch threads {env.get('torch_threads', '-')}; "
+        f"python {env['python']}, numpy {env['numpy']}, torch {env.get('torch', '-')}, "
+        f"scikit-learn {env['scikit-learn']}, array-api-compat {env['array-api-compat']}).",
+        "",
+        f"`LogisticRegression()`, {settings['dtype']}; `fit_predict` on a batch of random "
+        "subsets (2%..95% of the rows), predictions on the validation rows, numpy in and out; "
+        f"best of {settings['repeats']} calls after a warm-up. `torch` is torch on the CPU.",
+    ]
+    for name, what in PROBLEMS.items():
+        rows = [r for r in record["fits"] if r["problem"] == name]
+        if not rows:
+            continue
+        lines += ["", f"## {name}: {what}", ""]
+        lines += ["| subsets per call | " + " | ".join(f"{d} fits/s" for d in devices) + " |"]
+        lines += ["|---:|" + "---:|" * len(devices)]
+        for batch in settings["batches"]:
+            cells = []
+            for d in devices:
+                hit = [r for r in rows if r["device"] == d and r["batch"] == batch]
+                ok = hit and "fits_per_second" in hit[0]
+                cells.append(f"{hit[0]['fits_per_second']:,.0f}" if ok else "-")
+            lines.append(f"| {batch:,} | " + " | ".join(cells) + " |")
+    runs = record.get("tmc") or []
+    if runs:
+        lines += ["", f"## TMC-Shapley on 200x30, {runs[0]['permutations']:,} permutations", ""]
+        lines += [
+            "| device | seconds | subsets fitted | subsets per call | fits/s | "
+            "max abs. difference from numpy |",
+            "|---|---:|---:|---:|---:|---:|",
+        ]
+        ref = next((np.array(r["values"]) for r in runs if r["device"] == "numpy"), None)
+        for r in runs:
+            diff = "-" if ref is None else f"{np.abs(np.array(r['values']) - ref).max():.1e}"
+            lines.append(
+                f"| {r['device']} | {r['seconds']:.1f} | {r['fits']:,} | "
+                f"{r['fits'] / max(r['calls'], 1):.1f} | {r['fits'] / r['seconds']:,.0f} | {diff} |"
+            )
+    return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
-        "--device",
-        default="cuda",
-        help="torch device: cuda, cuda:N, or torch (the CPU); default cuda",
+        "--devices",
+        default=None,
+        help="comma-separated: numpy, torch (the CPU), cuda, cuda:N; default "
+        "numpy,torch and cuda when available",
     )
-    parser.add_argument(
-        "--dtype",
-        default="float64",
-        choices=["float64", "float32"],
-        help="trainer dtype for the fits/s table (TMC always float64)",
-    )
+    parser.add_argument("--problems", default=",".join(PROBLEMS))
     parser.add_argument(
         "--batches",
         default="1024,4096,16384,65536",
         help="comma-separated batch sizes (subsets per fit_predict call)",
     )
-    parser.add_argument("--permutations", type=int, default=10000)
+    parser.add_argument("--dtype", default="float64", choices=["float64", "float32"])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-numpy", action="store_true", help="skip the numpy reference runs")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=30.0,
+        help="seconds per call beyond which larger batches are skipped",
+    )
+    parser.add_argument("--tmc", type=int, default=0, help="TMC-Shapley permutations (0: none)")
+    parser.add_argument("--out", type=Path, default=HERE / "gpu_logistic.json")
+    parser.add_argument(
+        "--render", type=Path, default=None, help="only write the markdown of this JSON record"
+    )
     args = parser.parse_args(argv)
-    kind = "torch" if args.device in ("torch", "cpu") else args.device
+    if args.render is not None:
+        args.render.with_suffix(".md").write_text(render(json.loads(args.render.read_text())))
+        return 0
+    if args.devices is None:
+        devices = ["numpy", "torch"]
+        try:
+            import torch
+
+            devices += ["cuda"] if torch.cuda.is_available() else []
+        except ImportError:
+            devices = ["numpy"]
+    else:
+        devices = [d.strip() for d in args.devices.split(",") if d.strip()]
     batches = [int(b) for b in args.batches.split(",") if b.strip()]
-
-    import torch
-
-    if kind != "torch" and not torch.cuda.is_available():
-        print(
-            f"--device {args.device}: CUDA is not available to torch {torch.__version__}; "
-            "run on a GPU machine, or use --device torch for the CPU.",
-            file=sys.stderr,
-        )
-        return 2
-    where = "CPU" if kind == "torch" else torch.cuda.get_device_name(torch.device(kind))
-    threads = os.environ.get("OMP_NUM_THREADS", "default")
-    print(f"# torch back end of batched logistic regression: {where}")
-    print(
-        f"python {platform.python_version()}, torch {torch.__version__}, numpy "
-        f"{np.__version__}, {os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, "
-        f"OMP_NUM_THREADS={threads}"
-    )
-    train, valid = problem()
-    print(
-        f"data: breast cancer, {train.n_samples} training rows x {train.X.shape[1]} features, "
-        f"{valid.n_samples} validation rows, LogisticRegression(), dtype {args.dtype}\n"
-    )
-
-    kinds = [kind] + ([] if args.no_numpy else ["numpy"])
-    print("| subsets per call | " + " | ".join(f"{k} fits/s" for k in kinds) + " |")
-    print("|---:|" + "---:|" * len(kinds))
-    trainers = {k: make(k, train, args.dtype) for k in kinds}
-    for batch in batches:
-        rates = [fits_per_second(trainers[k], train, valid, batch, args.repeats) for k in kinds]
-        print(f"| {batch:,} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |", flush=True)
-
-    print(f"\nTMC-Shapley, {args.permutations:,} permutations, tolerance 0.01, float64:\n")
-    device = "torch" if kind == "torch" else kind
-    runs = [tmc(d, train, valid, args.permutations) for d in [device, "numpy"][: len(kinds)]]
-    print("| device | seconds | permutations/s | subsets fitted | subsets per call | fits/s |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for r in runs:
-        print(
-            f"| {r['device']} | {r['seconds']:.1f} | {args.permutations / r['seconds']:,.1f} | "
-            f"{r['fits']:,} | {r['fits'] / max(r['calls'], 1):.1f} | "
-            f"{r['fits'] / r['seconds']:,.0f} |"
-        )
-    if len(runs) == 2:
-        a, b = runs[0]["values"], runs[1]["values"]
-        print(
-            f"\nvalues vs numpy: max |difference| {np.abs(a - b).max():.2e} "
-            f"(value scale {np.abs(b).max():.2e}), correlation {np.corrcoef(a, b)[0, 1]:.6f}"
-        )
+    problems = [p.strip() for p in args.problems.split(",") if p.strip()]
+    record: dict[str, Any] = {
+        "benchmark": "gpu_logistic",
+        "command": " ".join(["python", "benchmarks/gpu_logistic.py", *sys.argv[1:]]),
+        "environment": environment(devices),
+        "settings": {
+            "devices": devices,
+            "problems": problems,
+            "batches": batches,
+            "dtype": args.dtype,
+            "repeats": args.repeats,
+            "budget_s": args.budget,
+        },
+        "fits": [],
+        "tmc": [],
+    }
+    for name in problems:
+        for device in devices:
+            record["fits"] += measure(device, name, batches, args.dtype, args.repeats, args.budget)
+    if args.tmc > 0:
+        record["tmc"] = [tmc(device, args.tmc) for device in devices]
+    args.out.write_text(json.dumps(record, indent=1) + "\n")
+    args.out.with_suffix(".md").write_text(render(record))
+    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
     return 0
 
 

@@ -255,7 +255,7 @@ class LogisticFit:
     def decision_function(self, X: NDArray[np.float64]) -> _F64:
         """Decision values of shape (B, m, K) (``-inf`` for absent classes)."""
         X = np.asarray(X, dtype=np.float64)
-        return _scores(npx, self.coef, self.intercept, self.present, X).transpose(0, 2, 1)
+        return _scores(npx, self.coef, self.intercept, self.present, X).transpose(1, 0, 2)
 
     def predict(self, X: NDArray[np.float64]) -> NDArray[np.intp]:
         """Predicted class codes of shape (B, m)."""
@@ -275,11 +275,11 @@ class LogisticFit:
 
 
 def _scores(xp: Any, coef: Array, intercept: Array, present: Array, X: Array) -> Array:
-    """Decision values (B, K, m) of models in the frame of :class:`LogisticFit` on ``X`` (m, d),
-    ``-inf`` for absent classes, in namespace ``xp``."""
+    """Decision values (m, B, K) of models in the frame of :class:`LogisticFit` on ``X`` (m, d),
+    ``-inf`` for absent classes, in namespace ``xp`` (classes last: a fast argmax)."""
     B, K, d = coef.shape
-    scores = xp.reshape(xp.reshape(coef, (B * K, d)) @ X.T, (B, K, -1))
-    return xp.where(present[:, :, None], scores + intercept[:, :, None], -xp.inf)
+    scores = xp.reshape(X @ xp.reshape(coef, (B * K, d)).T, (-1, B, K))
+    return xp.where(present, scores + intercept, -xp.inf)
 
 
 # ---------------------------------------------------------------------------------- back ends
@@ -301,7 +301,7 @@ class _Backend:
 
     def index(self, a: Any) -> Array:
         """Integer index array ``a`` (numpy) on the device."""
-        return self.xp.asarray(a, dtype=self.xp.int64, device=self.device)
+        return self.asarray(a, self.xp.int64)
 
     @staticmethod
     def numpy(a: Array) -> NDArray[Any]:
@@ -311,7 +311,7 @@ class _Backend:
 
 def _backend(device: Any, dtype: str) -> _Backend:
     """The back end of ``device`` (``"numpy"`` or a torch device) for the float ``dtype``."""
-    if isinstance(device, str) and device == "numpy":
+    if device == "numpy":
         return _Backend(npx, "cpu", getattr(npx, dtype))
     import array_api_compat.torch as tx
     import torch
@@ -728,7 +728,7 @@ class LogisticTrainer:
         for idx, is_binary, (theta, _, _) in self._blocks(W, counts, present):
             coef, intercept = self._frame(theta, present[idx], is_binary)
             scores = _scores(xp, coef, intercept, backend.asarray(present[idx], xp.bool), Xe)
-            pred[idx] = backend.numpy(xp.argmax(scores, axis=1))
+            pred[idx] = backend.numpy(xp.argmax(scores, axis=2)).T
         return pred
 
     def fit(self, weights: NDArray[np.float64]) -> LogisticFit:
