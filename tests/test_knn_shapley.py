@@ -21,7 +21,7 @@ from dataworth.utility import ModelUtility
 
 
 def knn_utility(Xt, yt, Xv, yv, subset, k):
-    """u(S) of ALGORITHMS.md, written directly: mean over valuation points of the share of the
+    """u(S) of docs/conventions.md, written directly: mean over valuation points of the share of the
     min(K, |S|) nearest rows of S (ties by training index) that carry the point's label."""
     subset = sorted(subset)
     if not subset:

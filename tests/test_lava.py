@@ -38,7 +38,7 @@ def exact_ot_lp(C: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
 
 
 def label_aware_cost(Xt, yt, Xv, yv, label_weight=1.0):
-    """The ground cost of ALGORITHMS.md written directly, class distances by linprog."""
+    """The ground cost of docs/conventions.md written directly, class distances by linprog."""
     W = {}
     for k in np.unique(yt):
         for j in np.unique(yv):

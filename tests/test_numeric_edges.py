@@ -2,9 +2,9 @@
 classes, singular Hessians (with and without damping), and a single class in training.
 
 Oracles: scikit-learn's own fits (the batched trainer must agree with them subset by subset),
-the constant-predictor convention of ALGORITHMS.md for one-class subsets (hand-computed share),
-efficiency of permutation Shapley (every permutation telescopes to ``u(N) - u(empty)``), and the
-invariance of influence under a redundant parametrisation (a duplicated or constant column
+the constant-predictor convention of docs/conventions.md for one-class subsets (hand-computed
+share), efficiency of permutation Shapley (every permutation telescopes to ``u(N) - u(empty)``),
+and the invariance of influence under a redundant parametrisation (a duplicated or constant column
 changes the Hessian's rank but not one influence value).
 """
 
@@ -222,7 +222,7 @@ def test_data_oob_with_a_lone_minority_row() -> None:
 
 
 def test_negative_scorer_with_empty_set_at_zero_is_announced_with_a_baseline() -> None:
-    """u(empty) = default_score = 0 (ALGORITHMS.md) beats every model under a neg_ scorer: the
+    """u(empty) = default_score = 0 (docs/conventions.md) beats every model under a neg_ scorer: the
     utility says so and proposes the score of a constant predictor."""
     import warnings
 

@@ -616,7 +616,7 @@ def test_axis_ticks_and_cells_at_extreme_magnitudes() -> None:
     """Found in review: ticks overflowed on spans beyond the largest float and printed 21-digit
     labels at 1e20; infinite cells showed as "nan" and sorted with NaN."""
     from dataworth.report.svg import _tick_text, _ticks
-    from dataworth.report.text import _key, _num
+    from dataworth.report.text import num_text, sort_key
 
     ticks, decimals = _ticks(-1.7e308, 1.7e308)
     assert np.all(np.isfinite(ticks)) and ticks[0] >= -1.7e308 and ticks[-1] <= 1.7e308
@@ -625,21 +625,25 @@ def test_axis_ticks_and_cells_at_extreme_magnitudes() -> None:
     assert max(len(_tick_text(t, decimals)) for t in ticks) <= 6
     ticks, _ = _ticks(0.0, 1e-322)  # a degenerate span is widened, not divided by
     assert ticks.size >= 2
-    assert (_num(math.inf), _num(-math.inf), _num(math.nan)) == ("inf", "-inf", "nan")
-    assert (_key(math.inf), _key(-math.inf), _key(math.nan)) == ("Infinity", "-Infinity", "")
+    assert (num_text(math.inf), num_text(-math.inf), num_text(math.nan)) == ("inf", "-inf", "nan")
+    assert (sort_key(math.inf), sort_key(-math.inf), sort_key(math.nan)) == (
+        "Infinity",
+        "-Infinity",
+        "",
+    )
 
 
 def test_curves_random_without_std_and_highest_first_none_plot() -> None:
     """The random baseline's sd defaults to 0 and highest_first may be None, for the page and
     for matplotlib alike."""
     from dataworth.report import plot_removal_curves
-    from dataworth.report.plots import _curve_dict
+    from dataworth.report.plots import curve_dict
 
     curves = {"fractions": [0.0, 0.5], "lowest_first": {"knn": [0.8, 0.9]},
               "highest_first": None, "random": {"mean": [0.8, 0.79]}}  # fmt: skip
-    d = _curve_dict(curves)
+    d = curve_dict(curves)
     assert d["random"]["std"] == [0.0, 0.0] and d["highest_first"] == {}
     ax = plot_removal_curves(curves)
     assert len(ax.lines) == 2
     with pytest.raises(DataworthError, match=r"curves\['random'\]\['mean'\] has 1 points"):
-        _curve_dict({**curves, "random": {"mean": [0.8]}})
+        curve_dict({**curves, "random": {"mean": [0.8]}})

@@ -199,7 +199,7 @@ def tiny_iris(n_train: int = 7) -> tuple[Dataset, Dataset]:
 
 
 def brute_force_shapley(train: Dataset, valid: Dataset) -> np.ndarray:
-    """Independent enumeration under the conventions of ALGORITHMS.md (default_score 0)."""
+    """Independent enumeration under the conventions of docs/conventions.md (default_score 0)."""
     n = train.n_samples
 
     def u(rows: tuple[int, ...]) -> float:

@@ -36,7 +36,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.distance import cdist
 from sklearn.base import clone
 
-from dataworth.apps.prune import _label_groups, class_quotas, n_to_keep
+from dataworth.apps.prune import class_quotas, label_groups, n_to_keep
 from dataworth.errors import DataworthError
 
 __all__ = ["SIMILARITIES", "Coreset", "craig", "facility_location", "logistic_gradients"]
@@ -286,7 +286,7 @@ def craig(
             model = default_model(random_state=random_state)  # a classifier
         fitted = clone(model).fit(Xa, np.asarray(y))
         feats = logistic_gradients(fitted, Xa, y)
-    groups = _label_groups(y if per_class else None, n)
+    groups = label_groups(y if per_class else None, n)
     quotas = class_quotas([g.size for g in groups], k)
     parts = Parallel(n_jobs=n_jobs)(
         delayed(facility_location)(feats[g], int(q), chunk_size=chunk_size)

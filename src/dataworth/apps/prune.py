@@ -57,6 +57,7 @@ __all__ = [
     "class_quotas",
     "classify_rows",
     "estimate_removal_index",
+    "label_groups",
     "n_to_keep",
     "near_duplicates",
     "prune",
@@ -98,7 +99,7 @@ def _nearest_neighbours(
     return dist, nearest
 
 
-def _label_groups(y: ArrayLike | None, n: int) -> list[NDArray[np.intp]]:
+def label_groups(y: ArrayLike | None, n: int) -> list[NDArray[np.intp]]:
     """Row positions per class for class labels; one group of all rows otherwise."""
     if y is None:
         return [np.arange(n, dtype=np.intp)]
@@ -169,7 +170,7 @@ def near_duplicates(
         raise DataworthError(f"priority must have one entry per row ({n}).")
     dist = np.full(n, np.inf)
     nearest = np.full(n, -1, dtype=np.intp)
-    for rows in _label_groups(y, n):
+    for rows in label_groups(y, n):
         d, j = _nearest_neighbours(Xa[rows], int(chunk_size))
         dist[rows] = d
         nearest[rows] = np.where(j >= 0, rows[np.maximum(j, 0)], -1)
@@ -506,7 +507,7 @@ def _value_select(
             left -= members.size
             continue
         if t == 0:
-            groups = _label_groups(None if y is None else np.asarray(y)[members], members.size)
+            groups = label_groups(None if y is None else np.asarray(y)[members], members.size)
             quotas = class_quotas([g.size for g in groups], left)
             for g, q in zip(groups, quotas, strict=True):  # a loop over classes
                 desc = members[g][removal_order(v[members[g]], lowest_first=False)]
@@ -584,7 +585,7 @@ def prune(
     if strategy == "highest":
         return np.sort(removal_order(v, lowest_first=False)[:k])
     if strategy == "random":
-        groups = _label_groups(y, n)
+        groups = label_groups(y, n)
         quotas = class_quotas([g.size for g in groups], k)
         rng = np.random.default_rng(random_state)
         picked = [rng.permutation(g)[:q] for g, q in zip(groups, quotas, strict=True)]

@@ -6,9 +6,9 @@ each time and score it on a **held-out test split that is not the valuation set*
 make the lowest-first curve rise above the random band (harmful rows go first) and the
 highest-first curve fall below it.
 
-Conventions (``ALGORITHMS.md``, "Applications"): removing a fraction ``f`` of ``n`` rows removes
-``round(f * n)`` rows (halves round up); ties in value keep index order and NaN values are
-removed last (:func:`~dataworth.ranking.removal_order`); a training subset with a single
+Conventions (``docs/conventions.md``, "Applications"): removing a fraction ``f`` of ``n`` rows
+removes ``round(f * n)`` rows (halves round up); ties in value keep index order and NaN values
+are removed last (:func:`~dataworth.ranking.removal_order`); a training subset with a single
 class is scored by the constant predictor of that class, like the utilities do.
 
 :func:`suggest_cut` picks a cut on the **valuation** curve and reports its score on the held-out
@@ -64,7 +64,7 @@ from dataworth.engine.progress import show_progress
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, removal_order
 from dataworth.result import ValuationResult
-from dataworth.utility.model import _AllClasses, _resolve_scorer
+from dataworth.utility.model import AllClasses, resolve_scorer
 
 __all__ = [
     "CUT_WARNING",
@@ -255,7 +255,7 @@ class _Scorer:
         self.train = train
         self.evals = list(evals)
         self.classifier = bool(is_classifier(model))
-        self.metric, self.scorer = _resolve_scorer(scoring, self.classifier)
+        self.metric, self.scorer = resolve_scorer(scoring, self.classifier)
         self.classes = np.unique(train.y) if self.classifier else None
         self.boot = boot
         self.fast_r2 = self.metric == "r2" and not callable(scoring)
@@ -295,7 +295,7 @@ class _Scorer:
             with np.errstate(divide="ignore", invalid="ignore"):
                 return np.asarray(1.0 - (W @ err) / sst, dtype=np.float64)
         if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
-            fitted = _AllClasses(fitted, self.classes)
+            fitted = AllClasses(fitted, self.classes)
         scorer: Any = self.scorer
         out = np.empty(W.shape[0])
         for b in range(W.shape[0]):  # a loop over resamples: any scorer, as weights or rows
@@ -310,7 +310,7 @@ class _Scorer:
         if self.scorer is None:
             return float(np.mean(fitted.predict(ds.X) == ds.y))
         if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
-            fitted = _AllClasses(fitted, self.classes)
+            fitted = AllClasses(fitted, self.classes)
         return float(self.scorer(fitted, ds.X, ds.y))
 
 

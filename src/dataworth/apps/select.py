@@ -15,7 +15,7 @@ Strategies (``STRATEGIES``):
 ``entropy``
     The rows of highest predictive entropy ``-sum_c p_c log p_c``.
 ``shapley-regression``
-    Ghorbani, Zou & Esteva (2022), as in ``ALGORITHMS.md``: KNN-Shapley values of the labelled
+    Ghorbani, Zou & Esteva (2022), as in ``docs/conventions.md``: KNN-Shapley values of the labelled
     rows (the library's ``knn-shapley`` method, cross-fitted over folds of the labelled rows,
     then ranked within each class; see :class:`ShapleyRegression`) -> a regressor from features
     to value -> the predicted value of every pool row (the score) -> keep the top
@@ -474,7 +474,7 @@ class ShapleyRegression(Strategy):
        labelled rows ranks the kept rows by uncertainty (margin, or ``"entropy"``) and the
        ``candidates * batch`` most uncertain stay candidates: the value filter is a pre-filter
        for another acquisition function. With ``acquisition=None`` every kept row is a
-       candidate (the pipeline of ``ALGORITHMS.md`` without this step).
+       candidate (the pipeline of ``docs/conventions.md`` without this step).
     6. **Diversity**: :func:`k_center_greedy` on the candidates, with the labelled rows as
        initial centres, picks the batch (``diversity=False``: the first ``batch`` candidates,
        i.e. the most uncertain, or the highest predicted values without an acquisition).

@@ -1,9 +1,9 @@
 """Semivalues as weight functions, and what estimators need from them.
 
 A semivalue gives player ``i`` the value ``phi_i = sum_{S not containing i} w(|S|) (u(S + i) -
-u(S))`` with ``sum_k C(n-1, k) w(k) = 1`` (ALGORITHMS.md). Shapley: ``w(k) = 1 / (n C(n-1, k))``;
-Banzhaf: ``w(k) = 2^-(n-1)``; Beta(alpha, beta): see :func:`~dataworth.methods.weights.
-beta_log_weights`.
+u(S))`` with ``sum_k C(n-1, k) w(k) = 1`` (docs/conventions.md). Shapley:
+``w(k) = 1 / (n C(n-1, k))``; Banzhaf: ``w(k) = 2^-(n-1)``; Beta(alpha, beta): see
+:func:`~dataworth.methods.weights.beta_log_weights`.
 
 Examples
 --------

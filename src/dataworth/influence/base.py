@@ -6,7 +6,7 @@ An *influence model* is a trained model seen through its training objective
 
 with ``H`` the Hessian of ``J`` at the trained parameters (plus explicit ``damping * I``). It
 gives per-row gradients and products with ``H^-1``; nothing else. The influence of training row
-``z`` on a test quantity ``f`` (Koh & Liang 2017, ``ALGORITHMS.md``) is
+``z`` on a test quantity ``f`` (Koh & Liang 2017; ``docs/conventions.md``) is
 
     I(z, f) = - grad f^T H^-1 grad loss_z,
 

@@ -57,16 +57,62 @@ except ImportError as exc:  # pragma: no cover - exercised only without torch
 
 from dataworth.errors import DataworthError
 from dataworth.memory import check_memory, format_bytes
+from dataworth.registry import Entry
 
-__all__ = ["LOSSES", "SOLVERS", "TorchInfluence"]
+__all__ = ["LOSSES", "SOLVERS", "TorchInfluence", "get_solver"]
 
 _F64 = NDArray[np.float64]
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Built-in per-sample losses (names accepted by ``loss=``).
 LOSSES = ("cross-entropy", "mse")
-#: Built-in solver names (accepted by ``solver=``).
-SOLVERS = ("direct", "cg", "lissa", "arnoldi", "ekfac")
+#: The solver registry: name (accepted by ``solver=``) -> where the class lives in
+#: ``dataworth.influence``, its summary and reference. Solvers are imported on first use by name,
+#: so this module imports none of them (they import it, for its type, only when type-checking).
+SOLVERS: dict[str, Entry] = {
+    "direct": Entry(
+        "solvers:DirectSolver",
+        "The explicit Hessian, factorised once: exact, the reference (small models).",
+        "Koh & Liang 2017",
+    ),
+    "cg": Entry(
+        "solvers:CGSolver",
+        "Conjugate gradient on Hessian-vector products, exact to rtol for a positive definite H.",
+        "Hestenes & Stiefel 1952; Koh & Liang 2017",
+    ),
+    "lissa": Entry(
+        "solvers:LiSSASolver",
+        "LiSSA: a stochastic, truncated Neumann series for the inverse Hessian.",
+        "Agarwal, Bullins & Hazan 2017",
+    ),
+    "arnoldi": Entry(
+        "solvers:ArnoldiSolver",
+        "Low-rank inverse from the top eigenpairs of the Hessian (Arnoldi iteration).",
+        "Schioppa et al. 2022",
+    ),
+    "ekfac": Entry(
+        "ekfac:EKFACSolver",
+        "EK-FAC: eigenvalue-corrected Kronecker-factored Gauss-Newton curvature of Linear layers.",
+        "George et al. 2018; Grosse et al. 2023",
+    ),
+}
+
+
+def get_solver(name: str) -> type:
+    """The solver class registered as ``name`` in :data:`SOLVERS`, imported on first use.
+
+    Examples
+    --------
+    >>> get_solver("cg").__name__
+    'CGSolver'
+    """
+    if name not in SOLVERS:
+        raise DataworthError(
+            f"unknown solver {name!r}; choose one of {', '.join(repr(n) for n in SOLVERS)}."
+        )
+    cls: type = SOLVERS[name].load("dataworth.influence")
+    return cls
+
 
 #: Hessian-vector products: at most about this many (row, vector) pairs are pushed through the
 #: model at once (rows of a training block times vectors in one vmapped chunk).
@@ -283,20 +329,8 @@ class TorchInfluence:
 
     def _make_solver(self, solver: Any) -> Any:
         if isinstance(solver, str):
-            from dataworth.influence import solvers as _solvers
-
-            makers: dict[str, Callable[[], Any]] = {
-                "direct": _solvers.DirectSolver,
-                "cg": _solvers.CGSolver,
-                "lissa": _solvers.LiSSASolver,
-                "arnoldi": _solvers.ArnoldiSolver,
-            }
-            if solver in makers:
-                return makers[solver]()
-            if solver == "ekfac":
-                from dataworth.influence.ekfac import EKFACSolver
-
-                return EKFACSolver()
+            if solver in SOLVERS:
+                return get_solver(solver)()
             raise DataworthError(
                 f"solver must be one of {', '.join(repr(n) for n in SOLVERS)} or an object "
                 f"with fit(influence) and solve(V); got {solver!r}."

@@ -3,7 +3,7 @@
 One sample is a uniform permutation; all its prefixes are evaluated in one call to the utility's
 ``evaluate_prefixes`` (batched utilities make that one batched fit), and the marginal of the
 player at position k is weighted by ``w(k) n C(n-1, k)`` (1 for Shapley), which makes the mean
-over permutations an unbiased estimate of any semivalue (see ALGORITHMS.md).
+over permutations an unbiased estimate of any semivalue (see docs/conventions.md).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class TMCShapley(MonteCarloValuation):
 class BetaShapley(MonteCarloValuation):
     """Beta Shapley (Kwon & Zou 2022) from importance-weighted permutation marginals.
 
-    Weights follow ALGORITHMS.md: ``w(k) = B(k + beta, n - 1 - k + alpha) / B(alpha, beta)``;
+    Weights follow docs/conventions.md: ``w(k) = B(k + beta, n - 1 - k + alpha) / B(alpha, beta)``;
     the default Beta(16, 1) emphasises small coalitions, Beta(1, 1) is Shapley.
 
     Parameters

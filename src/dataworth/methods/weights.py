@@ -1,4 +1,4 @@
-"""Semivalue weights w(k) for coalitions of size k among n players (see ALGORITHMS.md).
+"""Semivalue weights w(k) for coalitions of size k among n players (docs/conventions.md).
 
 The weights satisfy ``sum_k C(n-1, k) w(k) = 1``. Everything is computed in log space.
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 
-_STYLE = """
+PAGE_STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d1d1f;
 background:#fafafa}
 header{background:#16324f;color:#fff;padding:14px 24px}header h1{margin:0;font-size:22px}
@@ -39,7 +39,7 @@ footer{color:#777;padding:0 24px 24px}
 """
 
 
-_SCRIPT = """
+PAGE_SCRIPT = """
 (function () {
   "use strict";
   var collator = new Intl.Collator(undefined, {numeric: true, sensitivity: "base"});
@@ -112,6 +112,6 @@ def _sha256(text: str) -> str:
 
 #: The page's Content-Security-Policy: nothing from the network; only its own script and style.
 CSP = (
-    f"default-src 'none'; script-src {_sha256(_SCRIPT)}; style-src {_sha256(_STYLE)}; "
+    f"default-src 'none'; script-src {_sha256(PAGE_SCRIPT)}; style-src {_sha256(PAGE_STYLE)}; "
     "img-src data:; base-uri 'none'; form-action 'none'"
 )

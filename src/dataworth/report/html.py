@@ -48,12 +48,12 @@ from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.fileio import atomic_output
 from dataworth.jsonable import json_ready
-from dataworth.report.assets import _SCRIPT, _STYLE, CSP
-from dataworth.report.inputs import _resolve_shape, _value_dict
-from dataworth.report.plots import _curve_dict
+from dataworth.report.assets import CSP, PAGE_SCRIPT, PAGE_STYLE
+from dataworth.report.inputs import resolve_shape, value_dict
+from dataworth.report.plots import curve_dict
 from dataworth.report.predictions import out_of_fold_predictions
-from dataworth.report.sections import _curves_section, _group_sections, _row_sections
-from dataworth.report.text import _e, safe_json
+from dataworth.report.sections import curves_section, group_sections, row_sections
+from dataworth.report.text import esc, safe_json
 from dataworth.report.thumbnails import image_shape_of, png_gray
 from dataworth.result import ValuationResult
 
@@ -119,7 +119,7 @@ def build_report(
     -------
     str
     """
-    vals_in = _value_dict(values)
+    vals_in = value_dict(values)
     group_mode = any(isinstance(v, ValuationResult) and v.kind == "group" for v in vals_in.values())
     if group_mode and not all(
         isinstance(v, ValuationResult) and v.kind == "group" for v in vals_in.values()
@@ -136,7 +136,7 @@ def build_report(
             raise DataworthError(f"extra column {k!r} must have one entry per row ({n}).")
     if n_extreme < 1 or max_rows < 2 or max_features < 0:
         raise DataworthError("n_extreme and max_rows must be positive, max_features >= 0.")
-    curve_data = None if curves is None else _curve_dict(curves)
+    curve_data = None if curves is None else curve_dict(curves)
     categorical = is_categorical(data.y)
 
     info: dict[str, Any] = {
@@ -150,12 +150,12 @@ def build_report(
     }
     sections: list[tuple[str, str, str]] = []  # (id, heading, html)
     if group_mode:
-        per_source, body = _group_sections(data, vals_in, pred, n_extreme, categorical, notes)
+        per_source, body = group_sections(data, vals_in, pred, n_extreme, categorical, notes)
         info["per_source"] = per_source
         sections += body
     else:
-        shape = _resolve_shape(data, image_shape)
-        summary, body = _row_sections(
+        shape = resolve_shape(data, image_shape)
+        summary, body = row_sections(
             data,
             vals_in,
             pred,
@@ -171,7 +171,7 @@ def build_report(
         sections += body
     if curve_data is not None:
         info["curves"] = curve_data
-        sections.insert(1, ("curves", "Removal curves", _curves_section(curve_data)))
+        sections.insert(1, ("curves", "Removal curves", curves_section(curve_data)))
     info["notes"] = notes
     return _page(title, data, vals_in, info, settings or {}, notes, sections)
 
@@ -192,7 +192,7 @@ def _settings_table(settings: Mapping[str, Any]) -> str:
     rows = []
     for k, v in settings.items():
         text = v if isinstance(v, str) else json.dumps(json_ready(v), ensure_ascii=False)
-        rows.append(f"<tr><td>{_e(k)}</td><td>{_e(text)}</td></tr>")
+        rows.append(f"<tr><td>{esc(k)}</td><td>{esc(text)}</td></tr>")
     return f'<table class="data kv"><tbody>{"".join(rows)}</tbody></table>'
 
 
@@ -214,14 +214,14 @@ def _page(
         "methods": ", ".join(vals_in),
     }
     all_settings = {**base, **settings}
-    nav = "".join(f'<a href="#{sid}">{_e(head)}</a>' for sid, head, _ in sections)
+    nav = "".join(f'<a href="#{sid}">{esc(head)}</a>' for sid, head, _ in sections)
     note_html = (
-        '<ul class="notes">' + "".join(f"<li>{_e(x)}</li>" for x in notes) + "</ul>"
+        '<ul class="notes">' + "".join(f"<li>{esc(x)}</li>" for x in notes) + "</ul>"
         if notes
         else ""
     )
     body = "".join(
-        f'<section id="{sid}"><h2>{_e(head)}</h2>{content}</section>'
+        f'<section id="{sid}"><h2>{esc(head)}</h2>{content}</section>'
         for sid, head, content in sections
     )
     subtitle = (
@@ -235,13 +235,13 @@ def _page(
         '<meta name="referrer" content="no-referrer">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         '<link rel="icon" href="data:,">'
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body>"
-        f"<header><h1>{_e(title)}</h1><p>{_e(subtitle)}</p><nav>"
+        f"<title>{esc(title)}</title><style>{PAGE_STYLE}</style></head><body>"
+        f"<header><h1>{esc(title)}</h1><p>{esc(subtitle)}</p><nav>"
         f'<a href="#settings">Settings</a>{nav}</nav></header><main>'
         f'<section id="settings"><h2>Settings</h2>{_settings_table(all_settings)}{note_html}'
         f"</section>{body}</main>"
-        f"<footer>Written by dataworth {_e(__version__)}. This page is self-contained and makes "
+        f"<footer>Written by dataworth {esc(__version__)}. This page is self-contained and makes "
         "no network requests.</footer>"
         f'<script type="application/json" id="dataworth-data">{safe_json(info)}</script>'
-        f"<script>{_SCRIPT}</script></body></html>\n"
+        f"<script>{PAGE_SCRIPT}</script></body></html>\n"
     )

@@ -19,7 +19,7 @@ from dataworth.result import ValuationResult
 _F64 = NDArray[np.float64]
 
 
-def _value_dict(values: Any) -> dict[str, ValuationResult | _F64]:
+def value_dict(values: Any) -> dict[str, ValuationResult | _F64]:
     if isinstance(values, Mapping):
         items = dict(values)
     elif isinstance(values, ValuationResult):
@@ -31,14 +31,14 @@ def _value_dict(values: Any) -> dict[str, ValuationResult | _F64]:
     return {str(k): v for k, v in items.items()}
 
 
-def _group_key(v: Any) -> str:
+def group_key(v: Any) -> str:
     """Group names compared as text (1.0 and "1" are the same source)."""
     if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer():
         return str(int(v))
     return str(v.item() if isinstance(v, np.generic) else v)
 
 
-def _per_group(
+def per_group(
     data: Dataset, values: dict[str, ValuationResult | _F64]
 ) -> tuple[list[str], dict[str, _F64], dict[str, _F64], NDArray[np.intp]]:
     """Group names, values and stderr per method aligned to them, and each row's group."""
@@ -47,7 +47,7 @@ def _per_group(
             "the values are per group (data source) but the data has no groups; load it with "
             "the group column (--group COL)."
         )
-    keys = np.array([_group_key(g) for g in data.groups.tolist()], dtype=object)
+    keys = np.array([group_key(g) for g in data.groups.tolist()], dtype=object)
     names = sorted(set(keys.tolist()))
     pos = {g: i for i, g in enumerate(names)}
     row_group = np.array([pos[k] for k in keys.tolist()], dtype=np.intp)
@@ -59,7 +59,7 @@ def _per_group(
         v, s = (np.full(len(names), np.nan) for _ in range(2))
         unknown = []
         for label, a, b in zip(res.labels.tolist(), res.values, res.stderr, strict=True):
-            g = _group_key(label)
+            g = group_key(label)
             if g not in pos:
                 unknown.append(g)
                 continue
@@ -73,7 +73,7 @@ def _per_group(
     return names, vals, errs, row_group
 
 
-def _resolve_shape(data: Dataset, image_shape: tuple[int, int] | str | None) -> Any:
+def resolve_shape(data: Dataset, image_shape: tuple[int, int] | str | None) -> Any:
     if image_shape is None:
         return None
     if isinstance(image_shape, str):

@@ -183,7 +183,7 @@ def plot_value_distribution(
     return ax
 
 
-def _curve_dict(curves: Any) -> dict[str, Any]:
+def curve_dict(curves: Any) -> dict[str, Any]:
     """A :class:`~dataworth.apps.removal.RemovalCurves` or its ``to_dict()`` as the dict form."""
     if hasattr(curves, "to_dict"):
         curves = curves.to_dict()
@@ -255,7 +255,7 @@ def plot_removal_curves(
     """
     if order not in ("both", "lowest", "highest"):
         raise DataworthError(f"order must be 'both', 'lowest' or 'highest'; got {order!r}.")
-    d = _curve_dict(curves)
+    d = curve_dict(curves)
     x = 100 * np.asarray(d["fractions"], dtype=np.float64)
     ax = _axes(ax)
     for i, method in enumerate(d["lowest_first"]):

@@ -13,28 +13,28 @@ from numpy.typing import NDArray
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, removal_order
-from dataworth.report.inputs import _group_key, _per_group
-from dataworth.report.svg import _svg_bars, _svg_curves, _svg_histogram
-from dataworth.report.tables import _auto_column, _Column, _img_column, _num_column, _table
-from dataworth.report.text import _e, _label_text
-from dataworth.report.thumbnails import _thumbnails
+from dataworth.report.inputs import group_key, per_group
+from dataworth.report.svg import svg_bars, svg_curves, svg_histogram
+from dataworth.report.tables import Column, auto_column, img_column, num_column, table_html
+from dataworth.report.text import esc, label_text
+from dataworth.report.thumbnails import thumbnail_cells
 from dataworth.result import ValuationResult
 
 _F64 = NDArray[np.float64]
 
 
-def _stat_columns(vals: dict[str, _F64], errs: dict[str, _F64], single: bool) -> list[_Column]:
+def _stat_columns(vals: dict[str, _F64], errs: dict[str, _F64], single: bool) -> list[Column]:
     cols = []
     for m in vals:
-        cols.append(_num_column("value" if single else f"{m} value", vals[m], f"value by {m}"))
+        cols.append(num_column("value" if single else f"{m} value", vals[m], f"value by {m}"))
         if np.isfinite(errs[m]).any():
             cols.append(
-                _num_column("stderr" if single else f"{m} stderr", errs[m], f"standard error ({m})")
+                num_column("stderr" if single else f"{m} stderr", errs[m], f"standard error ({m})")
             )
     return cols
 
 
-def _row_sections(
+def row_sections(
     data: Dataset,
     vals_in: dict[str, ValuationResult | _F64],
     pred: NDArray[Any] | None,
@@ -65,30 +65,30 @@ def _row_sections(
     agree = None if pred is None or not categorical else pred == data.y
 
     # ---- columns shared by the tables
-    index_col = _auto_column("index", data.row_labels, "row label (0-based row in the data file)")
+    index_col = auto_column("index", data.row_labels, "row label (0-based row in the data file)")
     thumbs_big = thumbs = None
     if shape is not None:
-        uris = _thumbnails(data.X, shape)
+        uris = thumbnail_cells(data.X, shape)
         alts = [
-            f"row {_label_text(r)} as a {shape[0]}x{shape[1]} image"
+            f"row {label_text(r)} as a {shape[0]}x{shape[1]} image"
             for r in data.row_labels.tolist()
         ]
-        thumbs = _img_column("image", uris, alts, 3 * max(shape))
-        thumbs_big = _img_column("image", uris, alts, 8 * max(shape))
+        thumbs = img_column("image", uris, alts, 3 * max(shape))
+        thumbs_big = img_column("image", uris, alts, 8 * max(shape))
         notes.append(
             f"the {data.n_features} features look like {shape[0]}x{shape[1]} greyscale images: "
             "rows are shown as thumbnails (dark = large values) instead of pixel columns."
         )
-    label_col = _auto_column(f"label ({data.target_name})", data.y, f"target {data.target_name}")
-    lead: list[_Column] = [index_col, *([] if thumbs is None else [thumbs])]
-    tail: list[_Column] = [label_col]
+    label_col = auto_column(f"label ({data.target_name})", data.y, f"target {data.target_name}")
+    lead: list[Column] = [index_col, *([] if thumbs is None else [thumbs])]
+    tail: list[Column] = [label_col]
     if pred is not None:
-        tail.append(_auto_column("prediction", pred, "out-of-fold prediction"))
+        tail.append(auto_column("prediction", pred, "out-of-fold prediction"))
     if agree is not None:
-        tail.append(_auto_column("agrees", agree, "prediction equals the label"))
-    tail += [_auto_column(k, v) for k, v in extras.items()]
+        tail.append(auto_column("agrees", agree, "prediction equals the label"))
+    tail += [auto_column(k, v) for k, v in extras.items()]
     if data.groups is not None:
-        tail.append(_auto_column("source", data.groups, "data source (group)"))
+        tail.append(auto_column("source", data.groups, "data source (group)"))
     stat_cols = _stat_columns(vals, errs, single)
 
     # ---- lowest and highest
@@ -102,12 +102,12 @@ def _row_sections(
     high = high_order[np.isfinite(vals[first][high_order])][:k]
     sections: list[tuple[str, str, str]] = []
     extreme_html = (
-        f"<p>Ordered by <b>{_e(first)}</b>"
+        f"<p>Ordered by <b>{esc(first)}</b>"
         + ("" if single else " (the first values file)")
         + ". Review the lowest-valued rows for wrong labels or bad data; the highest are what "
         "the model relies on most.</p>"
         + f"<h3>Lowest {k}</h3>"
-        + _table(
+        + table_html(
             "lowest",
             extreme_cols,
             low,
@@ -116,7 +116,9 @@ def _row_sections(
             searchable=False,
         )
         + f"<h3>Highest {k}</h3>"
-        + _table("highest", extreme_cols, high, caption=f"highest {k} by {first}", searchable=False)
+        + table_html(
+            "highest", extreme_cols, high, caption=f"highest {k} by {first}", searchable=False
+        )
     )
 
     # ---- charts
@@ -126,7 +128,7 @@ def _row_sections(
         charts.append(
             _figure(
                 f"{m}: values by class" if categorical else f"{m}: values",
-                _svg_histogram(
+                svg_histogram(
                     vals[m], by, f"Histogram of {m} values", "class" if by is not None else ""
                 ),
             )
@@ -135,7 +137,7 @@ def _row_sections(
             charts.append(
                 _figure(
                     f"{m}: values by source",
-                    _svg_histogram(
+                    svg_histogram(
                         vals[m], data.groups, f"Histogram of {m} values by source", "source"
                     ),
                 )
@@ -163,7 +165,7 @@ def _row_sections(
     if shape is None:
         shown = min(data.n_features, max_features)
         feats = [
-            _num_column(name, data.X[:, j]) for j, name in enumerate(data.feature_names[:shown])
+            num_column(name, data.X[:, j]) for j, name in enumerate(data.feature_names[:shown])
         ]
         if shown < data.n_features:
             notes.append(
@@ -187,7 +189,7 @@ def _row_sections(
             "rows",
             "All rows" if rows.size == n else "Rows",
             "<p>Click a column header to sort (again to reverse); type to filter.</p>"
-            + _table(
+            + table_html(
                 "rows",
                 columns,
                 rows,
@@ -200,7 +202,7 @@ def _row_sections(
 
 
 def _figure(caption: str, svg: str) -> str:
-    return f"<figure><figcaption>{_e(caption)}</figcaption>{svg}</figure>"
+    return f"<figure><figcaption>{esc(caption)}</figcaption>{svg}</figure>"
 
 
 def _class_summary(
@@ -215,7 +217,7 @@ def _class_summary(
     records: list[dict[str, Any]] = []
     for c, label in enumerate(classes.tolist()):
         sel = codes == c
-        rec: dict[str, Any] = {"class": _label_text(label), "rows": int(sel.sum())}
+        rec: dict[str, Any] = {"class": label_text(label), "rows": int(sel.sum())}
         if agree is not None:
             rec["agreement"] = float(agree[sel].mean())
         for m, v in vals.items():
@@ -226,12 +228,12 @@ def _class_summary(
             rec[f"{m} in lowest 10%"] = int(np.isin(low_sets[m], np.flatnonzero(sel)).sum())
         records.append(rec)
     cols = [
-        _auto_column("class", [r["class"] for r in records]),
-        _num_column("rows", [r["rows"] for r in records]),
+        auto_column("class", [r["class"] for r in records]),
+        num_column("rows", [r["rows"] for r in records]),
     ]
     if agree is not None:
         cols.append(
-            _num_column(
+            num_column(
                 "prediction agrees",
                 [r["agreement"] for r in records],
                 "share of rows whose out-of-fold prediction equals the label",
@@ -239,9 +241,9 @@ def _class_summary(
         )
     for m in vals:
         cols += [
-            _num_column(f"{m} mean", [r[f"{m} mean"] for r in records]),
-            _num_column(f"{m} median", [r[f"{m} median"] for r in records]),
-            _num_column(
+            num_column(f"{m} mean", [r[f"{m} mean"] for r in records]),
+            num_column(f"{m} median", [r[f"{m} median"] for r in records]),
+            num_column(
                 f"{m} in lowest 10%",
                 [r[f"{m} in lowest 10%"] for r in records],
                 f"rows of the class among the {n_low} lowest-valued by {m}",
@@ -250,7 +252,7 @@ def _class_summary(
     text = (
         f"<p>{n} rows in {classes.size} classes; “in lowest 10%” counts the class's rows among "
         f"the {n_low} lowest-valued by each method.</p>"
-        + _table(
+        + table_html(
             "per-class",
             cols,
             np.arange(len(records)),
@@ -265,7 +267,7 @@ def _source_summary(
     data: Dataset, vals: dict[str, _F64], agree: NDArray[np.bool_] | None
 ) -> tuple[list[dict[str, Any]], str]:
     assert data.groups is not None
-    keys = np.array([_group_key(g) for g in data.groups.tolist()], dtype=object)
+    keys = np.array([group_key(g) for g in data.groups.tolist()], dtype=object)
     names = sorted(set(keys.tolist()))
     records: list[dict[str, Any]] = []
     for g in names:
@@ -283,22 +285,22 @@ def _source_summary(
             rec[f"{m} mean"] = float(fin.mean()) if fin.size else math.nan
         records.append(rec)
     cols = [
-        _auto_column("source", [r["source"] for r in records]),
-        _num_column("rows", [r["rows"] for r in records]),
-        _auto_column("classes", [r["classes"] for r in records]),
+        auto_column("source", [r["source"] for r in records]),
+        num_column("rows", [r["rows"] for r in records]),
+        auto_column("classes", [r["classes"] for r in records]),
     ]
     if agree is not None:
-        cols.append(_num_column("prediction agrees", [r["agreement"] for r in records]))
+        cols.append(num_column("prediction agrees", [r["agreement"] for r in records]))
     for m in vals:
         cols += [
-            _num_column(
+            num_column(
                 f"{m} total",
                 [r[f"{m} total"] for r in records],
                 f"sum of the source's row values by {m}",
             ),
-            _num_column(f"{m} mean", [r[f"{m} mean"] for r in records]),
+            num_column(f"{m} mean", [r[f"{m} mean"] for r in records]),
         ]
-    text = "<p>Row values summed and averaged per data source.</p>" + _table(
+    text = "<p>Row values summed and averaged per data source.</p>" + table_html(
         "per-source", cols, np.arange(len(records)), caption="per-source summary"
     )
     return records, text
@@ -307,11 +309,11 @@ def _source_summary(
 def _class_mix(y: NDArray[Any], rows: NDArray[np.bool_], top: int = 3) -> str:
     labels, counts = np.unique(y[rows], return_counts=True)
     order = np.argsort(-counts, kind="stable")[:top]
-    text = ", ".join(f"{_label_text(labels[i])}: {counts[i]}" for i in order.tolist())
+    text = ", ".join(f"{label_text(labels[i])}: {counts[i]}" for i in order.tolist())
     return text + (", …" if labels.size > top else "")
 
 
-def _group_sections(
+def group_sections(
     data: Dataset,
     vals_in: dict[str, ValuationResult | _F64],
     pred: NDArray[Any] | None,
@@ -319,7 +321,7 @@ def _group_sections(
     categorical: bool,
     notes: list[str],
 ) -> tuple[list[dict[str, Any]], list[tuple[str, str, str]]]:
-    names, vals, errs, row_group = _per_group(data, vals_in)
+    names, vals, errs, row_group = per_group(data, vals_in)
     methods = list(vals)
     first = methods[0]
     g = len(names)
@@ -340,15 +342,15 @@ def _group_sections(
             rec[f"{m} stderr"] = float(errs[m][i])
         records.append(rec)
     cols = [
-        _auto_column("source", names),
+        auto_column("source", names),
         *_stat_columns(vals, errs, len(methods) == 1),
-        _num_column("rows", rows_per),
+        num_column("rows", rows_per),
     ]
     if categorical:
-        cols.append(_auto_column("classes", [r["classes"] for r in records]))
+        cols.append(auto_column("classes", [r["classes"] for r in records]))
     if agree is not None:
         cols.append(
-            _num_column(
+            num_column(
                 "prediction agrees",
                 [r["agreement"] for r in records],
                 "share of the source's rows whose out-of-fold prediction equals the label",
@@ -356,14 +358,14 @@ def _group_sections(
         )
     order = removal_order(vals[first])
     charts = [
-        _figure(f"{m}: value per source", _svg_bars(names, vals[m], errs[m], f"{m} per source"))
+        _figure(f"{m}: value per source", svg_bars(names, vals[m], errs[m], f"{m} per source"))
         for m in methods
     ]
     if g >= 10:
         charts += [
             _figure(
                 f"{m}: distribution over sources",
-                _svg_histogram(vals[m], None, f"Histogram of {m}", ""),
+                svg_histogram(vals[m], None, f"Histogram of {m}", ""),
             )
             for m in methods
         ]
@@ -372,10 +374,10 @@ def _group_sections(
     high = high_order[np.isfinite(vals[first][high_order])]
     k = min(n_extreme, fin.size)
     extremes = (
-        f"<p>Ordered by <b>{_e(first)}</b>.</p><h3>Lowest {k}</h3>"
-        + _table("lowest", cols, fin[:k], caption=f"lowest {k} sources", searchable=False)
+        f"<p>Ordered by <b>{esc(first)}</b>.</p><h3>Lowest {k}</h3>"
+        + table_html("lowest", cols, fin[:k], caption=f"lowest {k} sources", searchable=False)
         + f"<h3>Highest {k}</h3>"
-        + _table("highest", cols, high[:k], caption=f"highest {k} sources", searchable=False)
+        + table_html("highest", cols, high[:k], caption=f"highest {k} sources", searchable=False)
     )
     notes.append(f"values are per data source ({g} sources, {data.n_samples} rows).")
     sections = [
@@ -385,7 +387,7 @@ def _group_sections(
             "rows",
             "All sources",
             "<p>Click a column header to sort (again to reverse); type to filter.</p>"
-            + _table(
+            + table_html(
                 "rows", cols, order, caption=f"{g} sources, lowest {first} value first", sorted_by=1
             ),
         ),
@@ -393,20 +395,20 @@ def _group_sections(
     return records, sections
 
 
-def _curves_section(curves: dict[str, Any]) -> str:
+def curves_section(curves: dict[str, Any]) -> str:
     fr = np.asarray(curves["fractions"], dtype=np.float64)
     methods = list(curves["lowest_first"])
     rnd = curves.get("random") or {}
-    cols = [_num_column("removed (%)", 100 * fr)]
+    cols = [num_column("removed (%)", 100 * fr)]
     if "n_removed" in curves:
-        cols.append(_num_column("rows removed", curves["n_removed"]))
+        cols.append(num_column("rows removed", curves["n_removed"]))
     for m in methods:
-        cols.append(_num_column(f"{m} lowest first", curves["lowest_first"][m]))
+        cols.append(num_column(f"{m} lowest first", curves["lowest_first"][m]))
         if m in (curves.get("highest_first") or {}):
-            cols.append(_num_column(f"{m} highest first", curves["highest_first"][m]))
+            cols.append(num_column(f"{m} highest first", curves["highest_first"][m]))
     if rnd:
-        cols.append(_num_column("random mean", rnd["mean"]))
-        cols.append(_num_column("random sd", rnd["std"]))
+        cols.append(num_column("random mean", rnd["mean"]))
+        cols.append(num_column("random sd", rnd["std"]))
     metric = curves.get("metric", "score")
     sizes = ""
     if curves.get("n_test"):
@@ -415,11 +417,11 @@ def _curves_section(curves: dict[str, Any]) -> str:
             f"{curves['n_test']} held-out test rows (not the valuation set)."
         )
     return (
-        f"<p>Held-out {_e(metric)} after removing training rows lowest-valued first (solid), "
+        f"<p>Held-out {esc(metric)} after removing training rows lowest-valued first (solid), "
         "highest-valued first (dashed) and at random (grey band: mean ± 1 sd over seeds). Good "
-        f"values lift the solid line above the band and sink the dashed one.{_e(sizes)}</p>"
-        + _figure("removal curves", _svg_curves(curves, "Removal curves"))
-        + _table(
+        f"values lift the solid line above the band and sink the dashed one.{esc(sizes)}</p>"
+        + _figure("removal curves", svg_curves(curves, "Removal curves"))
+        + table_html(
             "curves-table", cols, np.arange(fr.size), caption="removal curves", searchable=False
         )
     )

@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from dataworth.report.plots import PALETTE, categories, histogram_edges
-from dataworth.report.text import _e, _num
+from dataworth.report.text import esc, num_text
 
 _F64 = NDArray[np.float64]
 _BAND = "#9a9a9a"
@@ -81,7 +81,7 @@ class _Chart:
         i = len(self.legend)
         lx, ly = self.left + self.w + 16, self.top + 8 + 18 * i
         if kind == "title":
-            self.legend.append(f'<text class="lt" x="{lx}" y="{ly + 4}">{_e(label)}</text>')
+            self.legend.append(f'<text class="lt" x="{lx}" y="{ly + 4}">{esc(label)}</text>')
             return
         if kind == "box":
             mark = f'<rect x="{lx}" y="{ly - 5}" width="12" height="10" fill="{color}"/>'
@@ -94,7 +94,7 @@ class _Chart:
         k = self.legend_chars
         short = label if len(label) <= k else label[: k - 1] + "…"
         self.legend.append(
-            f'{mark}<text x="{lx + 19}" y="{ly + 4}"><title>{_e(label)}</title>{_e(short)}</text>'
+            f'{mark}<text x="{lx + 19}" y="{ly + 4}"><title>{esc(label)}</title>{esc(short)}</text>'
         )
 
     def svg(self, xlabel: str, ylabel: str, title: str) -> str:
@@ -121,11 +121,11 @@ class _Chart:
             )
         cx, cy = f[0] + f[2] / 2, f[1] + f[3] / 2
         labels.append(
-            f'<text x="{cx:.1f}" y="{f[1] + f[3] + 36}" text-anchor="middle">{_e(xlabel)}</text>'
+            f'<text x="{cx:.1f}" y="{f[1] + f[3] + 36}" text-anchor="middle">{esc(xlabel)}</text>'
         )
         labels.append(
             f'<text x="14" y="{cy:.1f}" text-anchor="middle" '
-            f'transform="rotate(-90 14 {cy:.1f})">{_e(ylabel)}</text>'
+            f'transform="rotate(-90 14 {cy:.1f})">{esc(ylabel)}</text>'
         )
         frame = (
             f'<rect class="frame" x="{f[0]}" y="{f[1]}" width="{f[2]}" height="{f[3]}" '
@@ -134,12 +134,12 @@ class _Chart:
         body = "".join(grid + self.parts + [frame] + labels + self.legend)
         return (
             f'<svg class="chart" viewBox="0 0 {self.width} {self.height}" width="{self.width}" '
-            f'height="{self.height}" role="img" aria-label="{_e(title)}"><title>{_e(title)}'
+            f'height="{self.height}" role="img" aria-label="{esc(title)}"><title>{esc(title)}'
             f"</title>{body}</svg>"
         )
 
 
-def _svg_histogram(
+def svg_histogram(
     values: _F64, by: ArrayLike | None, title: str, legend_title: str, bins: int = 30
 ) -> str:
     finite = np.isfinite(values)
@@ -166,7 +166,7 @@ def _svg_histogram(
             y0, y1 = float(chart.y(base[j])), float(chart.y(base[j] + counts[c, j]))
             chart.parts.append(
                 f'<rect x="{x0:.2f}" y="{y1:.2f}" width="{max(x1 - x0 - 0.5, 0.5):.2f}" '
-                f'height="{y0 - y1:.2f}" fill="{color}"><title>{_e(name)}: {counts[c, j]} in '
+                f'height="{y0 - y1:.2f}" fill="{color}"><title>{esc(name)}: {counts[c, j]} in '
                 f"[{edges[j]:.4g}, {edges[j + 1]:.4g}{']' if j == edges.size - 2 else ')'}"
                 "</title></rect>"
             )
@@ -182,7 +182,7 @@ def _svg_histogram(
     return chart.svg("value", "rows", title)
 
 
-def _svg_curves(curves: dict[str, Any], title: str) -> str:
+def svg_curves(curves: dict[str, Any], title: str) -> str:
     x = 100 * np.asarray(curves["fractions"], dtype=np.float64)
     lowest = {m: np.asarray(c, dtype=np.float64) for m, c in curves["lowest_first"].items()}
     highest = {
@@ -241,11 +241,11 @@ def _polyline(px: Any, py: Any, color: str, dash: str | None, label: str) -> str
     d = f' stroke-dasharray="{dash}"' if dash else ""
     return (
         f'<polyline points="{points}" fill="none" stroke="{color}" stroke-width="2"{d}>'
-        f"<title>{_e(label)}</title></polyline>"
+        f"<title>{esc(label)}</title></polyline>"
     )
 
 
-def _svg_bars(names: list[str], values: _F64, errors: _F64, title: str) -> str:
+def svg_bars(names: list[str], values: _F64, errors: _F64, title: str) -> str:
     """Horizontal bars, highest value at the top (NaN drawn as nothing)."""
     order = np.argsort(np.where(np.isnan(values), -np.inf, -values), kind="stable")
     fin = np.isfinite(values)
@@ -263,7 +263,7 @@ def _svg_bars(names: list[str], values: _F64, errors: _F64, title: str) -> str:
         short = name if len(name) <= 22 else name[:21] + "…"
         chart.parts.append(
             f'<text x="{chart.left - 6}" y="{yc + 4:.1f}" text-anchor="end">'
-            f"<title>{_e(name)}</title>{_e(short)}</text>"
+            f"<title>{esc(name)}</title>{esc(short)}</text>"
         )
         if not fin[i]:
             continue
@@ -272,7 +272,8 @@ def _svg_bars(names: list[str], values: _F64, errors: _F64, title: str) -> str:
         chart.parts.append(
             f'<rect x="{min(zero, xv):.2f}" y="{yc - step * 0.35:.2f}" '
             f'width="{abs(xv - zero):.2f}" height="{step * 0.7:.2f}" fill="{color}">'
-            f"<title>{_e(name)}: {_num(float(values[i]))} ± {_num(float(err[i]))}</title></rect>"
+            f"<title>{esc(name)}: {num_text(float(values[i]))} ± "
+            f"{num_text(float(err[i]))}</title></rect>"
         )
         if err[i] > 0:
             a, b = float(chart.x(values[i] - err[i])), float(chart.x(values[i] + err[i]))

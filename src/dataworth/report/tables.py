@@ -10,11 +10,11 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.report.text import _e, _key, _label_text, _num
+from dataworth.report.text import esc, label_text, num_text, sort_key
 
 
 @dataclass
-class _Column:
+class Column:
     """One column: a header, display HTML per row (escaped) and, for numbers, sort keys."""
 
     name: str
@@ -24,29 +24,29 @@ class _Column:
     title: str = ""
 
 
-def _num_column(name: str, values: ArrayLike, title: str = "") -> _Column:
+def num_column(name: str, values: ArrayLike, title: str = "") -> Column:
     v = np.asarray(values, dtype=np.float64).tolist()
-    return _Column(name, "num", [_num(x) for x in v], [_key(x) for x in v], title)
+    return Column(name, "num", [num_text(x) for x in v], [sort_key(x) for x in v], title)
 
 
-def _auto_column(name: str, values: ArrayLike, title: str = "") -> _Column:
+def auto_column(name: str, values: ArrayLike, title: str = "") -> Column:
     arr = np.asarray(values)
     if arr.dtype.kind in "iuf":
-        return _num_column(name, arr, title)
-    return _Column(name, "text", [_e(_label_text(x)) for x in arr.tolist()], None, title)
+        return num_column(name, arr, title)
+    return Column(name, "text", [esc(label_text(x)) for x in arr.tolist()], None, title)
 
 
-def _img_column(name: str, uris: list[str], alts: list[str], size: int) -> _Column:
+def img_column(name: str, uris: list[str], alts: list[str], size: int) -> Column:
     cells = [
-        f'<img class="thumb" src="{_e(u)}" width="{size}" height="{size}" alt="{_e(a)}">'
+        f'<img class="thumb" src="{esc(u)}" width="{size}" height="{size}" alt="{esc(a)}">'
         for u, a in zip(uris, alts, strict=True)
     ]
-    return _Column(name, "img", cells)
+    return Column(name, "img", cells)
 
 
-def _table(
+def table_html(
     table_id: str,
-    columns: list[_Column],
+    columns: list[Column],
     rows: Sequence[int] | NDArray[np.intp],
     *,
     caption: str,
@@ -56,13 +56,13 @@ def _table(
     head = []
     for c, col in enumerate(columns):
         sort = ' aria-sort="ascending"' if c == sorted_by else ""
-        tip = f' title="{_e(col.title)}"' if col.title else ""
+        tip = f' title="{esc(col.title)}"' if col.title else ""
         if col.kind == "img":
-            head.append(f'<th data-type="none"{tip}>{_e(col.name)}</th>')
+            head.append(f'<th data-type="none"{tip}>{esc(col.name)}</th>')
         else:
             head.append(
                 f'<th data-type="{col.kind}"{sort}{tip}><button type="button">'
-                f"{_e(col.name)}</button></th>"
+                f"{esc(col.name)}</button></th>"
             )
     body = []
     for r in np.asarray(rows, dtype=np.intp).tolist():
@@ -76,13 +76,13 @@ def _table(
     n = len(body)
     search = (
         f'<div class="tools"><input type="search" class="filter" data-table="{table_id}" '
-        f'placeholder="Filter rows (any column)…" aria-label="Filter {_e(caption)}"> '
+        f'placeholder="Filter rows (any column)…" aria-label="Filter {esc(caption)}"> '
         f'<span class="count" data-count-for="{table_id}">{n} of {n} rows</span></div>'
         if searchable
         else ""
     )
     return (
         f'{search}<div class="scroll"><table id="{table_id}" class="data sortable">'
-        f"<caption>{_e(caption)}</caption><thead><tr>{''.join(head)}</tr></thead>"
+        f"<caption>{esc(caption)}</caption><thead><tr>{''.join(head)}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table></div>"
     )

@@ -1,7 +1,7 @@
 """Text for the review page: HTML escaping, JSON that is safe inside ``<script>``, and numbers
 and labels as table text.
 
-Everything that comes from the data set reaches the page through :func:`_e` (:func:`html.escape`,
+Everything that comes from the data set reaches the page through :func:`esc` (:func:`html.escape`,
 quotes included); :func:`safe_json` writes the JSON summary embedded for machines.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 from dataworth.jsonable import json_ready
 
 
-def _e(value: Any) -> str:
+def esc(value: Any) -> str:
     """Escape anything for HTML text or a quoted attribute."""
     return html.escape(str(value), quote=True)
 
@@ -35,20 +35,20 @@ def safe_json(obj: Any) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _num(v: float) -> str:
+def num_text(v: float) -> str:
     return "nan" if math.isnan(v) else f"{v:.4g}"  # inf and -inf as such
 
 
-def _key(v: float) -> str:
+def sort_key(v: float) -> str:
     """Sort key of a number for the page's script (``parseFloat``): NaN sorts last."""
     if math.isnan(v):
         return ""
     return repr(float(v)) if math.isfinite(v) else ("Infinity" if v > 0 else "-Infinity")
 
 
-def _label_text(v: Any) -> str:
+def label_text(v: Any) -> str:
     if isinstance(v, (bool, np.bool_)):
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
-        return _num(float(v))
+        return num_text(float(v))
     return str(v.item() if isinstance(v, np.generic) else v)

@@ -65,7 +65,7 @@ def image_shape_of(X: ArrayLike) -> tuple[int, int] | None:
     return side, side
 
 
-def _thumbnails(X: _F64, shape: tuple[int, int]) -> list[str]:
+def thumbnail_cells(X: _F64, shape: tuple[int, int]) -> list[str]:
     """data: URIs of each row as a greyscale image, ink (large values) dark."""
     top = float(X.max()) or 1.0
     gray = np.rint(255.0 * (1.0 - np.clip(X, 0.0, top) / top)).astype(np.uint8)

@@ -5,7 +5,7 @@ They are the oracles of the test suite: run any valuation method on a game and c
 subsets). :func:`exact_semivalue_bruteforce` enumerates all subsets of a small game for any
 semivalue weight and checks the closed forms themselves.
 
-Semivalue weights follow ALGORITHMS.md: ``phi_i = sum_{S subset N minus i} w(|S|) (u(S + i) -
+Semivalue weights follow docs/conventions.md: ``phi_i = sum_{S subset N minus i} w(|S|) (u(S + i) -
 u(S))`` with ``sum_k C(n-1, k) w(k) = 1``. A weight function is called as ``weight(k, n)``.
 
 Examples
@@ -99,7 +99,7 @@ class _BetaWeight:
 
 
 def beta_weight(alpha: float, beta: float) -> Weight:
-    """Beta(alpha, beta) semivalue weight (Kwon & Zou 2022), as in ALGORITHMS.md.
+    """Beta(alpha, beta) semivalue weight (Kwon & Zou 2022), as in docs/conventions.md.
 
     ``w(k) = B(k + beta, n - 1 - k + alpha) / B(alpha, beta)``; ``alpha`` sits on the
     ``(1 - t)`` factor, so ``beta_weight(16, 1)`` favours small coalitions and

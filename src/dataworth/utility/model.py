@@ -1,6 +1,6 @@
 """The utility of a subset: score on the valuation set of a model trained on that subset.
 
-Conventions (see ``ALGORITHMS.md``):
+Conventions (see ``docs/conventions.md``, "Utility"):
 
 * the empty subset scores ``default_score`` (0.0 unless set);
 * for a classifier, a subset whose rows all carry one label ``c`` is scored by the constant
@@ -42,12 +42,12 @@ from dataworth.errors import DataworthError, UtilityError
 from dataworth.models import check_params
 from dataworth.utility.base import UtilityBase
 
-__all__ = ["ModelUtility"]
+__all__ = ["AllClasses", "ModelUtility", "resolve_scorer"]
 
 Scorer = Callable[[Any, NDArray[Any], NDArray[Any]], float]
 
 
-class _AllClasses(ClassifierMixin, BaseEstimator):
+class AllClasses(ClassifierMixin, BaseEstimator):
     """A fitted classifier seen through the full class list, for probability scorers; it has
     ``predict_proba`` and ``decision_function`` exactly when the fitted model has them."""
 
@@ -89,7 +89,7 @@ _NEED_TWO_ROWS = frozenset({"r2", "explained_variance"})
 _NEED_TWO_CLASSES = ("roc_auc", "average_precision", "neg_log_loss", "top_k_accuracy")
 
 
-def _resolve_scorer(scoring: str | Scorer | None, classifier: bool) -> tuple[str, Scorer | None]:
+def resolve_scorer(scoring: str | Scorer | None, classifier: bool) -> tuple[str, Scorer | None]:
     """Return (name, scorer); scorer None means the fast accuracy path."""
     if scoring is None:
         scoring = "accuracy" if classifier else "r2"
@@ -211,7 +211,7 @@ class ModelUtility(UtilityBase, metaclass=_ChoosesTrainer):
         self.catch_errors = bool(catch_errors)
         self.by_group = bool(by_group)
         self.is_classifier = bool(is_classifier(model))
-        self.scoring_name, self._scorer = _resolve_scorer(scoring, self.is_classifier)
+        self.scoring_name, self._scorer = resolve_scorer(scoring, self.is_classifier)
         self._custom_scorer = callable(scoring)
         if self.scoring_name in _NEED_TWO_ROWS and valid.n_samples < 2:
             raise DataworthError(
@@ -260,7 +260,7 @@ class ModelUtility(UtilityBase, metaclass=_ChoosesTrainer):
         if scorer is None:
             return float(np.mean(fitted.predict(valid.X) == valid.y))
         if self.is_classifier:
-            fitted = _AllClasses(fitted, self.classes)
+            fitted = AllClasses(fitted, self.classes)
         return float(scorer(fitted, valid.X, valid.y))
 
     def _baseline_score(self, train: Dataset, valid: Dataset) -> float:
@@ -359,7 +359,7 @@ class ModelUtility(UtilityBase, metaclass=_ChoosesTrainer):
         if self._scorer is None:
             return float(np.mean(fitted.predict(Xv) == yv))
         if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
-            fitted = _AllClasses(fitted, self.classes)
+            fitted = AllClasses(fitted, self.classes)
         return float(self._scorer(fitted, Xv, yv))
 
     def _constant_score(self, label: Any) -> float:

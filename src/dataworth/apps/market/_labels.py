@@ -11,13 +11,18 @@ from numpy.typing import ArrayLike, NDArray
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 
+__all__ = ["align_to_providers", "encode_labels"]
 
-def _encode(a: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+
+def encode_labels(a: NDArray[Any]) -> tuple[NDArray[Any], NDArray[np.intp]]:
+    """The sorted distinct labels of ``a`` and each entry's position among them."""
     names, codes = np.unique(np.asarray(a), return_inverse=True)
     return names, codes.astype(np.intp).reshape(-1)
 
 
-def _align(values: ValuationResult | ArrayLike, names: NDArray[Any]) -> NDArray[np.float64]:
+def align_to_providers(
+    values: ValuationResult | ArrayLike, names: NDArray[Any]
+) -> NDArray[np.float64]:
     """Values in the order of ``names`` (by label for a group result, else as given)."""
     if isinstance(values, ValuationResult):
         v = np.asarray(values.values, dtype=np.float64)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps.market._labels import _encode
+from dataworth.apps.market._labels import encode_labels
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 
@@ -49,10 +49,10 @@ def dedupe_within_providers(
     if data.groups is None:
         raise DataworthError("the data needs a provider (group) column.")
     n = data.n_samples
-    keys = np.column_stack([_encode(data.groups)[1], _encode(data.y)[1], data.X + 0.0]).astype(
-        np.float64
-    )
-    key = np.zeros(n) if order is None else _encode(np.asarray(order))[1].astype(np.float64)
+    keys = np.column_stack(
+        [encode_labels(data.groups)[1], encode_labels(data.y)[1], data.X + 0.0]
+    ).astype(np.float64)
+    key = np.zeros(n) if order is None else encode_labels(np.asarray(order))[1].astype(np.float64)
     if key.shape != (n,):
         raise DataworthError(f"order must have one entry per row ({n}).")
     ranked = np.lexsort((np.arange(n), key))

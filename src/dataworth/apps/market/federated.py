@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps.market._labels import _encode
+from dataworth.apps.market._labels import encode_labels
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
@@ -216,10 +216,10 @@ def federated_values(
             f"rounds has {bad.size} missing or infinite value(s) (first at row {int(bad[0])}); "
             "give every row the round it arrived in."
         )
-    providers, p_code = _encode(train.groups)
+    providers, p_code = encode_labels(train.groups)
     if r.dtype.kind == "f" and np.all(np.isfinite(r)) and np.all(r == np.round(r)):
         r = r.astype(np.int64)  # rounds read from a CSV as 1.0, 2.0 are shown as 1, 2
-    round_ids, r_code = _encode(r)
+    round_ids, r_code = encode_labels(r)
     T = round_ids.size
     player_code = p_code * T + r_code
     utility = make_utility(

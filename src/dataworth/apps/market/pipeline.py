@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps.market._labels import _align
+from dataworth.apps.market._labels import align_to_providers
 from dataworth.apps.market.budget_split import IF_NO_VALUE, Payouts, budget_cents, payouts
 from dataworth.apps.market.dedupe import dedupe_within_providers
 from dataworth.apps.market.federated import federated_values
@@ -162,7 +162,7 @@ def market_payouts(
         )
         how = f"{method} value of each provider (providers are the players)"
     providers = np.unique(np.asarray(data.groups))
-    base = _align(valuation, providers)
+    base = align_to_providers(valuation, providers)
     rv: RobustValues | None = None
     final = base
     if robust:

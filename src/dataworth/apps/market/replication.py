@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps.market._labels import _align
+from dataworth.apps.market._labels import align_to_providers
 from dataworth.apps.market.similarity import ProviderSimilarity, provider_similarity
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
@@ -123,7 +123,7 @@ def replication_robust_values(
         raise DataworthError("groups (the provider of each row) is required.")
     check_lam(lam)
     sim = provider_similarity(Xa, groups, y=y, bandwidth=bandwidth)
-    base = _align(values, sim.providers)
+    base = align_to_providers(values, sim.providers)
     penalty = np.exp(-float(lam) * sim.summed())
     robust = np.where(base > 0, base * penalty, base)
     return RobustValues(

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps.market._labels import _encode
+from dataworth.apps.market._labels import encode_labels
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
 
@@ -35,7 +35,7 @@ def _features_and_labels(
         return Z, None
     y = np.asarray(y)
     if is_categorical(y):
-        return Z, _encode(y)[1]
+        return Z, encode_labels(y)[1]
     return np.column_stack([Z, _standardise(y.astype(np.float64).reshape(-1, 1))]), None
 
 
@@ -152,7 +152,7 @@ def provider_similarity(
     if n == 0:
         raise DataworthError("provider_similarity needs at least one row.")
     Z, classes = _features_and_labels(Xa, None if y is None else np.asarray(y))
-    names, codes = _encode(g)
+    names, codes = encode_labels(g)
     check_bandwidth(bandwidth)
     h = _default_bandwidth(Z, codes) if bandwidth is None else float(bandwidth)
     P = names.size
