@@ -52,6 +52,7 @@ from dataworth.apps.removal import (
 )
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.jsonable import plain
 from dataworth.ranking import as_values, corrupted_mask, detection_auroc, removal_order
 from dataworth.result import ValuationResult
 
@@ -96,11 +97,6 @@ def _frame(records: list[dict[str, Any]], columns: list[str] | None = None) -> A
     except ImportError:
         raise DataworthError('to_frame needs pandas: pip install "dataworth[pandas]"') from None
     return pd.DataFrame.from_records(records, columns=columns)
-
-
-def _py(v: Any) -> Any:
-    """A numpy scalar as a plain Python value (for JSON)."""
-    return v.item() if isinstance(v, np.generic) else v
 
 
 # ---------------------------------------------------------------------------------- values
@@ -234,10 +230,10 @@ class ReviewList:
         for i in range(len(self)):
             rec: dict[str, Any] = {
                 "side": str(self.side[i]),
-                "row": _py(self.row_labels[i]),
+                "row": plain(self.row_labels[i]),
                 "value": float(self.values[i]),
-                "given": _py(self.given[i]),
-                "predicted": _py(self.predicted[i]),
+                "given": plain(self.given[i]),
+                "predicted": plain(self.predicted[i]),
                 "differs": bool(self.differs[i]),
             }
             names, row = self.feature_names, self.features[i]
@@ -448,12 +444,12 @@ class LabelsToFix:
         """One dict per row: row, score, share, votes, given, predicted."""
         return [
             {
-                "row": _py(self.row_labels[i]),
+                "row": plain(self.row_labels[i]),
                 "score": float(self.scores[i]),
                 "share": float(self.share[i]),
                 "votes": int(self.votes[i]),
-                "given": _py(self.given[i]),
-                "predicted": _py(self.predicted[i]),
+                "given": plain(self.given[i]),
+                "predicted": plain(self.predicted[i]),
             }
             for i in range(len(self))
         ]
@@ -464,7 +460,7 @@ class LabelsToFix:
             "rule": self.rule,
             "prediction": self.prediction,
             "n_valid": self.n_valid,
-            "misclassified": [_py(x) for x in self.misclassified],
+            "misclassified": [plain(x) for x in self.misclassified],
             "per_point": self.per_point,
             "rows": self.records(),
         }

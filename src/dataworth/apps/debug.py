@@ -181,7 +181,7 @@ class ClassDebugResult:
         """JSON-ready fields."""
 
         return {
-            "class": self.cls.item() if isinstance(self.cls, np.generic) else self.cls,
+            "class": plain(self.cls),
             "method": self.method,
             "n_valid": self.n_valid,
             "recall": self.recall,

@@ -56,7 +56,7 @@ from dataworth.cli._common import (
 from dataworth.cli._resume import checkpointing
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
-from dataworth.jsonable import json_ready
+from dataworth.jsonable import json_ready, plain
 from dataworth.methods import get_method, parameters_of
 
 __all__ = ["clean"]
@@ -423,7 +423,7 @@ def _write_cleaned(path: str, train_path: str, removed_rows: set[int]) -> int:
 def _cell(v: Any) -> str:
     if isinstance(v, (float, np.floating)):
         return "" if math.isnan(v) else repr(float(v))
-    return str(v.item() if isinstance(v, np.generic) else v)
+    return str(plain(v))
 
 
 def _write_curves(path: str, curves: RemovalCurves) -> None:

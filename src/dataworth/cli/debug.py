@@ -242,9 +242,7 @@ def _class_mode(
     notes.add_warnings(caught)
     notes.extend(res.notes)
     label = format_cell(res.cls)
-    described = ", ".join(
-        f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL
-    )
+    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL)
     click.echo(
         f"class {label}: {res.n_valid} valuation rows; {type(model).__name__} fitted on all "
         f"{tr.n_samples} training rows gets {100 * res.recall:.0f}% of them right"

@@ -188,9 +188,7 @@ def explain(
     ex = explain_values(values, raw_tr, max_depth=max_depth, random_state=seed)
     notes.extend(ex.notes)
 
-    described = ", ".join(
-        f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL
-    )
+    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL)
     finite = values[np.isfinite(values)]
     click.echo(
         f"{raw_tr.n_samples} rows of {train} valued with {method}"

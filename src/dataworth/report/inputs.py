@@ -13,6 +13,7 @@ from numpy.typing import NDArray
 
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
+from dataworth.jsonable import plain
 from dataworth.report.thumbnails import image_shape_of
 from dataworth.result import ValuationResult
 
@@ -35,7 +36,7 @@ def group_key(v: Any) -> str:
     """Group names compared as text (1.0 and "1" are the same source)."""
     if isinstance(v, (float, np.floating)) and math.isfinite(v) and float(v).is_integer():
         return str(int(v))
-    return str(v.item() if isinstance(v, np.generic) else v)
+    return str(plain(v))
 
 
 def per_group(

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from dataworth.jsonable import json_ready
+from dataworth.jsonable import json_ready, plain
 
 
 def esc(value: Any) -> str:
@@ -51,4 +51,4 @@ def label_text(v: Any) -> str:
         return "yes" if v else "no"
     if isinstance(v, (float, np.floating)):
         return num_text(float(v))
-    return str(v.item() if isinstance(v, np.generic) else v)
+    return str(plain(v))
