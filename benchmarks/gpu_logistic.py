@@ -163,6 +163,7 @@ def environment(devices: list[str]) -> dict[str, Any]:
         "cpus": os.cpu_count(),
         "machine": platform.machine(),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        "load_average_1min": os.getloadavg()[0],  # other work on the machine at the start
     }
     if any(d != "numpy" for d in devices):
         import torch
@@ -184,7 +185,8 @@ def render(record: dict[str, Any]) -> str:
     lines = [
         "# Batched logistic regression: fits per second on each back end",
         "",
-        f"`{record['command']}` ({where}; {env['cpus']} CPUs, OMP_NUM_THREADS="
+        f"`{record['command']}` ({where}; {env['cpus']} CPUs, load average "
+        f"{env['load_average_1min']:.1f} at the start, OMP_NUM_THREADS="
         f"{env['OMP_NUM_THREADS'] or 'unset'}, torch threads {env.get('torch_threads', '-')}; "
         f"python {env['python']}, numpy {env['numpy']}, torch {env.get('torch', '-')}, "
         f"scikit-learn {env['scikit-learn']}, array-api-compat {env['array-api-compat']}).",
