@@ -126,7 +126,7 @@ def test_cli_terminated_killed_and_resumed_writes_the_uninterrupted_values(tmp_p
 @pytest.mark.parametrize(
     ("method", "budget", "round_size", "per_round"),
     # a round is round_size tasks of the job's chunk (4 permutations, 32 subsets, 16 bags)
-    [("permutation-shapley", 40, 2, 8), ("banzhaf", 512, 4, 128), ("data-oob", 200, None, 1024)],
+    [("permutation-shapley", 40, 2, 8), ("banzhaf", 512, 4, 128), ("data-oob", 200, 4, 64)],
 )
 def test_a_checkpoint_follows_every_round(
     tmp_path, monkeypatch, method, budget, round_size, per_round

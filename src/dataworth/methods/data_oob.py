@@ -47,7 +47,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.base import MonteCarloValuation
 from dataworth.engine.moments import Estimate, Moments, State
-from dataworth.engine.runner import check_n_jobs
+from dataworth.engine.runner import ROUND_SIZE, check_n_jobs
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError, UtilityError
 from dataworth.estimators.reducers import reduce_state
@@ -150,7 +150,6 @@ class OOBJob:
 
     estimator: str = "mean"
     state_keys: tuple[str, ...] = ("marginal",)
-    round_size: int = 64
     chunk_size: int = 16
     threads: int = 1
 
@@ -348,6 +347,7 @@ class DataOOB(MonteCarloValuation):
         stop: Stopping | None = None,
         random_state: int | None = None,
         n_jobs: int | None = 1,
+        round_size: int = ROUND_SIZE,
         progress: bool | None = None,
         checkpoint: str | Path | None = None,
         resume: bool = False,
@@ -356,6 +356,7 @@ class DataOOB(MonteCarloValuation):
         self.stop = stop
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.round_size = round_size
         self.progress = progress
         self.checkpoint = checkpoint
         self.resume = resume
