@@ -4,6 +4,7 @@ scikit-learn fit per bag, on the bag's rows copied by their counts."""
 from __future__ import annotations
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -20,6 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
+from dataworth.engine.stopping import MaxTime
 from dataworth.errors import DataworthError, UtilityError
 from dataworth.methods import METHODS, data_oob, get_method
 from dataworth.methods.data_oob import DataOOB, counts_are_weights
@@ -191,11 +193,12 @@ def test_registry_and_params():
     assert METHODS["data-oob"].reference.startswith("Kwon & Zou 2023")
 
 
-def test_resume_from_checkpoint_equals_one_run(cancer, tmp_path):
+@pytest.mark.parametrize("n_jobs", [1, 2])  # 2: the trees' threads write the checkpoint too
+def test_resume_from_checkpoint_equals_one_run(cancer, tmp_path, n_jobs):
     train, valid = cancer
     u = ModelUtility(DecisionTreeClassifier(max_depth=3, random_state=0), train, valid)
     path = tmp_path / "oob.npz"
-    DataOOB(budget=32, random_state=1, checkpoint=path).fit(u)
+    DataOOB(budget=32, random_state=1, checkpoint=path, n_jobs=n_jobs).fit(u)
     resumed = DataOOB(budget=64, random_state=1, checkpoint=path, resume=True).fit(u).result_
     direct = DataOOB(budget=64, random_state=1).fit(u).result_
     assert resumed.metadata["resumed_from"] == 32
@@ -327,3 +330,21 @@ def test_failed_tree_fits_in_threads_raise_or_are_counted(digits, n_jobs):
     holding = sum(0 in rng.integers(0, train.n_samples, train.n_samples) for _ in range(40))
     assert 0 < res.metadata["n_failures"] == holding < 40
     assert res.counts[0] == 40 - holding  # out of bag exactly in the bags that fitted
+
+
+class _SlowTree(DecisionTreeClassifier):
+    """A tree whose fit takes 0.1 s more (sleeping, as tree building, releases the GIL)."""
+
+    def fit(self, X, y, sample_weight=None, check_input=True):
+        time.sleep(0.1)
+        return super().fit(X, y, sample_weight=sample_weight, check_input=check_input)
+
+
+def test_time_limit_with_tree_threads(digits):
+    u = ModelUtility(_SlowTree(random_state=0), *digits)
+    started = time.monotonic()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # points never out of bag in so few bags: NaN
+        res = DataOOB(budget=None, stop=MaxTime(1.0), random_state=0, n_jobs=2).fit(u).result_
+    assert time.monotonic() - started < 2.0
+    assert 1 <= res.metadata["n_updates"] < 40
