@@ -9,7 +9,9 @@ import sys
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
-from tests.test_cli import FEATURES, TARGET, assert_ok, invoke, write_frame
+from tests.test_cli import FEATURES, TARGET, assert_ok, write_frame
+
+from cli_runner import run_cli
 
 
 @pytest.fixture(scope="module")
@@ -44,10 +46,10 @@ def test_workflow_shows_progress_on_a_terminal_and_quiet_silences_it(
 ) -> None:
     base = [command, iris["train"], "--target", TARGET, "--valid", iris["valid"], *args]
     _terminal(monkeypatch)
-    shown = invoke(capsys, *base)
+    shown = run_cli(capsys, *base)
     assert_ok(shown)
     assert f"{bar}:" in shown.err
-    quiet = invoke(capsys, *base, "--quiet")
+    quiet = run_cli(capsys, *base, "--quiet")
     assert_ok(quiet)
     assert f"{bar}:" not in quiet.err and "it/s" not in quiet.err
 
@@ -56,13 +58,13 @@ def test_workflow_shows_progress_on_a_terminal_and_quiet_silences_it(
     "command", ["clean", "prune", "explain", "select", "debug", "market", "report"]
 )
 def test_every_workflow_takes_quiet(command, capsys) -> None:
-    res = invoke(capsys, command, "--help")
+    res = run_cli(capsys, command, "--help")
     assert_ok(res)
     assert "--quiet" in res.out
 
 
 def test_no_bar_when_not_a_terminal(iris, capsys) -> None:
-    res = invoke(
+    res = run_cli(
         capsys, "explain", iris["train"], "--target", TARGET, "--valid", iris["valid"],
         "--method", "knn-shapley", "--bootstrap", "2",
     )  # fmt: skip
@@ -72,7 +74,7 @@ def test_no_bar_when_not_a_terminal(iris, capsys) -> None:
 
 def test_lava_says_it_ignores_the_model(iris, capsys) -> None:
     pytest.importorskip("ot")
-    res = invoke(
+    res = run_cli(
         capsys, "value", iris["train"], "--target", TARGET, "--valid", iris["valid"],
         "--method", "lava", "--model", "knn",
     )  # fmt: skip
@@ -87,12 +89,12 @@ def test_class_wise_shapley_checkpoint_and_resume(iris, tmp_path, capsys) -> Non
         "value", iris["train"], "--target", TARGET, "--valid", iris["valid"],
         "--method", "class-wise-shapley", "--seed", "3",
     ]  # fmt: skip
-    half = invoke(capsys, *common, "--budget", "2", "--checkpoint", ckpt)
+    half = run_cli(capsys, *common, "--budget", "2", "--checkpoint", ckpt)
     assert_ok(half)
     assert ckpt.is_file()
-    resumed = invoke(capsys, *common, "--budget", "4", "--resume", ckpt)
+    resumed = run_cli(capsys, *common, "--budget", "4", "--resume", ckpt)
     assert_ok(resumed)
     assert "came from the checkpoint" in resumed.err
-    fresh = invoke(capsys, *common, "--budget", "4")
+    fresh = run_cli(capsys, *common, "--budget", "4")
     assert_ok(fresh)
     assert resumed.out == fresh.out
