@@ -23,22 +23,12 @@ from dataworth.engine.stopping import MaxTime, MaxUpdates, RankStable, StderrBel
 from dataworth.engine.task_checkpoint import TaskCheckpoint
 from dataworth.errors import CheckpointError, DataworthError
 from dataworth.estimators.plan import Plan
+from dataworth.jsonable import json_ready
+from dataworth.methods import RUN_CONTROL, STOPPING
 from dataworth.params import Constraint, InstanceOf, Interval, Options, validate_params
 from dataworth.result import ValuationResult
 
 __all__ = ["MonteCarloValuation", "Valuation"]
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    return repr(value)
 
 
 class Valuation:
@@ -88,7 +78,7 @@ class Valuation:
         return {
             k: v
             for k, v in self.get_params().items()
-            if k not in ("n_jobs", "progress", "checkpoint", "resume", "budget", "stop")
+            if k not in RUN_CONTROL + STOPPING
         }
 
     def _checkpoint_identity(self, utility: Any, extra: str = "") -> dict[str, str]:
@@ -143,9 +133,9 @@ class Valuation:
     def _result(self, utility: Any, **fields: Any) -> ValuationResult:
         """Build a result with the common fields filled in."""
         params = {
-            k: _jsonable(v)
+            k: json_ready(v, strict=False, other=repr)
             for k, v in self.get_params().items()
-            if k not in ("n_jobs", "progress", "checkpoint", "resume")
+            if k not in RUN_CONTROL
         }
         metadata = {"fingerprint": utility.fingerprint(), **fields.pop("metadata", {})}
         return ValuationResult(
@@ -240,7 +230,7 @@ class MonteCarloValuation(Valuation):
         if path is not None:
             identity = self._checkpoint_identity(utility, plan.identity)
             params = self._run_params()
-            readable = {"method": self.name, **{k: _jsonable(v) for k, v in params.items()}}
+            readable = {"method": self.name, **json_ready(params, strict=False, other=repr)}
             checkpoint = Checkpoint(path, identity, readable)
             if resume and not checkpoint.exists():
                 warnings.warn(
