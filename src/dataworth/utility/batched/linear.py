@@ -41,6 +41,11 @@ from dataworth.utility.batched import Unsupported
 __all__ = [
     "LeastSquaresTrainer",
     "RidgeTrainer",
+    "as_matrix",
+    "blocks",
+    "check_eval",
+    "check_weights",
+    "compact_blocks",
     "make_ols_trainer",
     "make_ridge_trainer",
 ]
@@ -55,7 +60,7 @@ def _sklearn_version() -> tuple[int, int]:
 
 
 # ---------------------------------------------------------------------- shared helpers
-def _as_matrix(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
+def as_matrix(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
     arr = np.ascontiguousarray(X, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be 2-D (n_samples, n_features); got shape {arr.shape}.")
@@ -64,7 +69,7 @@ def _as_matrix(X: ArrayLike, name: str = "X") -> NDArray[np.float64]:
     return arr
 
 
-def _check_weights(weights: ArrayLike, n_train: int) -> NDArray[np.float64]:
+def check_weights(weights: ArrayLike, n_train: int) -> NDArray[np.float64]:
     """Weights as a float (B, n_train) array; every row non-negative with a positive total."""
     W = np.asarray(weights, dtype=np.float64)
     if W.ndim == 1:
@@ -78,18 +83,18 @@ def _check_weights(weights: ArrayLike, n_train: int) -> NDArray[np.float64]:
     return W
 
 
-def _check_eval(X_eval: ArrayLike, n_features: int) -> NDArray[np.float64]:
-    Xe = _as_matrix(X_eval, "X_eval")
+def check_eval(X_eval: ArrayLike, n_features: int) -> NDArray[np.float64]:
+    Xe = as_matrix(X_eval, "X_eval")
     if Xe.shape[1] != n_features:
         raise ValueError(f"X_eval has {Xe.shape[1]} features; the training data {n_features}.")
     return Xe
 
 
-#: Subsets per block of :func:`_compact_blocks` (at most; fewer when rows are many).
+#: Subsets per block of :func:`compact_blocks` (at most; fewer when rows are many).
 _GROUP = 32
 
 
-def _compact_blocks(
+def compact_blocks(
     W: NDArray[np.float64], cost_per_row: int
 ) -> Iterator[tuple[NDArray[np.intp], NDArray[np.intp], NDArray[np.float64]]]:
     """Blocks of subsets of similar size, each with its rows of positive weight gathered.
@@ -116,7 +121,7 @@ def _compact_blocks(
         start = end
 
 
-def _blocks(n_items: int, cost_per_item: int) -> Iterator[slice]:
+def blocks(n_items: int, cost_per_item: int) -> Iterator[slice]:
     """Slices of ``range(n_items)`` whose temporaries stay under ``_BLOCK_ELEMENTS``."""
     step = max(1, _BLOCK_ELEMENTS // max(int(cost_per_item), 1))
     for start in range(0, n_items, step):
@@ -126,7 +131,7 @@ def _blocks(n_items: int, cost_per_item: int) -> Iterator[slice]:
 def _check_regression_data(
     X: ArrayLike, y: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    Xa = _as_matrix(X)
+    Xa = as_matrix(X)
     ya = np.asarray(y, dtype=np.float64)
     if ya.ndim != 1:
         raise Unsupported(f"only single-output regression is batched; y has shape {ya.shape}")
@@ -214,13 +219,13 @@ class RidgeTrainer:
         if self._outer is not None:
             return (W @ self._outer).reshape(-1, d, d)
         G = np.empty((W.shape[0], d, d))
-        for blk in _blocks(W.shape[0], n * d):
+        for blk in blocks(W.shape[0], n * d):
             G[blk] = self._Z.T @ (W[blk, :, None] * self._Z)
         return G
 
     def fit(self, weights: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Coefficients (B, d) and intercepts (B,) of one fit per row of ``weights``."""
-        W = _check_weights(weights, self.X.shape[0])
+        W = check_weights(weights, self.X.shape[0])
         d = self.X.shape[1]
         N = W.sum(axis=1)
         G = self._gram(W)
@@ -242,7 +247,7 @@ class RidgeTrainer:
         self, weights: NDArray[np.float64], X_eval: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         """Predictions (B, m) on ``X_eval`` of the ridge fit of each row of ``weights``."""
-        Xe = _check_eval(X_eval, self.X.shape[1])
+        Xe = check_eval(X_eval, self.X.shape[1])
         coef, intercept = self.fit(weights)
         return _predict(coef, intercept, Xe)
 
@@ -303,11 +308,11 @@ class LeastSquaresTrainer:
 
     def fit(self, weights: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """Coefficients (B, d) and intercepts (B,) of one fit per row of ``weights``."""
-        W = _check_weights(weights, self.X.shape[0])
+        W = check_weights(weights, self.X.shape[0])
         B, d = W.shape[0], self.X.shape[1]
         coef = np.zeros((B, d))
         intercept = np.zeros(B)
-        for blk, idx, w in _compact_blocks(W, 4 * d):
+        for blk, idx, w in compact_blocks(W, 4 * d):
             Xb = self.X[idx]  # (b, r, d)
             yb = self.y[idx]  # (b, r)
             if self.fit_intercept:
@@ -333,7 +338,7 @@ class LeastSquaresTrainer:
         self, weights: NDArray[np.float64], X_eval: NDArray[np.float64]
     ) -> NDArray[np.float64]:
         """Predictions (B, m) on ``X_eval`` of the least-squares fit of each row of ``weights``."""
-        Xe = _check_eval(X_eval, self.X.shape[1])
+        Xe = check_eval(X_eval, self.X.shape[1])
         coef, intercept = self.fit(weights)
         return _predict(coef, intercept, Xe)
 

@@ -50,11 +50,11 @@ from numpy.typing import ArrayLike, NDArray
 
 from dataworth.utility.batched import Unsupported
 from dataworth.utility.batched.linear import (
-    _as_matrix,
-    _blocks,
-    _check_eval,
-    _check_weights,
-    _compact_blocks,
+    as_matrix,
+    blocks,
+    check_eval,
+    check_weights,
+    compact_blocks,
 )
 
 __all__ = ["GaussianNBFit", "GaussianNBTrainer", "make_trainer"]
@@ -111,7 +111,7 @@ class GaussianNBTrainer:
     def __init__(
         self, X: ArrayLike, y: ArrayLike, n_classes: int, var_smoothing: float = 1e-9
     ) -> None:
-        self.X = _as_matrix(X)
+        self.X = as_matrix(X)
         codes = np.asarray(y)
         if codes.ndim != 1 or codes.shape[0] != self.X.shape[0]:
             raise ValueError(f"y must be 1-D with {self.X.shape[0]} class codes.")
@@ -135,13 +135,13 @@ class GaussianNBTrainer:
 
     def fit(self, weights: ArrayLike) -> GaussianNBFit:
         """Class means, variances and log-priors of one fit per row of ``weights``."""
-        W = _check_weights(weights, self.X.shape[0])
+        W = check_weights(weights, self.X.shape[0])
         B, d, K = W.shape[0], self.X.shape[1], self.n_classes
         theta = np.zeros((B, K, d))
         var = np.zeros((B, K, d))
         count = np.zeros((B, K))
         epsilon = np.zeros(B)
-        for blk, idx, w in _compact_blocks(W, 3 * d + 2 * K):
+        for blk, idx, w in compact_blocks(W, 3 * d + 2 * K):
             Xb = self.X[idx]  # (b, r, d): the subset's rows, then zero-weight padding
             yb = self.y[idx]  # (b, r)
             member = (yb[:, :, None] == np.arange(K)).astype(np.float64)  # (b, r, K)
@@ -178,7 +178,7 @@ class GaussianNBTrainer:
         out = np.empty((B, K, m))
         with np.errstate(divide="ignore", invalid="ignore"):
             norm = -0.5 * np.log(2.0 * np.pi * fit.var).sum(axis=2)  # (B, K)
-            for blk in _blocks(B, 2 * K * m * d):
+            for blk in blocks(B, 2 * K * m * d):
                 diff = X_eval[None, None, :, :] - fit.theta[blk, :, None, :]
                 quad = (diff * diff / fit.var[blk, :, None, :]).sum(axis=3)
                 out[blk] = fit.log_prior[blk, :, None] + (norm[blk, :, None] - 0.5 * quad)
@@ -213,7 +213,7 @@ class GaussianNBTrainer:
             delta = fit.theta - self._ref[None, :, :]
             t3 = (delta * delta * inv).sum(axis=2)  # (B, K)
             present = fit.present
-            for blk in _blocks(B, 8 * m):
+            for blk in blocks(B, 8 * m):
                 b = inv[blk].shape[0]
                 top = np.full((b, m), -np.inf)
                 top_err = np.zeros((b, m))
@@ -254,7 +254,7 @@ class GaussianNBTrainer:
         if bi.size:
             K, d = fit.theta.shape[1:]
             redo = np.empty(bi.size, dtype=np.intp)
-            for blk in _blocks(bi.size, 2 * K * d):
+            for blk in blocks(bi.size, 2 * K * d):
                 sub = GaussianNBFit(
                     theta=fit.theta[bi[blk]],
                     var=fit.var[bi[blk]],
@@ -281,7 +281,7 @@ class GaussianNBTrainer:
         self, weights: NDArray[np.float64], X_eval: NDArray[np.float64]
     ) -> NDArray[Any]:
         """Predicted class codes (B, m) on ``X_eval``, among each fit's present classes."""
-        Xe = _check_eval(X_eval, self.X.shape[1])
+        Xe = check_eval(X_eval, self.X.shape[1])
         return self.predict(self.fit(weights), Xe)
 
 
