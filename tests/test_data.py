@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import csv
 import math
+import re
+import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -14,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+import dataworth.data as data_module
 from dataworth.data import Dataset, read_table
 from dataworth.datasets import (
     DATASETS,
@@ -517,3 +521,222 @@ def test_labels_with_nul_characters_are_refused() -> None:
             {"f": np.array([0.0, 1.0, 2.0]), "y": np.array(["a", "a\x00", "b"], dtype=object)},
             "y",
         )
+
+
+# --------------------------------------------------------------------------- CSV through pandas
+# read_table splits a CSV file with pandas' C parser (data._read_csv_pandas) where the file is one
+# that pandas splits as the csv module does, and with the csv module otherwise
+# (data._read_csv_exact, the reference). Each case below is one where plain pandas.read_csv reads
+# the file differently from the reference.
+def _read_text(
+    tmp_path: Path, text: str, text_columns: Sequence[str] = ()
+) -> dict[str, np.ndarray]:
+    path = tmp_path / "t.csv"
+    path.write_bytes(text.encode("utf-8"))
+    return read_table(path, text_columns=text_columns)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,y\n1,0\n2\n", "data row 1 has 1 fields but the header has 2"),  # pandas pads it
+        ("a,y\n1,0\n2", "data row 1 has 1 fields but the header has 2"),
+        ("a,y\n1,0,5\n2,1\n", "data row 0 has 3 fields"),  # pandas makes an index of it
+        ("a,y\n1,0\n   \n2,1\n", "data row 1 has 1 fields"),  # pandas skips the line
+        ("a, a ,y\n1,2,0\n", "the column name 'a' twice"),  # pandas renames it 'a.1'
+        ("a,,y\n1,2,0\n", "empty column name"),  # pandas names it 'Unnamed: 1'
+        ("\n\na,y\n\n", "has a header but no data rows"),
+        ("\r\n\n", "is empty"),
+    ],
+)
+def test_csv_layout_errors_as_the_csv_module_sees_them(tmp_path, text, message) -> None:
+    with pytest.raises(DataworthError, match=re.escape(message)):
+        _read_text(tmp_path, text)
+
+
+def test_csv_field_beyond_the_csv_field_limit_is_refused(tmp_path) -> None:
+    limit = csv.field_size_limit(16)  # pandas has no such limit
+    try:
+        with pytest.raises(DataworthError, match="not a valid CSV file: field larger"):
+            _read_text(tmp_path, f"a,y\n{'1' * 17},0\n")
+        assert _read_text(tmp_path, f"a,y\n{'1' * 16},0\n")["a"].tolist() == [1111111111111111.0]
+    finally:
+        csv.field_size_limit(limit)
+
+
+@pytest.mark.parametrize(
+    ("cells", "expected"),
+    [
+        (["1", "NONE"], ["1", "NONE"]),  # not a missing marker, whatever pandas' list says
+        (["1", "none"], ["1", "none"]),
+        (["1", "N/a"], ["1", "N/a"]),
+        (["1", " NA "], [1.0, math.nan]),  # missing once stripped; pandas matches unstripped
+        (["1", "-NaN"], [1.0, math.nan]),
+        (["1", "NAN"], [1.0, math.nan]),  # float() reads these; pandas' parser does not
+        (["1", "+nan"], [1.0, math.nan]),
+        (["1", "1_000"], [1.0, 1000.0]),
+        (["1", "\u00a02 "], [1.0, 2.0]),
+        (["1", "١٢"], [1.0, 12.0]),
+        (["True", "False"], ["True", "False"]),  # pandas: booleans
+        (["TRUE", "false"], ["TRUE", "false"]),
+        (["007", "12345678901234567"], [7.0, 12345678901234568.0]),
+        (["-0", "1"], [-0.0, 1.0]),  # pandas' integer parser drops the sign of -0
+        (["-00", "NA"], [-0.0, math.nan]),
+        (["0.1", "2.2250738585072014e-308"], [0.1, 2.2250738585072014e-308]),
+    ],
+)
+def test_csv_cells_read_as_float_reads_them(tmp_path, cells, expected) -> None:
+    column = _read_text(tmp_path, "x,y\n" + "".join(f"{c},0\n" for c in cells))["x"]
+    if isinstance(expected[0], str):
+        assert column.dtype.kind == "U"
+        assert column.tolist() == expected
+    else:
+        assert column.dtype == np.float64
+        np.testing.assert_array_equal(column, expected)
+        assert np.signbit(column).tolist() == np.signbit(expected).tolist()
+
+
+def test_csv_text_columns_are_exact_text(tmp_path) -> None:
+    text = "g,x\n007 ,1\n12345678901234567,2\n12345678901234568,3\nNA,4\n,5\nTrue,6\n"
+    columns = _read_text(tmp_path, text, text_columns=("g",))
+    assert columns["g"].dtype == object
+    assert columns["g"].tolist() == [
+        "007", "12345678901234567", "12345678901234568", "NA", "", "True"
+    ]  # fmt: skip
+    assert columns["x"].tolist() == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+
+
+def test_csv_column_of_numbers_with_text_far_down(tmp_path) -> None:
+    """pandas types columns from the first rows; a column of numbers (or of missing cells) there
+    that holds text, or numbers only float() reads, further down is read cell for cell: 007
+    stays 007, True stays True (pandas reads booleans as 1.0 in a column of floats)."""
+    rows = ["007,1,1,NA"] * 3000 + ["abc,1_000,NAN,True", ",2,,False"]
+    columns = _read_text(tmp_path, "a,b,c,d\n" + "\n".join(rows) + "\n")
+    assert columns["a"].tolist() == ["007"] * 3000 + ["abc", ""]
+    assert columns["b"].tolist() == [1.0] * 3000 + [1000.0, 2.0]
+    np.testing.assert_array_equal(columns["c"], [1.0] * 3000 + [math.nan, math.nan])
+    assert columns["d"].tolist() == ["NA"] * 3000 + ["True", "False"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('a,y\n1,"x, ""y""\r\nz"\n', 'x, "y"\r\nz'),  # separator, quote and line end inside
+        ('a,y\n1,ab"c\n', 'ab"c'),  # a quote inside an unquoted field is a character
+        ('a,y\n1,"ab"c\n', "abc"),  # what follows a closing quote is kept
+        ('a,y\n1, "b"\n', '"b"'),  # a quote after a space opens nothing
+        ('a,y\n1,"abc', "abc"),  # a quoted field open at the end of the file (pandas: error)
+        ('"a","y"\r\n"1","b"\r\n\r\n', "b"),  # quoted header and text (as R writes them)
+        ("a,y\r1,b\r\r", "b"),  # lone CRs end lines
+    ],
+)
+def test_csv_quotes_and_line_ends_as_the_csv_module_reads_them(tmp_path, text, expected) -> None:
+    columns = _read_text(tmp_path, text)
+    assert columns["a"].tolist() == [1.0]
+    assert columns["y"].tolist() == [expected]
+
+
+def test_csv_blank_line_ended_by_a_lone_carriage_return(tmp_path) -> None:
+    """pandas drops the first field of the line after a blank line ended by a lone CR."""
+    columns = _read_text(tmp_path, "a,b,c\n\r,2,0.5\n")
+    np.testing.assert_array_equal(columns["a"], [math.nan])
+    assert (columns["b"].tolist(), columns["c"].tolist()) == ([2.0], [0.5])
+
+
+def test_csv_decimal_commas(tmp_path) -> None:
+    columns = _read_text(tmp_path, "a;b;c;y\n1,5;2,5;1,5;0\n2;x,5;2.5;1\n")
+    assert columns["a"].tolist() == [1.5, 2.0]
+    assert columns["b"].tolist() == ["2,5", "x,5"]
+    assert columns["c"].tolist() == ["1,5", "2.5"]  # a '.' somewhere: no decimal commas
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x,y\n1.5,a\n2,b\n",
+        '\ufeff"x","y"\r\n"1.5","a"\r\n2,"b, c"\r\n\r\n\r\n',  # BOM, quotes, CRLF, blank lines
+        "x;y\n1,5;NA\n;2\n",  # decimal commas, missing cells
+        "g,x,y\n007,NA,\n008,,1\n",
+    ],
+)
+def test_csv_common_files_are_read_by_pandas(tmp_path, text) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text(text, encoding="utf-8")
+    sep = data_module.detect_separator(path)
+    columns = data_module._read_csv_pandas(path, {"g"}, sep)
+    assert columns is not None
+    _assert_same_columns(columns, data_module._read_csv_exact(path, {"g"}, sep))
+
+
+def test_csv_named_like_an_archive_is_read_as_text(tmp_path) -> None:
+    path = tmp_path / "t.csv.bz2"  # pandas would decompress it
+    path.write_text("x,y\n1.5,a\n", encoding="utf-8")
+    columns = read_table(path)
+    assert columns["x"].tolist() == [1.5] and columns["y"].tolist() == ["a"]
+
+
+def test_csv_read_without_pandas(tmp_path, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "pandas", None)  # import pandas raises ImportError
+    assert data_module._read_csv_pandas(tmp_path, set(), ",") is None
+    columns = _read_text(tmp_path, "x,y\n1.5,a\n2,b\n")
+    assert columns["x"].tolist() == [1.5, 2.0] and columns["y"].tolist() == ["a", "b"]
+
+
+def _assert_same_columns(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) -> None:
+    assert list(got) == list(want)
+    for name, column in want.items():
+        assert got[name].dtype == column.dtype, name
+        if column.dtype.kind == "f":
+            np.testing.assert_array_equal(got[name], column)
+            assert np.signbit(got[name]).tolist() == np.signbit(column).tolist(), name
+        else:
+            assert got[name].tolist() == column.tolist(), name
+            assert [type(v) for v in got[name].tolist()] == [type(v) for v in column.tolist()]
+
+
+CSV_PIECES = st.sampled_from(
+    [",", ",", ";", "\t", '"', '"', "\n", "\n", "\r", "\r\n", " ", "a", "1", "0", "-0", "1.5",
+     "2,5", "NA", " NA ", "nan", "NAN", "None", "007", "1e3", "inf", "1_0", "True", "é", "\ufeff",
+     '""', "x"]
+)  # fmt: skip
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    pieces=st.lists(CSV_PIECES, max_size=40),
+    sep=st.sampled_from([",", ";", "\t"]),
+    chunk=st.sampled_from([1, 3, 7, 1 << 22]),
+    sample=st.sampled_from([1, 2, 1000]),
+)
+def test_csv_pandas_reader_reads_as_the_csv_module(pieces, sep, chunk, sample) -> None:
+    """Where the pandas reader takes a file, it reads what the csv module reads, or refuses it
+    with the same message (read in chunks of a few bytes, typed from the first rows)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "t.csv"
+        path.write_bytes("".join(pieces).encode("utf-8"))
+        text = {"a", "1"}
+
+        def read(reader: Callable[[], object]) -> object:
+            try:
+                return reader()
+            except DataworthError as exc:
+                return str(exc)
+
+        with (
+            mock.patch.object(data_module, "_LAYOUT_CHUNK", chunk),
+            mock.patch.object(data_module, "_SAMPLE_ROWS", sample),
+        ):
+            fast = read(lambda: data_module._read_csv_pandas(path, text, sep))
+        if fast is None:
+            return
+        exact = read(lambda: data_module._read_csv_exact(path, text, sep))
+        if isinstance(exact, str) or isinstance(fast, str):
+            assert fast == exact
+        else:
+            assert isinstance(fast, dict) and isinstance(exact, dict)
+            _assert_same_columns(fast, exact)

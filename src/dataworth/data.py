@@ -7,15 +7,17 @@ infinite values and non-numeric features are refused with a message that names t
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import math
+import re
 import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -449,7 +451,9 @@ def read_table(
     Columns named in ``text_columns`` are identifiers (groups, providers): they are read as
     exact text, so that ``007`` and ``7``, or two 17-digit numbers, stay distinct. A CSV's
     separator is ``sep``, or detected from its header (:func:`detect_separator`); with ``;`` or
-    a tab, a column of decimal-comma numbers (``1,5``) is read as numbers.
+    a tab, a column of decimal-comma numbers (``1,5``) is read as numbers. A CSV file is split
+    into cells as :mod:`csv` splits it (blank lines skipped); pandas' C parser does the work
+    where pandas is installed and splits the file the same way.
 
     Raises
     ------
@@ -529,7 +533,21 @@ def _check_names(names: list[str], path: Path) -> None:
 
 
 def _read_csv(path: Path, text_columns: set[str], sep: str | None) -> dict[str, NDArray[Any]]:
+    """The columns of the CSV file ``path``, as :func:`read_table` describes them.
+
+    The cells are split by pandas' C parser when pandas is installed and :func:`_csv_layout`
+    has checked that the file is one :mod:`csv` reads without complaint (pandas then splits it
+    the same way); any other file goes through :func:`_read_csv_exact`, whose result and error
+    messages are the reference.
+    """
     sep = sep or detect_separator(path)
+    columns = _read_csv_pandas(path, text_columns, sep)
+    return _read_csv_exact(path, text_columns, sep) if columns is None else columns
+
+
+def _read_csv_exact(path: Path, text_columns: set[str], sep: str) -> dict[str, NDArray[Any]]:
+    """The columns of ``path`` read by :mod:`csv` (every cell a Python string), or the error
+    that says what is wrong with the file."""
     try:
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh, delimiter=sep))
@@ -543,31 +561,288 @@ def _read_csv(path: Path, text_columns: set[str], sep: str | None) -> dict[str, 
     if not rows:
         raise DataworthError(f"{path} is empty; it needs a header row and data rows.")
     header = [h.strip() for h in rows[0]]
-    _check_names(header, path)
-    if any(h == "" for h in header):
-        raise DataworthError(f"{path} has an empty column name in its header; name every column.")
     body = rows[1:]
-    if not body:
-        raise DataworthError(f"{path} has a header but no data rows.")
+    _check_header(header, len(body), path)
     for i, row in enumerate(body):
         if len(row) != len(header):
             raise DataworthError(
                 f"{path}: data row {i} has {len(row)} fields but the header has {len(header)}."
             )
+    return {
+        name: _text_column(
+            np.array([row[j].strip() for row in body], dtype=object), name in text_columns, sep
+        )
+        for j, name in enumerate(header)
+    }
+
+
+def _check_header(header: list[str], n_rows: int, path: Path) -> None:
+    """Refuse duplicate or empty column names (``header`` is stripped) and a file without
+    data rows (``n_rows`` of them)."""
+    _check_names(header, path)
+    if any(h == "" for h in header):
+        raise DataworthError(f"{path} has an empty column name in its header; name every column.")
+    if n_rows == 0:
+        raise DataworthError(f"{path} has a header but no data rows.")
+
+
+def _text_column(cells: NDArray[Any], text: bool, sep: str) -> NDArray[Any]:
+    """The column of the stripped CSV cells ``cells`` (an object array of str).
+
+    Kept as they are when ``text`` (an identifier column); else numbers when every cell parses
+    (:func:`_parse_numbers`), also with decimal commas (``1,5``) when ``sep`` is not a comma
+    and no cell holds a ``.``; else a str array.
+    """
+    if text:
+        return cells
+    with contextlib.suppress(ValueError):
+        return _parse_numbers(cells)
+    if sep != "," and not any("." in v for v in cells.tolist()):
+        # decimal commas, as in files that use ';' or a tab between fields
+        with contextlib.suppress(ValueError):
+            return _parse_numbers(
+                np.array([v.replace(",", ".", 1) for v in cells.tolist()], dtype=object)
+            )
+    return cells.astype(str)
+
+
+#: Bytes of a CSV file :func:`_csv_layout` looks at in one go.
+_LAYOUT_CHUNK = 1 << 20
+_QUOTE, _LF, _CR, _MINUS, _ZERO = b'"\n\r-0'
+#: Bytes after ``-0`` that make it no integer zero (``-01``, ``-0.5``, ``-0e1``).
+_NOT_ZERO = np.frombuffer(b"123456789.eE", dtype=np.uint8)
+#: Bytes before a number that pandas' integer parser reads: a separator is added.
+_BEFORE_NUMBER = b'\n\r" \t\x0b\x0c'
+
+
+class _Layout(NamedTuple):
+    """What :func:`_csv_layout` finds out about a CSV file."""
+
+    records: int  # non-blank records (lines, or more where a quoted field spans lines)
+    separators: int  # separators outside quoted fields
+    minus_zero: bool  # whether a -0 (or -00) may be a number: pandas' integer parser reads 0
+
+
+def _csv_layout(path: Path, sep: str) -> _Layout | None:
+    """How many records and separators :mod:`csv` finds in ``path``; None when it would
+    complain about the file or pandas might split it differently.
+
+    The file is read in chunks of bytes and checked with numpy: valid UTF-8 (a leading
+    byte-order mark allowed), no NUL byte, no field longer than :func:`csv.field_size_limit`,
+    every quote either opening a field or closing a quoted one (so that the separators and line
+    ends inside quoted fields are the ones after an odd number of quotes), and no blank line
+    ended by a lone CR (pandas drops the first field after it). A file that fails any of that
+    is read by :func:`_read_csv_exact`, which words the error or reads what pandas might read
+    differently.
+    """
+    if len(sep) != 1 or not sep.isascii() or sep in '"\r\n\x00':
+        return None
+    sep_byte = sep.encode()[0]
+    delimiters = np.array([sep_byte, _LF, _CR, _QUOTE], dtype=np.uint8)  # may surround a quote
+    limit = csv.field_size_limit()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    n_quotes = 0  # quotes before the chunk: an odd count means it starts in a quoted field
+    before = _LF  # the byte before the chunk: the start of the file is the start of a line
+    closing_last = minus_zero = False  # closing_last: the chunk before ended with a closing quote
+    last_break = last_end = -1  # the last separator or line end / line end outside quotes
+    tail = b""  # the last two bytes of the chunk before
+    records = separators = offset = 0
+    with path.open("rb") as fh:
+        if fh.read(len(codecs.BOM_UTF8)) == codecs.BOM_UTF8:
+            offset = len(codecs.BOM_UTF8)
+            last_break = last_end = offset - 1
+        else:
+            fh.seek(0)
+        while chunk := fh.read(_LAYOUT_CHUNK):
+            if chunk.find(0) >= 0:
+                return None
+            if not chunk.isascii() or decoder.getstate()[0]:
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError:
+                    return None
+            data = np.frombuffer(chunk, dtype=np.uint8)
+            if closing_last and data[0] not in delimiters:
+                return None
+            closing_last = False
+            ends = np.flatnonzero((data == _LF) | (data == _CR) if b"\r" in chunk else data == _LF)
+            if b'"' in chunk or n_quotes % 2:
+                quotes = np.flatnonzero(data == _QUOTE)
+                # the bytes around each quote (the one after the chunk is checked with the next)
+                edges = np.array([before, _LF], dtype=np.uint8)
+                neighbours = np.concatenate((edges[:1], data, edges[1:]))
+                opening = (np.arange(quotes.size) + n_quotes) % 2 == 0
+                if not (
+                    np.isin(neighbours[quotes[opening]], delimiters).all()
+                    and np.isin(neighbours[quotes[~opening] + 2], delimiters).all()
+                ):
+                    return None
+                flips = np.zeros(data.size + 1, dtype=np.uint8)
+                flips[0], flips[quotes + 1] = n_quotes % 2, 1
+                inside = np.bitwise_xor.accumulate(flips)[1:].view(bool)
+                is_sep = (data == sep_byte) & ~inside
+                ends = ends[~inside[ends]]
+                n_seps = int(np.count_nonzero(is_sep))
+                last_sep = data.size - 1 - int(np.argmax(is_sep[::-1])) if n_seps else -1
+                closing_last = bool(quotes.size and quotes[-1] == data.size - 1 and not opening[-1])
+                n_quotes += quotes.size
+            else:
+                is_sep = data == sep_byte
+                n_seps, last_sep = int(np.count_nonzero(is_sep)), chunk.rfind(sep_byte)
+            separators += n_seps
+            before = int(data[-1])
+            if b"-" in chunk or b"-" in tail:
+                minus_zero = minus_zero or _minus_zero(tail + chunk, sep_byte)
+            tail = (tail + chunk[-2:])[-2:]
+            if ends.size:
+                lengths = np.diff(ends + offset, prepend=last_end) - 1
+                blank = lengths == 0
+                # pandas drops the first field of the line after a blank line ended by a lone CR
+                lone = ends[blank & (data[ends] == _CR)]
+                if lone.size and (np.append(data, _CR)[lone + 1] != _LF).any():
+                    return None
+                records += int(ends.size - np.count_nonzero(blank))
+                longest = max(int(lengths.max()), data.size - 1 - int(ends[-1]))
+                last_end = int(ends[-1]) + offset
+            else:
+                longest = offset + data.size - 1 - last_end
+            if longest > limit:  # a line this long may hold a field beyond the limit
+                breaks = np.union1d(np.flatnonzero(is_sep), ends) + offset
+                if int(np.diff(breaks, prepend=last_break).max(initial=0)) - 1 > limit:
+                    return None
+            last = max(last_sep, int(ends[-1]) if ends.size else -1)
+            last_break = offset + last if last >= 0 else last_break
+            offset += data.size
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return None
+    if n_quotes % 2 or offset - last_break - 1 > limit:
+        return None
+    if offset - last_end - 1 > 0:  # a last line without a line end
+        records += 1
+    return _Layout(records, separators, minus_zero or _minus_zero(tail + b"\n\n", sep_byte))
+
+
+def _minus_zero(window: bytes, sep_byte: int) -> bool:
+    """Whether ``window`` may hold the integer ``-0`` (or ``-00``) in a field of numbers: a
+    ``-0`` at the start of the window or after a separator, a line end, a quote or a space, and
+    followed by neither a digit from 1 to 9, nor ``.``, ``e`` or ``E``. The last two bytes are
+    left for the next window (which starts with them)."""
+    data = np.frombuffer(window, dtype=np.uint8)
+    minus = np.flatnonzero(data[:-2] == _MINUS)
+    minus = minus[data[minus + 1] == _ZERO]
+    minus = minus[~np.isin(data[minus + 2], _NOT_ZERO)]
+    before = data[np.maximum(minus - 1, 0)]
+    return bool(np.any((minus == 0) | np.isin(before, [sep_byte, *_BEFORE_NUMBER])))
+
+
+#: Data rows pandas reads first, to tell the columns of numbers (parsed by pandas from then on)
+#: from the others (whose cells are read as text and parsed by :func:`_text_column`).
+_SAMPLE_ROWS = 1000
+
+
+def _read_csv_pandas(
+    path: Path, text_columns: set[str], sep: str
+) -> dict[str, NDArray[Any]] | None:
+    """The columns of ``path`` read through pandas' C parser, as :func:`_read_csv_exact` reads
+    them; None when pandas is not installed or the file is not one it reads the same way.
+
+    A column whose first :data:`_SAMPLE_ROWS` rows pandas reads as numbers is parsed by pandas
+    (its missing cells are exactly :data:`MISSING_TEXT`, its numbers those of ``float``); when
+    one holds something else further down, every column is read again as text. Every other
+    column is read as text and parsed as :func:`_read_csv_exact` parses it; so is every column
+    of a file that may hold a ``-0`` (pandas' integer parser reads it as ``0``).
+
+    The fields per record are checked by pandas, which refuses a record with more fields than
+    the header (the first one by taking the extra field for an index), and by the number of
+    separators: with none over, none is short.
+    """
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    layout = _csv_layout(path, sep)
+    if layout is None:
+        return None
+    if layout.records == 0:
+        raise DataworthError(f"{path} is empty; it needs a header row and data rows.")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        header = [h.strip() for h in next(row for row in csv.reader(fh, delimiter=sep) if row)]
+    n_rows, n_fields = layout.records - 1, len(header)
+    if layout.separators != (n_fields - 1) * layout.records:
+        return None  # a record with another number of fields than the header
+    _check_header(header, n_rows, path)
+    text = {j for j, name in enumerate(header) if name in text_columns}
+    numbers: set[int] = set()
+    if not layout.minus_zero:
+        others = set(range(n_fields)) - text
+        sample = _pandas_frame(path, sep, n_fields, dict.fromkeys(text, str), others, _SAMPLE_ROWS)
+        if sample is None:
+            return None
+        numbers = {j for j in others if sample[j].dtype.kind in "iuf"}
+    dtypes = {j: str for j in range(n_fields) if j not in numbers}
+    frame = _pandas_frame(path, sep, n_fields, dtypes, numbers)
+    if frame is not None and any(frame[j].dtype.kind not in "iuf" for j in numbers):
+        numbers = set()  # a column of numbers in the first rows holds text further down
+        frame = _pandas_frame(path, sep, n_fields, dict.fromkeys(range(n_fields), str), numbers)
+    if (
+        frame is None
+        or frame.shape != (n_rows, n_fields)
+        or not frame.index.equals(pd.RangeIndex(n_rows))
+    ):
+        return None
     columns: dict[str, NDArray[Any]] = {}
     for j, name in enumerate(header):
-        raw = np.array([row[j].strip() for row in body], dtype=object)
-        if name in text_columns:
-            columns[name] = raw
-            continue
-        try:
-            columns[name] = _parse_numbers(raw)
-        except ValueError:
-            columns[name] = raw.astype(str)
-            if sep != "," and not any("." in v for v in raw.tolist()):
-                # decimal commas, as in files that use ';' or a tab between fields
-                with contextlib.suppress(ValueError):
-                    columns[name] = _parse_numbers(
-                        np.array([v.replace(",", ".", 1) for v in raw.tolist()], dtype=object)
-                    )
+        if j in numbers:
+            columns[name] = frame[j].to_numpy(dtype=np.float64)
+        else:
+            cells = frame[j].to_numpy(dtype=object).tolist()
+            raw = np.array([v.strip() for v in cells], dtype=object)
+            columns[name] = _text_column(raw, j in text, sep)
     return columns
+
+
+def _pandas_frame(
+    path: Path,
+    sep: str,
+    n_fields: int,
+    dtypes: dict[int, Any],
+    missing: set[int],
+    nrows: int | None = None,
+) -> Any:
+    """The data rows of ``path`` read by pandas' C parser (a DataFrame whose ``n_fields``
+    columns are named by position), or None when pandas refuses the file.
+
+    Column ``j`` is read as ``dtypes[j]`` (inferred when absent); the missing cells of the
+    columns ``missing`` are exactly :data:`MISSING_TEXT`, the other columns have none.
+    """
+    import pandas as pd
+
+    version = re.match(r"(\d+)\.(\d+)", pd.__version__)
+    correctly_rounded = version is not None and (int(version[1]), int(version[2])) >= (3, 1)
+    with warnings.catch_warnings():
+        # a column typed differently in two blocks of rows is read again, as text
+        warnings.simplefilter("ignore", pd.errors.DtypeWarning)
+        try:
+            return pd.read_csv(
+                path,
+                sep=sep,
+                header=0,
+                names=list(range(n_fields)),
+                dtype=dtypes,
+                na_values=dict.fromkeys(missing, sorted(MISSING_TEXT)),
+                keep_default_na=False,
+                quotechar='"',
+                doublequote=True,
+                escapechar=None,
+                comment=None,
+                encoding="utf-8-sig",
+                compression=None,  # text, whatever the file's name ends with
+                engine="c",
+                nrows=nrows,
+                # before pandas 3.1 only this float parser is correctly rounded
+                **({} if correctly_rounded else {"float_precision": "round_trip"}),
+            )
+        except ValueError:  # pandas' ParserError, and a float64 column holding text
+            return None
