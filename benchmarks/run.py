@@ -4,6 +4,11 @@ Usage (in the benchmark environment built by ``benchmarks/setup.sh``)::
 
     .venv-bench/bin/python benchmarks/run.py [--quick] [--tasks knn-shapley loo ...]
         [--n-jobs 1 2] [--out benchmarks/results.md]
+    .venv-bench/bin/python benchmarks/run.py --whole-process [options of whole_process.py]
+
+``--whole-process`` hands every other argument to ``whole_process.py`` instead: each library
+timed as a whole process from a cold start (dataworth's command line, the peers through
+``peer_process.py``), start-up, loading and writing included; see that module.
 
 For every task it prints and records the wall time of each library (``time.perf_counter``
 around data wrapping + valuation; one run per library and task), the time ratio
@@ -396,7 +401,18 @@ def openblas_coretype(mode: str) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run every task, print and write the tables."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    cli = sys.argv[1:] if argv is None else argv
+    if "--whole-process" in cli:
+        if str(HERE) not in sys.path:
+            sys.path.insert(0, str(HERE))
+        import whole_process
+
+        return whole_process.main([a for a in cli if a != "--whole-process"])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="--whole-process [options]: time each library as a whole process from a cold "
+        "start instead (benchmarks/whole_process.py; see its --help)",
+    )
     parser.add_argument("--quick", action="store_true", help="small budgets (smoke run)")
     parser.add_argument("--tasks", nargs="+", choices=list(TASKS), default=list(TASKS))
     parser.add_argument(
@@ -429,7 +445,6 @@ def main(argv: list[str] | None = None) -> int:
     if coretype is not None:
         print(f"restarting with OPENBLAS_CORETYPE={coretype} (see --openblas-coretype)")
         sys.stdout.flush()
-        cli = sys.argv[1:] if argv is None else argv
         env = {**os.environ, "OPENBLAS_CORETYPE": coretype, "DW_BENCH_OPENBLAS_FIXED": "1"}
         os.execve(sys.executable, [sys.executable, str(Path(__file__).resolve()), *cli], env)
     if "dataworth" not in args.libraries:
