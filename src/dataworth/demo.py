@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import clone
 
 from dataworth.api import make_utility
 from dataworth.data import Dataset
@@ -28,6 +27,7 @@ from dataworth.methods import get_method, parameters_of
 from dataworth.models import default_model
 from dataworth.ranking import detection_auroc
 from dataworth.result import ValuationResult
+from dataworth.utility.model import fit_and_score
 
 __all__ = ["DEMO_METHODS", "SAME_TIME_AS", "detection_auroc", "run_demo"]
 
@@ -46,12 +46,6 @@ DEMO_METHODS: list[tuple[str, dict[str, Any]]] = [
 #: The demo runs ``shapley`` (its default estimator) for as long as ``tmc-shapley`` took, and
 #: compares their detection at equal wall time.
 SAME_TIME_AS = ("shapley", "tmc-shapley")
-
-
-def _accuracy_without(model: Any, train: Dataset, test: Dataset, drop: NDArray[np.intp]) -> float:
-    keep = np.setdiff1d(np.arange(train.n_samples), drop)
-    fitted = clone(model).fit(train.X[keep], train.y[keep])
-    return float(np.mean(fitted.predict(test.X) == test.y))
 
 
 def run_demo(
@@ -84,14 +78,14 @@ def run_demo(
     n = noisy.n_samples
     n_low = int(round(0.1 * n))
     rng = np.random.default_rng(seed)
-    base = _accuracy_without(model, noisy, test, np.empty(0, dtype=np.intp))
+    everything = np.arange(n)
+
+    def accuracy_without(drop: NDArray[np.intp]) -> float:
+        return fit_and_score(model, noisy, np.setdiff1d(everything, drop), [test])[0]
+
+    base = accuracy_without(np.empty(0, dtype=np.intp))
     random_acc = float(
-        np.mean(
-            [
-                _accuracy_without(model, noisy, test, rng.choice(n, n_low, replace=False))
-                for _ in range(10)
-            ]
-        )
+        np.mean([accuracy_without(rng.choice(n, n_low, replace=False)) for _ in range(10)])
     )
     echo(
         f"breast_cancer: {n} training rows ({flipped.size} labels flipped), "
@@ -124,7 +118,7 @@ def run_demo(
         lowest = result.bottom(n_low)
         found = int(np.isin(lowest, flipped).sum())
         auroc = detection_auroc(result.values, flipped)
-        acc = _accuracy_without(model, noisy, test, lowest)
+        acc = accuracy_without(lowest)
         figures[name] = {"found": found, "auroc": auroc, "accuracy": acc, "seconds": seconds}
         results[name] = result
         echo(

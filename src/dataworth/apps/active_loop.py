@@ -27,7 +27,6 @@ Examples
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -35,14 +34,13 @@ from typing import Any
 import numpy as np
 from joblib import Parallel, delayed
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import clone
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from dataworth.apps.select import Strategy, make_strategy
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
+from dataworth.utility.model import fit_and_score
 
 __all__ = [
     "CurveSummary",
@@ -127,16 +125,6 @@ class LearningCurve:
     select_seconds: float
 
 
-def _fit_score(model: Any, X: _F64, y: NDArray[Any], X_test: _F64, y_test: NDArray[Any]) -> float:
-    """Test accuracy of ``model`` fitted on ``X, y``; a single class is a constant predictor."""
-    if np.unique(y).size < 2:
-        return float(np.mean(y_test == y[0]))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = clone(model).fit(X, y)
-    return float(np.mean(fitted.predict(X_test) == y_test))
-
-
 def _whole(value: Any, name: str, minimum: int) -> int:
     if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < minimum:
         raise DataworthError(f"{name} must be a whole number >= {minimum}; got {value!r}.")
@@ -203,6 +191,7 @@ def active_learning_curve(
     """
     strat = make_strategy(strategy, **params)
     Xp, yp, Xt, yt = _arrays(X_pool, y_pool_oracle, X_test, y_test)
+    test = Dataset.from_arrays(Xt, yt)
     batch = _whole(batch, "batch", 1)
     rounds = _whole(rounds, "rounds", 0)
     n_pool = Xp.shape[0]
@@ -237,7 +226,7 @@ def active_learning_curve(
         rows = np.concatenate(bought)
         y_lab = np.concatenate(labels)
         n_labels.append(rows.size)
-        accuracy.append(_fit_score(model, Xp[rows], y_lab, Xt, yt))
+        accuracy.append(fit_and_score(model, Dataset.from_arrays(Xp[rows], y_lab), None, [test])[0])
         if r == rounds:
             break
         unlabelled = np.flatnonzero(~oracle.bought)

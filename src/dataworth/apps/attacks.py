@@ -42,7 +42,6 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.apps.poison import (
@@ -57,6 +56,7 @@ from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, detection_auroc, removal_order
 from dataworth.result import ValuationResult
+from dataworth.utility.model import fit_and_score
 
 __all__ = [
     "DEFAULT_POISON_FRACTIONS",
@@ -310,18 +310,6 @@ def _check_indices(indices: Any, n: int) -> NDArray[np.intp]:
     return np.sort(idx).astype(np.intp)
 
 
-def _accuracies(
-    model: Any, train: Dataset, rows: NDArray[np.intp], evals: Sequence[Dataset]
-) -> list[float]:
-    y = train.y[rows]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        if np.unique(y).size < 2:
-            return [float(np.mean(ds.y == y[0])) for ds in evals]
-        fitted = clone(model).fit(train.X[rows], y)
-    return [float(np.mean(fitted.predict(ds.X) == ds.y)) for ds in evals]
-
-
 def watermark_study(
     train: Dataset,
     valid: Dataset,
@@ -438,18 +426,18 @@ def watermark_study(
         v = as_values(vals, n=n)
         order = removal_order(v)
         auroc[str(name)] = detection_auroc(v, trig)
-        scores_ = np.array([_accuracies(model, train, np.sort(order[c:]), evals) for c in cuts])
+        scores_ = np.array([fit_and_score(model, train, np.sort(order[c:]), evals) for c in cuts])
         trig_acc[str(name)] = scores_[:, 0]
         test_acc[str(name)] = scores_[:, 1]
         recall[str(name)] = np.array([is_trigger[order[:c]].sum() / trig.size for c in cuts])
     rng = np.random.default_rng(random_state)
     draws = np.array(
         [
-            [_accuracies(model, train, np.sort(rng.permutation(n)[c:]), evals) for c in cuts]
+            [fit_and_score(model, train, np.sort(rng.permutation(n)[c:]), evals) for c in cuts]
             for _ in range(max(1, int(n_random)))
         ]
     )
-    without = _accuracies(model, train, np.flatnonzero(~is_trigger), evals)
+    without = fit_and_score(model, train, np.flatnonzero(~is_trigger), evals)
     return WatermarkStudy(
         fractions=fracs,
         auroc=auroc,

@@ -52,13 +52,13 @@ from typing import Any
 import numpy as np
 import scipy.special
 from numpy.typing import NDArray
-from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, detection_auroc, removal_order
 from dataworth.result import ValuationResult
+from dataworth.utility.model import fit_and_score
 
 __all__ = [
     "DEFAULT_POISON_FRACTIONS",
@@ -550,15 +550,6 @@ class PoisoningStudy:
         return self.table()
 
 
-def _fit_predict_error(
-    model: Any, train: Dataset, rows: NDArray[np.intp], evals: Sequence[Any]
-) -> list[float]:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        fitted = clone(model).fit(train.X[rows], train.y[rows])
-    return [float(np.mean(fitted.predict(X) != y)) for X, y in evals]
-
-
 def _check_fractions(fractions: Sequence[float]) -> list[float]:
     out = [float(f) for f in fractions]
     if not out or any(not (0 < f < 1) for f in out):
@@ -663,12 +654,12 @@ def poisoning_study(
             )
     model = _model_or_default(train, model)
     n = train.n_samples
-    evals = [(target.X, target.y), (test.X, test.y)]
+    evals = [target, test]
     rng = np.random.default_rng(random_state)
 
     def errors(ds: Dataset, rows: NDArray[np.intp] | None = None) -> list[float]:
         use = np.arange(ds.n_samples) if rows is None else rows
-        return _fit_predict_error(model, ds, use, evals)
+        return [1.0 - score for score in fit_and_score(model, ds, use, evals)]
 
     clean_target_err, clean_test_err = errors(train)
     attack_rows: list[dict[str, Any]] = [

@@ -45,7 +45,6 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,9 +52,6 @@ from typing import Any
 import joblib
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.base import clone, is_classifier
-from sklearn.dummy import DummyClassifier
-from sklearn.exceptions import ConvergenceWarning
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
@@ -64,7 +60,7 @@ from dataworth.engine.progress import show_progress
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, removal_order
 from dataworth.result import ValuationResult
-from dataworth.utility.model import AllClasses, resolve_scorer
+from dataworth.utility.model import FitAndScore
 
 __all__ = [
     "CUT_WARNING",
@@ -235,83 +231,14 @@ def _record(
     }
 
 
-# ---------------------------------------------------------------------------------- fitting
-class _Scorer:
-    """Fit on some training rows, score on one or more evaluation sets (one fit, many scores).
-
-    With ``boot`` (bootstrap counts, shape ``(n_boot, n)`` of the last evaluation set), a call
-    with ``want_boot`` also returns the last set's score on every resample.
-    """
-
-    def __init__(
-        self,
-        model: Any,
-        train: Dataset,
-        evals: Sequence[Dataset],
-        scoring: Any,
-        boot: NDArray[np.float64] | None = None,
-    ) -> None:
-        self.model = model
-        self.train = train
-        self.evals = list(evals)
-        self.classifier = bool(is_classifier(model))
-        self.metric, self.scorer = resolve_scorer(scoring, self.classifier)
-        self.classes = np.unique(train.y) if self.classifier else None
-        self.boot = boot
-        self.fast_r2 = self.metric == "r2" and not callable(scoring)
-
-    def __call__(
-        self, rows: NDArray[np.intp], want_boot: bool = False
-    ) -> tuple[tuple[float, ...], _F64 | None]:
-        if rows.size == 0:
-            raise DataworthError("cannot retrain on zero rows; remove at most n - 1 rows.")
-        y = self.train.y[rows]
-        if self.classifier and (y == y[0]).all():
-            assert self.classes is not None
-            fitted: Any = DummyClassifier(strategy="constant", constant=y[0]).fit(
-                np.zeros((self.classes.size, self.train.n_features)), self.classes
-            )
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                fitted = clone(self.model).fit(self.train.X[rows], y)
-        scores = tuple(self._score(fitted, ds) for ds in self.evals)
-        boot = self._boot(fitted, self.evals[-1]) if want_boot and self.boot is not None else None
-        return scores, boot
-
-    def _boot(self, fitted: Any, ds: Dataset) -> _F64:
-        """Score on every bootstrap resample: counts as sample weights (paired across fits)."""
-        W = self.boot
-        assert W is not None
-        if self.scorer is None:  # accuracy: the weighted share of correct predictions
-            correct = (np.asarray(fitted.predict(ds.X)) == ds.y).astype(np.float64)
-            return np.asarray(W @ correct / W.sum(axis=1), dtype=np.float64)
-        if self.fast_r2:  # weighted r2, as sklearn.metrics.r2_score(sample_weight=...)
-            y = np.asarray(ds.y, dtype=np.float64)
-            err = (y - np.asarray(fitted.predict(ds.X), dtype=np.float64)) ** 2
-            total = W.sum(axis=1)
-            mean = W @ y / total
-            sst = W @ (y**2) - total * mean**2
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return np.asarray(1.0 - (W @ err) / sst, dtype=np.float64)
-        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
-            fitted = AllClasses(fitted, self.classes)
-        scorer: Any = self.scorer
-        out = np.empty(W.shape[0])
-        for b in range(W.shape[0]):  # a loop over resamples: any scorer, as weights or rows
-            try:
-                out[b] = scorer(fitted, ds.X, ds.y, sample_weight=W[b])
-            except TypeError:
-                idx = np.repeat(np.arange(W.shape[1]), W[b].astype(np.intp))
-                out[b] = scorer(fitted, ds.X[idx], ds.y[idx])
-        return out
-
-    def _score(self, fitted: Any, ds: Dataset) -> float:
-        if self.scorer is None:
-            return float(np.mean(fitted.predict(ds.X) == ds.y))
-        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
-            fitted = AllClasses(fitted, self.classes)
-        return float(self.scorer(fitted, ds.X, ds.y))
+def _fit_and_score(
+    scorer: FitAndScore, rows: NDArray[np.intp], evals: Sequence[Dataset], boot: _F64 | None
+) -> tuple[list[float], _F64 | None]:
+    """One fit scored on every evaluation set, and on the bootstrap resamples (``boot``, row
+    weights) of the last one."""
+    fitted = scorer.fit(rows)
+    scores = [scorer.score(fitted, data) for data in evals]
+    return scores, None if boot is None else scorer.score_resamples(fitted, evals[-1], boot)
 
 
 def _check_fractions(fractions: Sequence[float], n: int) -> _F64:
@@ -433,7 +360,7 @@ def removal_curves(
         m_valid = valid.n_samples
         counts = rng.multinomial(m_valid, np.full(m_valid, 1.0 / m_valid), size=int(n_boot))
         boot = counts.astype(np.float64)
-    scorer = _Scorer(model, train, evals, scoring, boot)
+    scorer = FitAndScore(model, train, scoring)
     all_orders: list[NDArray[np.intp]] = []
     for m in values:
         all_orders += [orders[m], removal_order(values[m], lowest_first=False)]
@@ -457,7 +384,10 @@ def removal_curves(
     with threadpool_limits(limits=1):  # many tiny fits: BLAS threads only contend
         scores = []
         for score in joblib.Parallel(n_jobs=n_jobs, return_as="generator")(
-            joblib.delayed(scorer)(tasks[k], k in want_boot) for k in task_keys
+            joblib.delayed(_fit_and_score)(
+                scorer, tasks[k], evals, boot if k in want_boot else None
+            )
+            for k in task_keys
         ):
             scores.append(score)
             bar.update(1)

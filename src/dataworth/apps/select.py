@@ -43,18 +43,17 @@ Examples
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.spatial.distance import cdist
-from sklearn.base import clone, is_classifier
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.base import is_classifier
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.utility.model import fit_model
 
 __all__ = [
     "STRATEGIES",
@@ -151,12 +150,6 @@ def _check_classes(labeled: Dataset, strategy: str) -> NDArray[Any]:
             f"{classes[0].item()!r}. Label a few more rows first (e.g. with strategy 'random')."
         )
     return classes
-
-
-def _fit(model: Any, X: _F64, y: NDArray[Any]) -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clone(model).fit(X, y)
 
 
 def _top(scores: _F64, k: int) -> _IDX:
@@ -332,7 +325,7 @@ class RandomSampling(Strategy):
 
 def _probabilities(labeled: Dataset, X: _F64, model: Any, strategy: str) -> _F64:
     _check_classes(labeled, strategy)
-    fitted = _fit(model, labeled.X, labeled.y)
+    fitted = fit_model(model, labeled.X, labeled.y)
     if not hasattr(fitted, "predict_proba"):
         raise DataworthError(
             f"{strategy} needs a model with predict_proba; {type(fitted).__name__} has none."
@@ -628,7 +621,7 @@ class ShapleyRegression(Strategy):
             if self.regressor is None
             else self.regressor
         )
-        fitted = _fit(regressor, Z_lab, targets)
+        fitted = fit_model(regressor, Z_lab, targets)
         scores = np.asarray(fitted.predict(Z_pool), dtype=np.float64).ravel()
         n_keep = max(batch, math.ceil(self.keep_fraction * X.shape[0]))
         kept = _top(scores, n_keep)

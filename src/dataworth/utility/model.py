@@ -24,7 +24,7 @@ as an array of player indices or as a boolean mask over players.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import joblib
@@ -42,7 +42,15 @@ from dataworth.errors import DataworthError, UtilityError
 from dataworth.models import check_params
 from dataworth.utility.base import UtilityBase
 
-__all__ = ["AllClasses", "ModelUtility", "resolve_scorer"]
+__all__ = [
+    "AllClasses",
+    "FitAndScore",
+    "ModelUtility",
+    "fit_and_score",
+    "fit_model",
+    "resolve_scorer",
+    "score_fitted",
+]
 
 Scorer = Callable[[Any, NDArray[Any], NDArray[Any]], float]
 
@@ -104,6 +112,140 @@ def resolve_scorer(scoring: str | Scorer | None, classifier: bool) -> tuple[str,
             "scorer(estimator, X, y)."
         )
     return scoring, get_scorer(scoring)
+
+
+def score_fitted(
+    scorer: Scorer | None, fitted: Any, data: Dataset, classes: NDArray[Any] | None = None
+) -> float:
+    """The score of a fitted model on ``data``: accuracy when ``scorer`` is None (the fast path
+    of :func:`resolve_scorer`), else ``scorer(fitted, X, y)``; a classifier that saw fewer
+    classes than ``classes`` is scored through :class:`AllClasses`."""
+    if scorer is None:
+        return float(np.mean(fitted.predict(data.X) == data.y))
+    if classes is not None and not np.array_equal(fitted.classes_, classes):
+        fitted = AllClasses(fitted, classes)
+    return float(scorer(fitted, data.X, data.y))
+
+
+def fit_model(model: Any, X: ArrayLike, y: ArrayLike, *, classes: ArrayLike | None = None) -> Any:
+    """``clone(model)`` fitted on ``X, y``, scikit-learn's ``ConvergenceWarning`` silenced.
+
+    A classifier shown rows of a single class is not fitted: it is the constant predictor of
+    that class (a ``DummyClassifier`` over ``classes``, default that class alone), as the utility
+    scores such subsets (``docs/conventions.md``, "Utility").
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> fit_model(LogisticRegression(), [[0.0], [1.0]], [1, 1], classes=[0, 1]).predict([[5.0]])
+    array([1])
+    """
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if is_classifier(model) and y.size and (y == y[0]).all():
+        known = np.unique(y if classes is None else np.asarray(classes))
+        return DummyClassifier(strategy="constant", constant=y[0]).fit(
+            np.zeros((known.size, X.shape[1] if X.ndim == 2 else 1)), known
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clone(model).fit(X, y)
+
+
+class FitAndScore:
+    """Fit ``model`` on rows of ``train`` and score it on evaluation sets: one fit, many scores.
+
+    The applications' "retrain without these rows and measure" (removal curves, the defences of
+    the attack studies, active learning), under the utility's conventions: the scoring defaults
+    to accuracy for classifiers and r2 for regressors (:func:`resolve_scorer`), a single class is
+    the constant predictor (:func:`fit_model`), and a classifier that saw fewer classes than
+    ``train`` is scored over all of them (:class:`AllClasses`).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from dataworth.datasets import load_dataset
+    >>> train, test = load_dataset("iris").split(0.3, random_state=0)
+    >>> fs = FitAndScore(LogisticRegression(max_iter=500), train)
+    >>> fs.metric, 0.8 < fs(range(train.n_samples), [test])[0] <= 1.0
+    ('accuracy', True)
+    """
+
+    def __init__(self, model: Any, train: Dataset, scoring: str | Scorer | None = None) -> None:
+        self.model = model
+        self.train = train
+        self.classifier = bool(is_classifier(model))
+        self.metric, self.scorer = resolve_scorer(scoring, self.classifier)
+        self.classes = np.unique(train.y) if self.classifier else None
+        self._plain_r2 = self.metric == "r2" and not callable(scoring)
+
+    def fit(self, rows: ArrayLike | None = None) -> Any:
+        """The model fitted on the training rows ``rows`` (positions; default all)."""
+        idx = np.arange(self.train.n_samples) if rows is None else np.asarray(rows, dtype=np.intp)
+        if idx.size == 0:
+            raise DataworthError("cannot fit on zero rows; keep at least one training row.")
+        return fit_model(self.model, self.train.X[idx], self.train.y[idx], classes=self.classes)
+
+    def score(self, fitted: Any, data: Dataset) -> float:
+        """The score of ``fitted`` on ``data``."""
+        return score_fitted(self.scorer, fitted, data, self.classes)
+
+    def score_resamples(
+        self, fitted: Any, data: Dataset, weights: NDArray[np.float64]
+    ) -> NDArray[np.float64]:
+        """The score on each resample of ``data``, given as row weights (bootstrap counts, shape
+        ``(n_resamples, n_rows)``): vectorised for accuracy and r2, else one call of the scorer
+        per resample (with ``sample_weight``, or the rows repeated when it takes none)."""
+        W = np.asarray(weights, dtype=np.float64)
+        if self.scorer is None:  # accuracy: the weighted share of correct predictions
+            correct = (np.asarray(fitted.predict(data.X)) == data.y).astype(np.float64)
+            return np.asarray(W @ correct / W.sum(axis=1), dtype=np.float64)
+        if self._plain_r2:  # weighted r2, as sklearn.metrics.r2_score(sample_weight=...)
+            y = np.asarray(data.y, dtype=np.float64)
+            err = (y - np.asarray(fitted.predict(data.X), dtype=np.float64)) ** 2
+            total = W.sum(axis=1)
+            mean = W @ y / total
+            sst = W @ (y**2) - total * mean**2
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.asarray(1.0 - (W @ err) / sst, dtype=np.float64)
+        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
+            fitted = AllClasses(fitted, self.classes)
+        scorer: Any = self.scorer
+        out = np.empty(W.shape[0])
+        for b in range(W.shape[0]):
+            try:
+                out[b] = scorer(fitted, data.X, data.y, sample_weight=W[b])
+            except TypeError:
+                idx = np.repeat(np.arange(W.shape[1]), W[b].astype(np.intp))
+                out[b] = scorer(fitted, data.X[idx], data.y[idx])
+        return out
+
+    def __call__(self, rows: ArrayLike | None, evals: Sequence[Dataset]) -> list[float]:
+        """Fit on ``rows`` once and score on each of ``evals``."""
+        fitted = self.fit(rows)
+        return [self.score(fitted, data) for data in evals]
+
+
+def fit_and_score(
+    model: Any,
+    train: Dataset,
+    rows: ArrayLike | None,
+    evals: Sequence[Dataset],
+    *,
+    scoring: str | Scorer | None = None,
+) -> list[float]:
+    """``model`` fitted on the rows ``rows`` of ``train`` (default all), scored on each of
+    ``evals``: :class:`FitAndScore` for one fit.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from dataworth.data import Dataset
+    >>> train = Dataset.from_arrays([[0.0], [1.0], [2.0], [3.0]], [0, 0, 1, 1])
+    >>> fit_and_score(LogisticRegression(), train, [0, 1], [train])  # one class: constant
+    [0.5]
+    """
+    return FitAndScore(model, train, scoring)(rows, evals)
 
 
 class _ChoosesTrainer(type):
@@ -355,12 +497,7 @@ class ModelUtility(UtilityBase, metaclass=_ChoosesTrainer):
         return model
 
     def _score(self, fitted: Any) -> float:
-        Xv, yv = self.valid.X, self.valid.y
-        if self._scorer is None:
-            return float(np.mean(fitted.predict(Xv) == yv))
-        if self.classes is not None and not np.array_equal(fitted.classes_, self.classes):
-            fitted = AllClasses(fitted, self.classes)
-        return float(self._scorer(fitted, Xv, yv))
+        return score_fitted(self._scorer, fitted, self.valid, self.classes)
 
     def _constant_score(self, label: Any) -> float:
         if label not in self._constant_scores:
