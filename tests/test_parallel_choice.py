@@ -109,3 +109,23 @@ def test_cli_method_params_reach_any_parameter_and_are_checked(tmp_path, capsys)
             main([*base, "--method-params", text])
         assert info.value.code == 2
         assert message in capsys.readouterr().err
+
+
+def test_knn_shapley_runs_in_threads_and_leaves_blas_as_it_was(iris_split) -> None:
+    """On the local backend knn-shapley's chunks run in threads (no worker processes to start);
+    the values equal the sequential run's, and the process-wide BLAS limits are restored."""
+    from threadpoolctl import threadpool_info
+
+    from dataworth.api import make_utility
+
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    utility = make_utility(*iris_split, batched=False)
+    cls = get_method("knn-shapley")
+    one = cls(k=3, chunk_size=4).fit(utility).result_
+    with runner.threads_if_local():
+        from joblib.parallel import get_active_backend
+
+        assert type(get_active_backend()[0]).__name__ == "ThreadingBackend"
+    two = cls(k=3, chunk_size=4, n_jobs=2).fit(utility).result_
+    np.testing.assert_array_equal(one.values, two.values)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before

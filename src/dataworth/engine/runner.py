@@ -37,6 +37,7 @@ Loky workers exit as soon as the driver process is gone, even when it was killed
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -49,7 +50,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
+from joblib import Parallel, delayed, effective_n_jobs, parallel_config
 from joblib.parallel import get_active_backend
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
@@ -57,7 +58,7 @@ from tqdm.auto import tqdm
 
 from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Estimate, Moments, State, merge_states
-from dataworth.engine.progress import show_progress
+from dataworth.progress import show_progress
 from dataworth.engine.stopping import Status, Stopping
 from dataworth.errors import DataworthError
 
@@ -80,6 +81,7 @@ __all__ = [
     "run_monte_carlo",
     "run_tasks",
     "shipped",
+    "threads_if_local",
 ]
 
 
@@ -209,9 +211,46 @@ def _controller() -> ThreadpoolController:
     return ThreadpoolController()
 
 
+#: Set while :func:`threads_if_local` holds the BLAS limit for the threads it runs.
+_DRIVER_LIMITS_THREADS = threading.Event()
+
+
 def one_blas_thread() -> Any:
-    """A context limiting BLAS/OpenMP thread pools to one thread (no oversubscription)."""
+    """A context limiting BLAS/OpenMP thread pools to one thread (no oversubscription).
+
+    threadpoolctl's limits are process-wide, so threads must not set and restore them one over
+    another: in the threads of :func:`threads_if_local` this does nothing, the block having set
+    the limit once around them.
+    """
+    in_worker_thread = threading.current_thread() is not threading.main_thread()
+    if _DRIVER_LIMITS_THREADS.is_set() and in_worker_thread:
+        return contextlib.nullcontext()
     return _controller().limit(limits=1)
+
+
+@contextmanager
+def threads_if_local() -> Iterator[None]:
+    """Run the block's joblib work in threads of this process where it would otherwise start
+    local worker processes (loky): for tasks that release the GIL (numpy sorts, BLAS), threads
+    cost no start-up and no copy of the data. BLAS is limited to one thread for the block.
+    Cluster backends (Ray, Dask) and an explicit threading backend are left as they are.
+
+    Examples
+    --------
+    >>> with threads_if_local():
+    ...     type(get_active_backend()[0]).__name__
+    'ThreadingBackend'
+    """
+    backend, _ = get_active_backend()
+    if type(backend).__name__ not in ("LokyBackend", "MultiprocessingBackend"):
+        yield
+        return
+    with parallel_config(backend="threading"), one_blas_thread():
+        _DRIVER_LIMITS_THREADS.set()
+        try:
+            yield
+        finally:
+            _DRIVER_LIMITS_THREADS.clear()
 
 
 #: How often a loky worker looks whether its driver is still there (seconds).

@@ -28,7 +28,7 @@ from scipy.spatial.distance import cdist
 
 from dataworth import memory
 from dataworth.base import Valuation
-from dataworth.engine.runner import run_tasks
+from dataworth.engine.runner import run_tasks, threads_if_local
 from dataworth.errors import DataworthError
 from dataworth.memory import check_memory, format_bytes
 from dataworth.params import Constraint, Interval
@@ -216,14 +216,15 @@ class KNNShapley(Valuation):
         k, size = int(self.k), _fitting_chunk(int(self.chunk_size), n_train, n_valid, self.n_jobs)
         bounds = [(lo, min(lo + size, n_valid)) for lo in range(0, n_valid, size)]
         X_train = np.ascontiguousarray(train.X)
-        parts = run_tasks(
-            _chunk_values,
-            bounds,
-            n_jobs=self.n_jobs,
-            progress=self.progress,
-            desc=self.name,
-            extra=(X_train, codes_train, valid.X, codes_valid, k),
-        )
+        with threads_if_local():  # numpy's sorts and BLAS release the GIL: no processes
+            parts = run_tasks(
+                _chunk_values,
+                bounds,
+                n_jobs=self.n_jobs,
+                progress=self.progress,
+                desc=self.name,
+                extra=(X_train, codes_train, valid.X, codes_valid, k),
+            )
         total = np.zeros(n_train)
         for part in parts:  # in chunk order: identical for any n_jobs
             total += part
