@@ -84,6 +84,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Value every provider (--group) of DATA and split --budget among them in proportion to "
         "positive value; print the payout table and the rule, and write provider,value,payout.",
     ),
+    "repairs": (
+        "repairs:repairs",
+        "List the cells a data-repair tool changed in RAW, and explain them with Shapley values.",
+    ),
     "report": (
         "report:report",
         "Write one self-contained HTML page to review the values in VALUES.csv (as written by "
