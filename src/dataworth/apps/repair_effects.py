@@ -30,21 +30,21 @@ Examples
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import joblib
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from sklearn.base import clone, is_classifier
+from sklearn.base import is_classifier
 
 from dataworth.apps.repairs import GROUPINGS, Repairs, list_repairs, shapley_values
+from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.models import check_params
 from dataworth.result import ValuationResult
 from dataworth.utility.base import UtilityBase
-from dataworth.utility.model import resolve_scorer
+from dataworth.utility.model import fit_model, resolve_scorer, score_fitted
 
 __all__ = ["RepairEffectGame", "RepairEffects", "repair_effects", "repair_groups"]
 
@@ -83,7 +83,7 @@ class RepairEffectGame(UtilityBase):
     valid_X, valid_y : ndarray
         Validation rows (missing cells are filled with the raw training column means).
     model : estimator
-        Cloned and fitted for every coalition.
+        Cloned and fitted for every coalition (:func:`~dataworth.utility.model.fit_model`).
     repairs : Repairs
         The repairs (from :func:`~dataworth.apps.repairs.list_repairs` on ``raw, repaired``).
     player : ndarray of int
@@ -109,12 +109,14 @@ class RepairEffectGame(UtilityBase):
         self.repaired = repaired
         self.y = np.asarray(y)
         self.fill = _column_means(raw)
-        self.valid_X = _filled(np.asarray(valid_X, dtype=np.float64), self.fill)
-        self.valid_y = np.asarray(valid_y)
+        self.valid = Dataset.from_arrays(_filled(np.asarray(valid_X, dtype=np.float64), self.fill),
+                                         valid_y)  # fmt: skip
         self.model = model
         self.repairs = repairs
         self.player = player
-        self.scoring_name, self._scorer = resolve_scorer(scoring, is_classifier(model))
+        classifier = is_classifier(model)
+        self.classes = np.unique(self.y) if classifier else None
+        self.scoring_name, self._scorer = resolve_scorer(scoring, classifier)
         self.n_players = int(player.max(initial=-1)) + 1
         self.player_names = np.arange(self.n_players)
 
@@ -127,14 +129,9 @@ class RepairEffectGame(UtilityBase):
         return _filled(X, self.fill)
 
     def __call__(self, subset: ArrayLike) -> float:
-        X = self.table(subset)
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                fitted = clone(self.model).fit(X, self.y)
-                if self._scorer is None:
-                    return float(np.mean(fitted.predict(self.valid_X) == self.valid_y))
-                return float(self._scorer(fitted, self.valid_X, self.valid_y))
+            fitted = fit_model(self.model, self.table(subset), self.y, classes=self.classes)
+            return score_fitted(self._scorer, fitted, self.valid, self.classes)
         except Exception as exc:
             raise DataworthError(
                 f"{type(self.model).__name__} failed on the partly repaired training rows: "
@@ -144,7 +141,7 @@ class RepairEffectGame(UtilityBase):
     def fingerprint_parts(self) -> dict[str, str]:
         """Hashes of the data, the model, the scoring and the grouping."""
         return {
-            "data": str(joblib.hash((self.raw, self.repaired, self.y, self.valid_X, self.valid_y))),
+            "data": str(joblib.hash((self.raw, self.repaired, self.y, self.valid.X, self.valid.y))),
             "model": str(joblib.hash(repr(self.model))),
             "utility": str(joblib.hash((self.scoring_name, self.player))),
         }
