@@ -118,7 +118,7 @@ def test_progress_none_means_when_interactive(monkeypatch) -> None:
     import sys
     import types
 
-    from dataworth.engine.progress import interactive, show_progress
+    from dataworth.progress import interactive, show_progress
 
     class Tty(io.StringIO):
         def isatty(self) -> bool:

@@ -24,11 +24,10 @@ from sklearn.datasets import load_wine
 
 from cli_runner import run_cli
 from dataworth import value
+from dataworth.api import federated_values
 from dataworth.apps.market import (
     budget_cents,
     dedupe_within_providers,
-    federated_shapley,
-    federated_values,
     market_payouts,
     payouts,
     provider_similarity,
@@ -36,6 +35,7 @@ from dataworth.apps.market import (
 )
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
+from dataworth.methods.federated import federated_shapley
 from dataworth.models import make_model
 from dataworth.result import ValuationResult
 from dataworth.testing.games import AdditiveGame

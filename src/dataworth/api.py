@@ -1,5 +1,11 @@
 """The one-call façade: ``dataworth.value(method, train, ...)`` returns a ValuationResult.
 
+Everything that values goes through here (the command line and the experiments do; the
+applications in :mod:`dataworth.apps` never do: they take the results). :func:`value` values
+with one method, :func:`value_many` with several (one result per method),
+:func:`federated_values` values the providers of data arriving in rounds, and :func:`prepare`
+returns the method and the utility :func:`value` fits it on.
+
 Examples
 --------
 >>> from dataworth import value
@@ -12,44 +18,42 @@ True
 
 from __future__ import annotations
 
+import time
 import warnings
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import is_classifier
+from numpy.typing import ArrayLike
 
 from dataworth import models
-from dataworth.data import Dataset, is_categorical
+from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.methods import get_method, parameters_of
+from dataworth.models import check_target
 from dataworth.result import ValuationResult
 from dataworth.utility.model import ModelUtility
 
-__all__ = ["check_values", "default_model", "make_utility", "value"]
+if TYPE_CHECKING:
+    from dataworth.base import Valuation
+
+__all__ = [
+    "check_target",
+    "check_values",
+    "default_model",
+    "federated_values",
+    "make_utility",
+    "prepare",
+    "value",
+    "value_many",
+]
 
 
 def default_model(train: Dataset, random_state: int | None = None) -> Any:
     """The model for ``train``'s target when none is given
     (:func:`dataworth.models.default_model`)."""
     return models.default_model(train.y, random_state=random_state)
-
-
-def check_target(model: Any, train: Dataset) -> None:
-    """Refuse a classifier on real-valued targets, or on a single class."""
-    if not is_classifier(model):
-        return
-    if not is_categorical(train.y):
-        raise DataworthError(
-            f"target {train.target_name!r} has non-integer values but "
-            f"{type(model).__name__} is a classifier; use a regression model "
-            "(ridge, linear-regression) or class labels."
-        )
-    classes = np.unique(train.y)
-    if classes.size < 2:
-        raise DataworthError(
-            f"the training data has a single class ({classes[0].item()!r}) in "
-            f"{train.target_name!r}; a classifier needs at least two classes."
-        )
 
 
 def check_values(result: ValuationResult) -> ValuationResult:
@@ -137,6 +141,62 @@ def make_utility(
     return utility
 
 
+def _checked_params(method: str, params: Mapping[str, Any]) -> type:
+    """The class of ``method``, after refusing parameters it does not take."""
+    cls = get_method(method)
+    accepted = parameters_of(cls)
+    unknown = sorted(set(params) - accepted)
+    if unknown:
+        raise DataworthError(
+            f"{method} does not take parameter(s) {', '.join(unknown)}; it takes: "
+            f"{', '.join(sorted(accepted)) or 'none'}."
+        )
+    return cls
+
+
+def prepare(
+    method: str,
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    model: Any = None,
+    scoring: Any = None,
+    by_group: bool = False,
+    default_score: float = 0.0,
+    catch_errors: bool = False,
+    batched: bool | None = None,
+    device: str = "auto",
+    valid_fraction: float = 0.2,
+    random_state: int | None = None,
+    **params: Any,
+) -> tuple[Valuation, ModelUtility]:
+    """The method, built with ``params``, and the utility :func:`value` fits it on.
+
+    Every check happens here, before any work (the method's parameters, the model's, the
+    scoring). ``batched=None`` trains many subsets at once when the model allows it, except for
+    the methods that fit exactly (``exact_fits``: loo, exact-shapley, least-core), which fit one
+    scikit-learn model at a time. See :func:`value` for the parameters.
+    """
+    cls = _checked_params(method, params)
+    if valid is None:
+        train, valid = train.split(valid_fraction, random_state=random_state)
+    if "random_state" in parameters_of(cls):
+        params["random_state"] = random_state
+    utility = make_utility(
+        train,
+        valid,
+        model=model,
+        scoring=scoring,
+        by_group=by_group,
+        default_score=default_score,
+        catch_errors=catch_errors,
+        batched=(False if cls.exact_fits else None) if batched is None else batched,  # type: ignore[attr-defined]
+        device=device,
+    )
+    estimator: Valuation = cls(**params)
+    return estimator, utility
+
+
 def value(
     method: str,
     train: Dataset,
@@ -167,7 +227,8 @@ def value(
     scoring, by_group, default_score, catch_errors
         See :class:`~dataworth.utility.model.ModelUtility`.
     batched, device
-        See :func:`make_utility`.
+        See :func:`make_utility`; ``batched=None`` is one fit at a time for the methods that
+        fit exactly (see :func:`prepare`).
     random_state : int, optional
         Seed for the split and the method.
     **params
@@ -180,19 +241,8 @@ def value(
         scoring undefined on the valuation set), and when every value is NaN
         (:func:`check_values`; a partly NaN result comes with a warning counting them).
     """
-    cls = get_method(method)
-    accepted = parameters_of(cls)
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise DataworthError(
-            f"{method} does not take parameter(s) {', '.join(unknown)}; it takes: "
-            f"{', '.join(sorted(accepted)) or 'none'}."
-        )
-    if valid is None:
-        train, valid = train.split(valid_fraction, random_state=random_state)
-    if "random_state" in accepted:
-        params["random_state"] = random_state
-    utility = make_utility(
+    estimator, utility = prepare(
+        method,
         train,
         valid,
         model=model,
@@ -200,7 +250,216 @@ def value(
         by_group=by_group,
         default_score=default_score,
         catch_errors=catch_errors,
-        batched=(False if cls.exact_fits else None) if batched is None else batched,
+        batched=batched,
         device=device,
+        valid_fraction=valid_fraction,
+        random_state=random_state,
+        **params,
     )
-    return check_values(cls(**params).fit(utility).result_)
+    return check_values(estimator.fit(utility).result_)
+
+
+def value_many(
+    methods: Sequence[str],
+    train: Dataset,
+    valid: Dataset | None = None,
+    *,
+    params: Mapping[str, Mapping[str, Any]] | None = None,
+    model: Any = None,
+    scoring: Any = None,
+    by_group: bool = False,
+    default_score: float = 0.0,
+    catch_errors: bool = False,
+    batched: bool | None = None,
+    device: str = "auto",
+    valid_fraction: float = 0.2,
+    random_state: int | None = None,
+    **shared: Any,
+) -> dict[str, ValuationResult]:
+    """Value ``train`` with each of ``methods``: one result per method, in the order given.
+
+    The same data, model, utility settings and seed for every method (:func:`value` for each).
+    Without ``valid``, the valuation set is split off once, as :func:`value` does.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        Registered method names, each once.
+    params : dict of str to dict, optional
+        Each method's own parameters (``{"tmc-shapley": {"budget": 50}}``); a parameter the
+        method does not take is an error, as in :func:`value`.
+    **shared
+        Parameters for every method that takes them (``n_jobs``, ``progress``, ``budget``, ...);
+        the others do without. ``params`` wins over them.
+    model, scoring, by_group, default_score, catch_errors, batched, device, valid_fraction, \
+random_state
+        As for :func:`value`.
+
+    Returns
+    -------
+    dict of str to ValuationResult
+        Each result's ``metadata["seconds"]`` holds its wall time.
+
+    Raises
+    ------
+    DataworthError
+        Before any work: no method, a method named twice or unknown, ``params`` for a method
+        not in ``methods`` or with a parameter the method does not take. Then as :func:`value`.
+
+    Examples
+    --------
+    >>> from dataworth.datasets import load_dataset
+    >>> train, valid = load_dataset("iris").split(0.3, random_state=0)
+    >>> results = value_many(["knn-shapley", "loo"], train, valid, params={"knn-shapley": {"k": 3}})
+    >>> list(results), [len(r) for r in results.values()]
+    (['knn-shapley', 'loo'], [105, 105])
+    """
+    names = [str(m) for m in methods]
+    if not names:
+        raise DataworthError("methods is empty; give at least one valuation method.")
+    twice = sorted({m for m in names if names.count(m) > 1})
+    if twice:
+        raise DataworthError(f"method(s) {', '.join(twice)} named more than once.")
+    own = {str(k): dict(v) for k, v in (params or {}).items()}
+    stray = sorted(set(own) - set(names))
+    if stray:
+        raise DataworthError(
+            f"params for {', '.join(stray)}, which is not among the methods ({', '.join(names)})."
+        )
+    run: dict[str, dict[str, Any]] = {}
+    for name in names:
+        accepted = parameters_of(get_method(name))
+        chosen = {k: v for k, v in shared.items() if k in accepted}
+        chosen.update(own.get(name, {}))
+        _checked_params(name, chosen)
+        run[name] = chosen
+    if valid is None:
+        train, valid = train.split(valid_fraction, random_state=random_state)
+    out: dict[str, ValuationResult] = {}
+    for name in names:
+        started = time.perf_counter()
+        result = value(
+            name,
+            train,
+            valid,
+            model=model,
+            scoring=scoring,
+            by_group=by_group,
+            default_score=default_score,
+            catch_errors=catch_errors,
+            batched=batched,
+            device=device,
+            random_state=random_state,
+            **run[name],
+        )
+        seconds = time.perf_counter() - started
+        out[name] = replace(result, metadata={**result.metadata, "seconds": seconds})
+    return out
+
+
+def federated_values(
+    train: Dataset,
+    valid: Dataset,
+    rounds: ArrayLike,
+    *,
+    model: Any = None,
+    scoring: Any = None,
+    default_score: float = 0.0,
+    catch_errors: bool = False,
+    batched: bool | None = None,
+    n_jobs: int | None = 1,
+) -> ValuationResult:
+    """Arrival-order-aware provider values for data that comes in rounds (Wang et al. 2020).
+
+    The utility of a set of rows is the score on ``valid`` of ``model`` trained on them. Round
+    ``t`` (rounds taken in increasing order of ``rounds``) is valued given all rows of the
+    earlier rounds; a provider's value is the sum of its per-round Shapley values (see
+    :func:`dataworth.methods.federated.federated_shapley`). The values sum to
+    ``u(all rows) - u(no rows)``.
+
+    Parameters
+    ----------
+    train : Dataset
+        With ``groups`` = provider of each row.
+    valid : Dataset
+    rounds : array-like of shape (n_rows,)
+        Round of each training row (numbers or sortable labels).
+    model, scoring, default_score, catch_errors, batched
+        See :func:`make_utility`; ``batched`` defaults to one scikit-learn fit at a time, as for
+        the exact methods.
+    n_jobs : int, default=1
+        Parallel workers for the evaluations.
+
+    Returns
+    -------
+    ValuationResult
+        ``kind="group"``, labelled by provider; ``metadata["per_round"][m][t]`` is provider
+        ``m``'s value in round ``t`` (``metadata["rounds"]`` lists the round ids).
+
+    Examples
+    --------
+    >>> from dataworth.datasets import load_dataset
+    >>> tr, va = load_dataset("iris").split(0.5, random_state=0)
+    >>> tr = tr.replace(groups=np.arange(tr.n_samples) % 3)
+    >>> r = federated_values(tr, va, rounds=np.arange(tr.n_samples) % 2)
+    >>> r.kind, len(r), bool(abs(r.values.sum() - r.metadata["total_gain"]) < 1e-12)
+    ('group', 3, True)
+    """
+    from dataworth.methods.federated import federated_shapley
+
+    if train.groups is None:
+        raise DataworthError("federated values need a provider (group) for every row.")
+    r = np.asarray(rounds)
+    if r.shape != (train.n_samples,):
+        raise DataworthError(
+            f"rounds must have one entry per training row ({train.n_samples}); got {r.shape}."
+        )
+    if r.dtype.kind == "f" and not np.all(np.isfinite(r)):
+        bad = np.flatnonzero(~np.isfinite(r))
+        raise DataworthError(
+            f"rounds has {bad.size} missing or infinite value(s) (first at row {int(bad[0])}); "
+            "give every row the round it arrived in."
+        )
+    providers, p_code = np.unique(np.asarray(train.groups), return_inverse=True)
+    if r.dtype.kind == "f" and np.all(r == np.round(r)):
+        r = r.astype(np.int64)  # rounds read from a CSV as 1.0, 2.0 are shown as 1, 2
+    round_ids, r_code = np.unique(r, return_inverse=True)
+    p_code, r_code = p_code.reshape(-1), r_code.reshape(-1)
+    T = round_ids.size
+    player_code = p_code * T + r_code
+    utility = make_utility(
+        train.replace(groups=player_code),
+        valid,
+        model=model,
+        scoring=scoring,
+        by_group=True,
+        default_score=default_score,
+        catch_errors=catch_errors,
+        batched=False if batched is None else batched,
+    )
+    codes = np.asarray(utility.player_names, dtype=np.int64)
+    player_provider, player_round = np.divmod(codes, T)
+    rounds_players = [np.flatnonzero(player_round == t) for t in range(T)]
+    fs = federated_shapley(rounds_players, utility, n_jobs=n_jobs)
+    per_round = np.zeros((providers.size, T))
+    per_round[player_provider, player_round] = fs.values
+    values = per_round.sum(axis=1)
+    return ValuationResult(
+        values=values,
+        stderr=np.zeros(providers.size),
+        counts=np.bincount(player_provider, minlength=providers.size).astype(np.int64),
+        labels=providers,
+        method="federated-shapley",
+        params={},
+        metadata={
+            "rounds": round_ids.tolist(),
+            "per_round": per_round.tolist(),
+            "round_gains": fs.gains.tolist(),
+            "start_score": fs.start,
+            "total_gain": float(fs.gains.sum()),
+            "n_evaluations": fs.n_evaluations,
+            "n_failures": fs.n_failures,
+            "fingerprint": utility.fingerprint(),
+        },
+        kind="group",
+    )

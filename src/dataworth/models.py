@@ -18,7 +18,14 @@ from typing import Any
 
 from dataworth.errors import DataworthError
 
-__all__ = ["MODELS", "check_params", "default_model", "default_model_name", "make_model"]
+__all__ = [
+    "MODELS",
+    "check_params",
+    "check_target",
+    "default_model",
+    "default_model_name",
+    "make_model",
+]
 
 
 def _sk(path: str, **defaults: Any) -> Callable[..., Any]:
@@ -164,3 +171,27 @@ def default_model(
     :func:`make_model` with ``params``: ``LogisticRegression(max_iter=1000)`` for class labels,
     ``LinearRegression()`` for real targets."""
     return make_model(default_model_name(y), params, random_state=random_state)
+
+
+def check_target(model: Any, train: Any) -> None:
+    """Refuse a classifier on real-valued targets, or on a single class (``train``: a
+    :class:`~dataworth.data.Dataset`)."""
+    import numpy as np
+    from sklearn.base import is_classifier
+
+    from dataworth.data import is_categorical
+
+    if not is_classifier(model):
+        return
+    if not is_categorical(train.y):
+        raise DataworthError(
+            f"target {train.target_name!r} has non-integer values but "
+            f"{type(model).__name__} is a classifier; use a regression model "
+            "(ridge, linear-regression) or class labels."
+        )
+    classes = np.unique(train.y)
+    if classes.size < 2:
+        raise DataworthError(
+            f"the training data has a single class ({classes[0].item()!r}) in "
+            f"{train.target_name!r}; a classifier needs at least two classes."
+        )

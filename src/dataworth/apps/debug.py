@@ -470,8 +470,7 @@ def misclassified_rows(train: Dataset, test: Dataset, model: Any = None) -> NDAr
     >>> misclassified_rows(train, test).tolist()
     [1, 2]
     """
-    from dataworth.api import check_target
-    from dataworth.models import default_model
+    from dataworth.models import check_target, default_model
 
     if not is_categorical(train.y):
         raise DataworthError(

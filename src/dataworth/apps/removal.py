@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from dataworth.data import Dataset
-from dataworth.engine.progress import show_progress
+from dataworth.progress import show_progress
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, removal_order
 from dataworth.result import ValuationResult

@@ -9,10 +9,12 @@ Providers (the distinct values of ``Dataset.groups``) are the players. Four tool
   s_mj)``, so that entering the market again under a second name with a copy (or a lightly
   perturbed copy) of one's data does not pay. ``s_mj`` is the cosine similarity of the two
   providers' data in the feature space of a Gaussian kernel (:func:`provider_similarity`).
-- :func:`federated_shapley` values data that arrives in rounds (Wang et al. 2020): in each round,
-  the exact Shapley value of that round's participants given everything that arrived before,
-  summed over rounds. :func:`federated_values` does this for a dataset with a round per row.
 - :func:`market_payouts` runs the whole pipeline behind ``dataworth market``.
+
+Values come from the caller: :func:`dataworth.value` (or :func:`dataworth.api.value_many`) with
+``by_group=True`` values the providers, and :func:`dataworth.api.federated_values` values data
+that arrives in rounds (Wang et al. 2020: in each round, the exact Shapley value of that round's
+participants given everything that arrived before, summed over rounds).
 
 What is where (every public name below is importable from this package):
 
@@ -26,8 +28,6 @@ What is where (every public name below is importable from this package):
   :func:`replication_robust_values`, :class:`RobustValues`.
 - :mod:`~dataworth.apps.market.dedupe`: dropping rows a provider repeats within its own data --
   :func:`dedupe_within_providers`.
-- :mod:`~dataworth.apps.market.federated`: arrival-order-aware values --
-  :func:`federated_shapley`, :class:`FederatedShapley`, :func:`federated_values`.
 - :mod:`~dataworth.apps.market.pipeline`: the whole pipeline -- :func:`market_payouts`,
   :class:`MarketResult`.
 - :mod:`~dataworth.apps.market._labels`: private helpers shared by the modules above (labels
@@ -53,7 +53,6 @@ from dataworth.apps.market.budget_split import (
     payouts,
 )
 from dataworth.apps.market.dedupe import dedupe_within_providers
-from dataworth.apps.market.federated import FederatedShapley, federated_shapley, federated_values
 from dataworth.apps.market.pipeline import MarketResult, market_payouts
 from dataworth.apps.market.replication import RobustValues, replication_robust_values
 from dataworth.apps.market.similarity import ProviderSimilarity, provider_similarity
@@ -61,15 +60,12 @@ from dataworth.apps.market.similarity import ProviderSimilarity, provider_simila
 __all__ = [
     "IF_NO_VALUE",
     "MAX_BUDGET_CENTS",
-    "FederatedShapley",
     "MarketResult",
     "Payouts",
     "ProviderSimilarity",
     "RobustValues",
     "budget_cents",
     "dedupe_within_providers",
-    "federated_shapley",
-    "federated_values",
     "market_payouts",
     "payouts",
     "provider_similarity",

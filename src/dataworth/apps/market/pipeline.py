@@ -11,7 +11,6 @@ from numpy.typing import ArrayLike, NDArray
 from dataworth.apps.market._labels import align_to_providers
 from dataworth.apps.market.budget_split import IF_NO_VALUE, Payouts, budget_cents, payouts
 from dataworth.apps.market.dedupe import dedupe_within_providers
-from dataworth.apps.market.federated import federated_values
 from dataworth.apps.market.replication import RobustValues, check_lam, replication_robust_values
 from dataworth.apps.market.similarity import check_bandwidth
 from dataworth.data import Dataset
@@ -110,7 +109,7 @@ def market_payouts(
     >>> sum(m.table.amounts) == 900, m.table.providers.tolist()
     (True, ['a', 'b', 'c'])
     """
-    from dataworth.api import value
+    from dataworth.api import federated_values, value
     from dataworth.methods import get_method, parameters_of
 
     if train.groups is None:

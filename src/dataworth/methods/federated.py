@@ -1,7 +1,8 @@
 """Arrival-order-aware values: federated Shapley over rounds of data (Wang et al. 2020).
 
-:func:`federated_shapley` values the players of any utility that arrive in rounds;
-:func:`federated_values` does this for a dataset with a provider and a round per row.
+:func:`federated_shapley` values the players of any utility that arrive in rounds: exact Shapley
+values within each round, given every earlier round. :func:`dataworth.api.federated_values` does
+this for a dataset with a provider and a round per row (``dataworth market --rounds``).
 """
 
 from __future__ import annotations
@@ -14,16 +15,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from dataworth.apps.market._labels import encode_labels
-from dataworth.data import Dataset
+from dataworth.engine.runner import counting_failures, run_tasks
 from dataworth.errors import DataworthError
-from dataworth.result import ValuationResult
+from dataworth.methods.exact import MAX_PLAYERS, exact_semivalue
+from dataworth.methods.weights import shapley_log_weights
 
-__all__ = [
-    "FederatedShapley",
-    "federated_shapley",
-    "federated_values",
-]
+__all__ = ["FederatedShapley", "federated_shapley"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,10 +85,6 @@ def federated_shapley(
     >>> fs.values.round(12).tolist(), fs.gains.round(12).tolist()
     ([1.0, 2.0, 3.0], [3.0, 3.0])
     """
-    from dataworth.engine.runner import counting_failures, run_tasks
-    from dataworth.methods.exact import MAX_PLAYERS, exact_semivalue
-    from dataworth.methods.weights import shapley_log_weights
-
     n = int(utility.n_players)
     round_of = np.full(n, -1, dtype=np.intp)
     members: list[NDArray[np.intp]] = []
@@ -153,108 +146,4 @@ def federated_shapley(
         gains=gains,
         n_evaluations=n_eval,
         n_failures=n_fail,
-    )
-
-
-def federated_values(
-    train: Dataset,
-    valid: Dataset,
-    rounds: ArrayLike,
-    *,
-    model: Any = None,
-    scoring: Any = None,
-    default_score: float = 0.0,
-    catch_errors: bool = False,
-    batched: bool | None = None,
-    n_jobs: int | None = 1,
-) -> ValuationResult:
-    """Arrival-order-aware provider values for data that comes in rounds (Wang et al. 2020).
-
-    The utility of a set of rows is the score on ``valid`` of ``model`` trained on them. Round
-    ``t`` (rounds taken in increasing order of ``rounds``) is valued given all rows of the
-    earlier rounds; a provider's value is the sum of its per-round Shapley values (see
-    :func:`federated_shapley`). The values sum to ``u(all rows) - u(no rows)``.
-
-    Parameters
-    ----------
-    train : Dataset
-        With ``groups`` = provider of each row.
-    valid : Dataset
-    rounds : array-like of shape (n_rows,)
-        Round of each training row (numbers or sortable labels).
-    model, scoring, default_score, catch_errors, batched
-        See :func:`dataworth.api.make_utility`; ``batched`` defaults to one scikit-learn fit at
-        a time, as for the exact methods.
-
-    Returns
-    -------
-    ValuationResult
-        ``kind="group"``, labelled by provider; ``metadata["per_round"][m][t]`` is provider
-        ``m``'s value in round ``t`` (``metadata["rounds"]`` lists the round ids).
-
-    Examples
-    --------
-    >>> from dataworth.datasets import load_dataset
-    >>> tr, va = load_dataset("iris").split(0.5, random_state=0)
-    >>> tr = tr.replace(groups=np.arange(tr.n_samples) % 3)
-    >>> r = federated_values(tr, va, rounds=np.arange(tr.n_samples) % 2)
-    >>> r.kind, len(r), bool(abs(r.values.sum() - r.metadata["total_gain"]) < 1e-12)
-    ('group', 3, True)
-    """
-    from dataworth.api import make_utility
-
-    if train.groups is None:
-        raise DataworthError("federated values need a provider (group) for every row.")
-    r = np.asarray(rounds)
-    if r.shape != (train.n_samples,):
-        raise DataworthError(
-            f"rounds must have one entry per training row ({train.n_samples}); got {r.shape}."
-        )
-    if r.dtype.kind == "f" and not np.all(np.isfinite(r)):
-        bad = np.flatnonzero(~np.isfinite(r))
-        raise DataworthError(
-            f"rounds has {bad.size} missing or infinite value(s) (first at row {int(bad[0])}); "
-            "give every row the round it arrived in."
-        )
-    providers, p_code = encode_labels(train.groups)
-    if r.dtype.kind == "f" and np.all(np.isfinite(r)) and np.all(r == np.round(r)):
-        r = r.astype(np.int64)  # rounds read from a CSV as 1.0, 2.0 are shown as 1, 2
-    round_ids, r_code = encode_labels(r)
-    T = round_ids.size
-    player_code = p_code * T + r_code
-    utility = make_utility(
-        train.replace(groups=player_code),
-        valid,
-        model=model,
-        scoring=scoring,
-        by_group=True,
-        default_score=default_score,
-        catch_errors=catch_errors,
-        batched=False if batched is None else batched,
-    )
-    codes = np.asarray(utility.player_names, dtype=np.int64)
-    player_provider, player_round = np.divmod(codes, T)
-    rounds_players = [np.flatnonzero(player_round == t) for t in range(T)]
-    fs = federated_shapley(rounds_players, utility, n_jobs=n_jobs)
-    per_round = np.zeros((providers.size, T))
-    per_round[player_provider, player_round] = fs.values
-    values = per_round.sum(axis=1)
-    return ValuationResult(
-        values=values,
-        stderr=np.zeros(providers.size),
-        counts=np.bincount(player_provider, minlength=providers.size).astype(np.int64),
-        labels=providers,
-        method="federated-shapley",
-        params={},
-        metadata={
-            "rounds": round_ids.tolist(),
-            "per_round": per_round.tolist(),
-            "round_gains": fs.gains.tolist(),
-            "start_score": fs.start,
-            "total_gain": float(fs.gains.sum()),
-            "n_evaluations": fs.n_evaluations,
-            "n_failures": fs.n_failures,
-            "fingerprint": utility.fingerprint(),
-        },
-        kind="group",
     )
