@@ -25,6 +25,7 @@ from dataworth.cli import main
 from dataworth.data import MISSING_TEXT, Dataset, is_missing, read_table
 from dataworth.errors import DataworthError
 from dataworth.fileio import atomic_output, check_output_paths, spreadsheet_safe
+from dataworth.result import ValuationResult
 
 #: Provider names that a float parser merges into 4 (7, 1234, 1e3 = 1000, 1.2345678901234568e16).
 TRICKY_IDS = [
@@ -118,9 +119,7 @@ def test_report_reads_group_values_as_text(tmp_path, capsys) -> None:
     out = tmp_path / "v.csv"
     assert run(capsys, "value", src, "--target", "y", "--group", "provider", "--method", "loo",
                "--out", out)[0] == 0  # fmt: skip
-    from dataworth.cli.report import read_values
-
-    result = read_values(str(out))
+    result = ValuationResult.read(out)
     assert sorted(result.labels.tolist()) == sorted(TRICKY_IDS)
 
 

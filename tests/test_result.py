@@ -342,3 +342,67 @@ def test_add_refusals() -> None:
         base + _partial(s, m, params={"tol": 0.1}, kind="group")
     with pytest.raises(TypeError):
         base + 1
+
+
+# --------------------------------------------------------------------------- values files
+def test_values_csv_round_trip_and_stream(tmp_path) -> None:
+    import io
+
+    r = ValuationResult(
+        values=np.array([0.1, np.nan, -2.5]),
+        stderr=np.array([0.01, np.nan, 0.0]),
+        counts=np.array([3, 0, 7]),
+        labels=np.array([4, 0, 9]),
+    )
+    r.to_csv(tmp_path / "v.csv")
+    back = ValuationResult.read_csv(tmp_path / "v.csv", name="m")
+    assert back.method == "m" and back.kind == "row"
+    assert back.labels.tolist() == [4, 0, 9] and back.counts.tolist() == [3, 0, 7]
+    np.testing.assert_array_equal(back.values, r.values)
+    np.testing.assert_array_equal(back.stderr, r.stderr)
+    stream = io.StringIO()
+    r.to_csv(stream)
+    assert stream.getvalue() == (tmp_path / "v.csv").read_text()
+    groups = ValuationResult(np.array([1.0, 2.0]), labels=np.array(["007", "=a"]), kind="group")
+    groups.to_csv(tmp_path / "g.csv")
+    back = ValuationResult.read(tmp_path / "g.csv")
+    assert back.kind == "group" and back.labels.tolist() == ["007", "'=a"]
+
+
+def test_values_reader_takes_what_either_old_reader_took(tmp_path) -> None:
+    """The report's reader wanted index|group first, stderr/count optional, whole numbers as
+    index; prune's took the index column anywhere and float-written indices. Both, now."""
+    cases = {
+        "first.csv": "index,value\n0,1.5\n2,-1\n",
+        "anywhere.csv": "value,stderr,index\n1.5,0.1,0.0\n-1,0.2,2.0\n",
+        "extra.csv": "note,index,value,count\nx,0,1.5,4\ny,2,-1,\n",
+        "ints.csv": "index,value\n0,1\n2,-1\n",
+    }
+    for name, text in cases.items():
+        (tmp_path / name).write_text(text)
+        r = ValuationResult.read(tmp_path / name)
+        assert r.labels.tolist() == [0, 2], name
+        assert r.values.tolist() == [1.5, -1.0] or name == "ints.csv", name
+    r = ValuationResult(np.array([0.5, 0.25]), labels=np.array([1, 3]), method="loo")
+    r.save(tmp_path / "r.npz")
+    assert ValuationResult.read(tmp_path / "r.npz").method == "loo"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("row,value\n0,1\n", "is not a values file"),
+        ("index,score\n0,1\n", "is not a values file"),
+        ("index,value\n0,high\n", "'value' must hold numbers"),
+        ("index,value\n0.5,1\n", "row positions"),
+        ("index,value\n-1,1\n", "row positions"),
+        ("index,value\n,1\n", "row positions"),
+        ("index,value\n1,1\n1,2\n", "index 1 appears more than once"),
+        ("group,value\na,1\na,2\n", "group a appears more than once"),
+    ],
+)
+def test_values_reader_refuses_clearly(tmp_path, text, message) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(DataworthError, match=message):
+        ValuationResult.read(path)

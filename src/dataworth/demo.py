@@ -22,7 +22,6 @@ from dataworth.datasets import flip_labels, load_dataset
 from dataworth.engine.runner import check_n_jobs
 from dataworth.engine.stopping import MaxTime
 from dataworth.errors import DataworthError
-from dataworth.fileio import write_values_csv
 from dataworth.methods import get_method, parameters_of
 from dataworth.models import default_model
 from dataworth.ranking import detection_auroc
@@ -127,7 +126,7 @@ def run_demo(
         )
         if out_dir is not None:
             out_dir.mkdir(parents=True, exist_ok=True)
-            write_values_csv(out_dir / f"{name}.csv", result)
+            result.to_csv(out_dir / f"{name}.csv")
     fast, slow = (figures[m] for m in SAME_TIME_AS)
     echo(
         f"\nat equal wall time ({slow['seconds']:.1f} s), {SAME_TIME_AS[0]} "

@@ -6,8 +6,9 @@ into place only once complete, so that a full disk, a file-size limit or a kill 
 previous file as it was. New files get the permissions ``0o666`` less the user's umask (as
 ``open`` gives). :func:`check_output_paths` refuses, before any work, an output that is an
 input, a folder, or in a folder that cannot be written. :func:`spreadsheet_safe` neutralises
-cells that a spreadsheet would run as a formula. :func:`atomic_savez` writes an npz archive and
-:func:`write_values_csv` a result's values as CSV, both through :func:`atomic_output`.
+cells that a spreadsheet would run as a formula. :func:`atomic_savez` writes an npz archive
+through :func:`atomic_output` (a result's values CSV is
+:meth:`dataworth.result.ValuationResult.to_csv`).
 
 Examples
 --------
@@ -23,29 +24,24 @@ Examples
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 import secrets
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
 from dataworth.errors import DataworthError
 
-if TYPE_CHECKING:
-    from dataworth.result import ValuationResult
-
 __all__ = [
     "atomic_output",
     "atomic_savez",
     "check_output_paths",
     "spreadsheet_safe",
-    "write_values_csv",
 ]
 
 
@@ -98,37 +94,6 @@ def atomic_savez(path: str | Path, arrays: Mapping[str, NDArray[Any]]) -> None:
     """Write the npz archive of ``arrays`` to ``path`` atomically (:func:`atomic_output`)."""
     with atomic_output(path, "wb") as fh:
         np.savez(fh, **arrays)  # type: ignore[arg-type]
-
-
-def write_values_csv(path: str | Path | IO[str], result: ValuationResult) -> None:
-    """Write ``index|group,value,stderr,count`` rows of ``result`` to ``path`` (atomically) or to
-    an open text stream; labels that a spreadsheet would run as a formula start with ``'``
-    (:func:`spreadsheet_safe`).
-
-    Raises
-    ------
-    DataworthError
-        ``cannot write PATH: REASON`` when the file cannot be written.
-    """
-    first = "group" if result.kind == "group" else "index"
-    rows = (
-        [spreadsheet_safe(str(label)), f"{v:.17g}", f"{s:.17g}", str(int(c))]
-        for label, v, s, c in zip(
-            result.labels.tolist(), result.values, result.stderr, result.counts, strict=True
-        )
-    )
-    if not isinstance(path, (str, Path)):
-        writer = csv.writer(path, lineterminator="\n")
-        writer.writerow([first, "value", "stderr", "count"])
-        writer.writerows(rows)
-        return
-    try:
-        with atomic_output(path, newline="") as fh:
-            writer = csv.writer(fh, lineterminator="\n")
-            writer.writerow([first, "value", "stderr", "count"])
-            writer.writerows(rows)
-    except OSError as exc:
-        raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _sync_folder(folder: Path) -> None:

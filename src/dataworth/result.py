@@ -10,10 +10,11 @@ Examples
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -21,7 +22,7 @@ from numpy.typing import NDArray
 from dataworth.engine.moments import State, merge_states
 from dataworth.errors import DataworthError
 from dataworth.estimators.reducers import REDUCERS, reduce_state
-from dataworth.fileio import atomic_savez
+from dataworth.fileio import atomic_output, atomic_savez, spreadsheet_safe
 from dataworth.jsonable import json_ready
 from dataworth.npzfile import (
     INT64_MAX,
@@ -277,11 +278,162 @@ class ValuationResult:
             raise DataworthError(f"{path} is not a dataworth result file.")
         return result
 
+    # ------------------------------------------------------------------ values files
+    def to_csv(self, path: str | Path | IO[str]) -> None:
+        """Write ``index|group,value,stderr,count`` rows to ``path`` (atomically) or to an open
+        text stream: the values file of ``dataworth value``, read back by :meth:`read_csv`.
+
+        Values are written with 17 significant digits (they read back exactly); labels that a
+        spreadsheet would run as a formula start with ``'``
+        (:func:`~dataworth.fileio.spreadsheet_safe`).
+
+        Raises
+        ------
+        DataworthError
+            ``cannot write PATH: REASON`` when the file cannot be written.
+        """
+        first = "group" if self.kind == "group" else "index"
+        rows = (
+            [spreadsheet_safe(str(label)), f"{v:.17g}", f"{s:.17g}", str(int(c))]
+            for label, v, s, c in zip(
+                self.labels.tolist(), self.values, self.stderr, self.counts, strict=True
+            )
+        )
+        if not isinstance(path, (str, Path)):
+            writer = csv.writer(path, lineterminator="\n")
+            writer.writerow([first, "value", "stderr", "count"])
+            writer.writerows(rows)
+            return
+        try:
+            with atomic_output(path, newline="") as fh:
+                writer = csv.writer(fh, lineterminator="\n")
+                writer.writerow([first, "value", "stderr", "count"])
+                writer.writerows(rows)
+        except OSError as exc:
+            raise DataworthError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    @classmethod
+    def read_csv(cls, path: str | Path, name: str | None = None) -> ValuationResult:
+        """Read a values file: the CSV (or Parquet) table :meth:`to_csv` writes.
+
+        The table needs a ``value`` column and a label column: ``index`` (row positions, whole
+        numbers >= 0; per-row values) or ``group`` (group names, read as exact text; per-group
+        values). The label column is the first column when that is ``index`` or ``group``, else
+        the ``index`` column, else the ``group`` column, wherever it stands. ``stderr`` and
+        ``count`` are optional (NaN and 0 when absent), other columns are ignored; an empty
+        value cell is NaN. ``method`` is ``name``, default the file's stem.
+
+        Raises
+        ------
+        DataworthError
+            One line naming the file: no ``value`` or label column, a cell that is not a number,
+            an index that is not a row position, a label given twice.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "v.csv"
+        >>> ValuationResult(np.array([0.5, -1.0]), labels=np.array([3, 7])).to_csv(path)
+        >>> back = ValuationResult.read_csv(path)
+        >>> back.labels.tolist(), back.values.tolist(), back.method
+        ([3, 7], [0.5, -1.0], 'v')
+        """
+        from dataworth.data import read_table
+
+        p = Path(path)
+        columns = read_table(p, text_columns=("group",))  # group names are exact text
+        header = list(columns)
+        if header and header[0] in ("index", "group"):
+            first = header[0]
+        else:
+            first = next((c for c in ("index", "group") if c in columns), "")
+        if not first or "value" not in columns:
+            raise DataworthError(
+                f"{path} is not a values file: its header must have the columns index,value or "
+                f"group,value (as `dataworth value` writes); got {','.join(header[:4])}."
+            )
+        values = _numbers(columns["value"], path, "value")
+        n = values.size
+        stderr = np.full(n, np.nan)
+        raw_counts = np.zeros(n)
+        if "stderr" in columns:
+            stderr = _numbers(columns["stderr"], path, "stderr")
+        if "count" in columns:
+            raw_counts = _numbers(columns["count"], path, "count")
+        counts = np.where(np.isfinite(raw_counts), raw_counts, 0).astype(np.int64)
+        labels: NDArray[Any] = columns[first]
+        if first == "index":
+            idx = _numbers(labels, path, "index")
+            if not np.all(np.isfinite(idx)) or np.any(idx != np.round(idx)) or np.any(idx < 0):
+                raise DataworthError(
+                    f"{path}: the index column must hold row positions (whole numbers >= 0) in "
+                    "every row."
+                )
+            labels = idx.astype(np.int64)
+        _no_duplicates(labels, path, first)
+        return cls(
+            values=values,
+            stderr=stderr,
+            counts=counts,
+            labels=labels,
+            method=name or p.stem,
+            kind="row" if first == "index" else "group",
+        )
+
+    @classmethod
+    def read(cls, path: str | Path, name: str | None = None) -> ValuationResult:
+        """Read values from a file: the npz of :meth:`save` (``.npz``), else a values table
+        (:meth:`read_csv`). Per-row values must be labelled by row position and no label may
+        appear twice, in either format; ``name`` (or the file's stem, for a result without a
+        method) becomes the method."""
+        p = Path(path)
+        if p.suffix.lower() != ".npz":
+            return cls.read_csv(p, name)
+        result = cls.load(p)
+        if name is not None or not result.method:
+            result = replace(result, method=name or p.stem)
+        if result.kind == "row" and result.labels.dtype.kind not in "iu":
+            raise DataworthError(
+                f"{path}: per-row values must be labelled by row position; got "
+                f"{result.labels.dtype} labels."
+            )
+        if result.kind == "row" and np.any(result.labels < 0):
+            raise DataworthError(
+                f"{path}: per-row values must be labelled by row position (whole numbers >= 0); "
+                f"found {int(result.labels.min())}."
+            )
+        _no_duplicates(result.labels, path, "index" if result.kind == "row" else "group")
+        return result
+
     def __repr__(self) -> str:
         return f"ValuationResult(method={self.method!r}, n={len(self)}, kind={self.kind!r})"
 
 
 # ------------------------------------------------------------------ reading files back
+def _numbers(col: NDArray[Any], path: str | Path, name: str) -> NDArray[np.float64]:
+    """A column of a values file as numbers (a one-line error naming a cell that is not)."""
+    if col.dtype.kind not in "biuf":
+        bad = next((str(v) for v in col.tolist() if not _is_number(v)), str(col[0]))
+        raise DataworthError(f"{path}: column {name!r} must hold numbers; found {bad[:40]!r}.")
+    return np.asarray(col, dtype=np.float64)
+
+
+def _is_number(value: Any) -> bool:
+    try:
+        float(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _no_duplicates(labels: NDArray[Any], path: str | Path, what: str) -> None:
+    seen: set[str] = set()
+    for key in (str(v) for v in labels.tolist()):
+        if key in seen:
+            raise DataworthError(f"{path}: {what} {key} appears more than once.")
+        seen.add(key)
+
+
 def _result_from_arrays(
     cls: type[ValuationResult], header: dict[str, Any], arrays: dict[str, NDArray[Any]]
 ) -> ValuationResult:

@@ -20,9 +20,10 @@ from click.core import ParameterSource
 from dataworth.cli._files import INPUT_FILE, OUTPUT_FILE, RESUME_FILE, FileRole, guard_files
 from dataworth.data import Dataset, detect_separator, read_table
 from dataworth.engine.cluster import on_cluster_backend
+from dataworth.engine.runner import check_n_jobs
 from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
-from dataworth.fileio import atomic_output, write_values_csv
+from dataworth.fileio import atomic_output
 from dataworth.jsonable import json_ready
 from dataworth.methods import parameters_of
 from dataworth.models import default_model, make_model
@@ -483,7 +484,8 @@ def seed_option(f: F) -> F:
 
 
 def n_jobs_option(f: F) -> F:
-    """Add ``--n-jobs`` (default 1); check it with :func:`check_n_jobs`."""
+    """Add ``--n-jobs`` (default 1); checked by :func:`dataworth.engine.runner.check_n_jobs`
+    (through :func:`runs_on_cluster`, or the command's own call)."""
     return click.option(
         "--n-jobs", type=int, default=1, show_default=True, help="Parallel workers."
     )(f)
@@ -530,7 +532,7 @@ def runs_on_cluster(f: F) -> F:
 
     @functools.wraps(f)
     def command(*args: Any, backend: str, address: str | None, **kwargs: Any) -> Any:
-        check_n_jobs(kwargs["n_jobs"])  # before a cluster is started for nothing
+        check_n_jobs(kwargs["n_jobs"], "--n-jobs")  # before a cluster is started for nothing
         ctx = click.get_current_context()
         given = ctx.get_parameter_source("n_jobs") is not ParameterSource.DEFAULT
         if backend != "loky" and not given:
@@ -546,12 +548,6 @@ def check_positive(value: int | None, flag: str) -> None:
     """Refuse a whole number below 1 given for ``flag`` (None, not given, passes)."""
     if value is not None and value < 1:
         raise DataworthError(f"{flag} must be a positive whole number; got {value}.")
-
-
-def check_n_jobs(n_jobs: int | None) -> None:
-    """Refuse ``--n-jobs 0`` (positive numbers and -1, all cores, pass)."""
-    if n_jobs == 0:
-        raise DataworthError("--n-jobs must be a positive number or -1 for all cores; got 0.")
 
 
 def check_row(row: int, path: str, n_rows: int) -> None:
@@ -932,9 +928,8 @@ def write_json(path: str, payload: dict[str, Any]) -> None:
 
 
 def write_values(path: str | None, result: ValuationResult) -> None:
-    """Write ``index|group,value,stderr,count`` rows (to stdout when path is None), as
-    :func:`dataworth.fileio.write_values_csv` does."""
-    write_values_csv(sys.stdout if path is None else path, result)
+    """:meth:`ValuationResult.to_csv` to ``path``, or to standard output when it is None."""
+    result.to_csv(sys.stdout if path is None else path)
 
 
 # ---------------------------------------------------------------------------------- tables

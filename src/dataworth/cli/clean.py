@@ -582,7 +582,7 @@ def clean(
     check_positive(n_random, "--n-random")
     if review < 0 or n_fix < 0:
         raise DataworthError("--review and --fix must be whole numbers >= 0.")
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     if valid_noise is not None and not 0 < valid_noise <= 1:
         raise DataworthError(f"--valid-noise must lie in (0, 1]; got {valid_noise}.")
     fractions = _fractions(step, max_fraction)

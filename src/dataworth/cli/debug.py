@@ -225,7 +225,7 @@ def _class_mode(
     method_cls = get_method(method)
     check_positive(budget, "--budget")
     check_positive(k, "--k")
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     notes = Notes()
     raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
     tr, va = raw_tr, raw_va

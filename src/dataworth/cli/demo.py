@@ -27,7 +27,7 @@ def demo(seed: int, n_jobs: int, out_dir: str) -> None:
     values and a review page (report.html) to --out-dir."""
     from dataworth.demo import run_demo
 
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise DataworthError(f"--out-dir {out} is a file; name a directory.")

@@ -277,7 +277,7 @@ def market(
     positive value; print the payout table and the rule, and write provider,value,payout."""
     cents = budget_cents(budget)
     check_positive(method_budget, "--method-budget")
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     if not np.isfinite(lam) or lam < 0:
         raise DataworthError(f"--lam must be a finite number >= 0; got {lam}.")
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):

@@ -54,7 +54,7 @@ from dataworth.cli._common import (
     valuation_params,
     write_text,
 )
-from dataworth.data import Dataset, read_table
+from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready
 from dataworth.methods import get_method
@@ -94,26 +94,18 @@ def _parse_baseline(text: str) -> float | str | None:
 
 
 def _read_values(path: str, train: Dataset) -> ValuationResult:
-    """Values from a ``dataworth value`` CSV (index,value,...), matched to TRAIN's rows."""
-    columns = read_table(path)
-    if "index" not in columns or "value" not in columns:
-        raise DataworthError(
-            f"{path} must have the columns 'index' and 'value' (as `dataworth value` writes)."
-        )
-    index = np.asarray(columns["index"])
-    vals = np.asarray(columns["value"])
-    if index.dtype.kind != "f" or vals.dtype.kind != "f" or np.isnan(index).any():
-        raise DataworthError(f"{path}: 'index' and 'value' must be numbers in every row.")
-    if np.unique(index).size != index.size:
-        raise DataworthError(f"{path} lists some index twice.")
-    labels = np.asarray(train.row_labels, dtype=np.float64)
-    pos = {float(x): i for i, x in enumerate(index.tolist())}
-    out = np.full(train.n_samples, np.nan)
-    hits = np.array([pos.get(float(x), -1) for x in labels.tolist()], dtype=np.intp)
+    """The values of a values file (:meth:`ValuationResult.read`), matched to TRAIN's rows by
+    index: rows without a value are NaN, indices that are no row of TRAIN are ignored."""
+    read = ValuationResult.read(path)
+    if read.kind != "row":
+        raise DataworthError(f"{path} holds values per group; prune needs values per row (index).")
+    pos = {int(x): i for i, x in enumerate(read.labels.tolist())}
+    hits = np.array([pos.get(int(x), -1) for x in train.row_labels.tolist()], dtype=np.intp)
     found = hits >= 0
     if not found.any():
         raise DataworthError(f"none of the indices in {path} are data rows of the training file.")
-    out[found] = vals[hits[found]]
+    out = np.full(train.n_samples, np.nan)
+    out[found] = read.values[hits[found]]
     return ValuationResult(values=out, labels=train.row_labels, method=f"file:{Path(path).name}")
 
 
@@ -308,7 +300,7 @@ def prune(
     keep_fraction = _parse_keep(keep)
     check_positive(budget, "--budget")
     check_positive(k, "--k")
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     if values_path is not None and keep_fraction is None:
         raise DataworthError("--keep auto values the rows itself; drop --values or give a number.")
     notes = Notes()

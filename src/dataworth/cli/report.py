@@ -6,7 +6,6 @@ import csv
 import math
 import re
 import warnings
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +20,6 @@ from dataworth.cli._common import (
     build_model,
     check_n_jobs,
     data_options,
-    is_number,
     load_file,
     model_options,
     n_jobs_option,
@@ -31,85 +29,14 @@ from dataworth.cli._common import (
     seed_option,
     target_option,
 )
-from dataworth.data import Dataset, read_table
+from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 
-__all__ = ["read_curves_csv", "read_values", "report"]
+__all__ = ["read_curves_csv", "report"]
 
 
 # ---------------------------------------------------------------------------------- values
-def read_values(path: str, name: str | None = None) -> ValuationResult:
-    """A values file as a result: CSV ``index|group,value[,stderr][,count]`` as written by
-    ``dataworth value``, or the ``.npz`` of ``--save-result``."""
-    p = Path(path)
-    if p.suffix.lower() == ".npz":
-        result = ValuationResult.load(p)
-        if name is not None or not result.method:
-            result = replace(result, method=name or p.stem)
-        if result.kind == "row" and result.labels.dtype.kind not in "iu":
-            raise DataworthError(
-                f"{path}: per-row values must be labelled by row position; got "
-                f"{result.labels.dtype} labels."
-            )
-        if result.kind == "row" and np.any(result.labels < 0):
-            raise DataworthError(
-                f"{path}: per-row values must be labelled by row position (whole numbers >= 0); "
-                f"found {int(result.labels.min())}."
-            )
-        _no_duplicates(result.labels, path, "index" if result.kind == "row" else "group")
-        return result
-    columns = read_table(p, text_columns=("group",))  # group names are exact text
-    header = list(columns)
-    first = header[0]
-    if first not in ("index", "group") or "value" not in columns:
-        raise DataworthError(
-            f"{path} is not a values file: its header must start with index,value or "
-            f"group,value (as `dataworth value` writes); got {','.join(header[:4])}."
-        )
-    values = _numbers(columns["value"], path, "value")
-    n = values.size
-    stderr = np.full(n, np.nan)
-    raw_counts = np.zeros(n)
-    if "stderr" in columns:
-        stderr = _numbers(columns["stderr"], path, "stderr")
-    if "count" in columns:
-        raw_counts = _numbers(columns["count"], path, "count")
-    counts = np.where(np.isfinite(raw_counts), raw_counts, 0).astype(np.int64)
-    labels: NDArray[Any] = columns[first]
-    if first == "index":
-        idx = _numbers(labels, path, "index")
-        if not np.all(np.isfinite(idx)) or np.any(idx != np.round(idx)) or np.any(idx < 0):
-            raise DataworthError(
-                f"{path}: the index column must hold row positions (whole numbers >= 0)."
-            )
-        labels = idx.astype(np.int64)
-    _no_duplicates(labels, path, first)
-    return ValuationResult(
-        values=values,
-        stderr=stderr,
-        counts=counts,
-        labels=labels,
-        method=name or p.stem,
-        kind="row" if first == "index" else "group",
-    )
-
-
-def _numbers(col: NDArray[Any], path: str, name: str) -> NDArray[np.float64]:
-    if col.dtype.kind not in "biuf":
-        bad = next(str(v) for v in col.tolist() if not is_number(v))
-        raise DataworthError(f"{path}: column {name!r} must hold numbers; found {bad[:40]!r}.")
-    return np.asarray(col, dtype=np.float64)
-
-
-def _no_duplicates(labels: NDArray[Any], path: str, what: str) -> None:
-    seen: set[str] = set()
-    for key in (str(v) for v in labels.tolist()):
-        if key in seen:
-            raise DataworthError(f"{path}: {what} {key} appears more than once.")
-        seen.add(key)
-
-
 def _unique_names(results: list[ValuationResult]) -> list[str]:
     names: list[str] = []
     for r in results:
@@ -267,14 +194,14 @@ def report(
 
     if curves and curves_csv:
         raise DataworthError("give either --curves (compute) or --curves-csv (read), not both.")
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     if predictions and cv < 2:
         raise DataworthError(f"--cv must be at least 2; got {cv}.")
     if max_rows < 2:
         raise DataworthError(f"--max-rows must be at least 2; got {max_rows}.")
     shape = _image_shape(image_shape)
     notes = Notes()
-    results = [read_values(p) for p in values_files]
+    results = [ValuationResult.read(p) for p in values_files]
     names = _unique_names(results)
     kinds = {r.kind for r in results}
     if len(kinds) > 1:

@@ -230,7 +230,7 @@ def value(
     cls = get_method(method)
     check_positive(budget, "--budget")
     check_positive(k, "--k")
-    check_n_jobs(n_jobs)
+    check_n_jobs(n_jobs, "--n-jobs")
     check_address(backend, address)
     if checkpoint and resume and Path(checkpoint) != Path(resume):
         raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")

@@ -58,9 +58,9 @@ from tqdm.auto import tqdm
 
 from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Estimate, Moments, State, merge_states
-from dataworth.progress import show_progress
 from dataworth.engine.stopping import Status, Stopping
 from dataworth.errors import DataworthError
+from dataworth.progress import show_progress
 
 try:  # a dependency of joblib >= 1.6; vendored by older versions
     import cloudpickle
@@ -348,13 +348,24 @@ def counting_failures(fn: Any) -> Any:
     return wrapped
 
 
-def check_n_jobs(n_jobs: int | None) -> None:
-    """Refuse an ``n_jobs`` joblib cannot use, with a message saying what it must be."""
+def check_n_jobs(n_jobs: int | None, name: str = "n_jobs") -> None:
+    """Refuse an ``n_jobs`` joblib cannot use, with a message saying what it must be; ``name`` is
+    what the message calls it (``--n-jobs`` on the command line). None (joblib's default) passes.
+
+    Examples
+    --------
+    >>> check_n_jobs(-2), check_n_jobs(None)
+    (None, None)
+    >>> check_n_jobs(0, "--n-jobs")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    dataworth.errors.DataworthError: --n-jobs must be a positive whole number, or negative ...
+    """
     if n_jobs is None:
         return
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, (int, np.integer)) or n_jobs == 0:
         raise DataworthError(
-            f"n_jobs must be a positive whole number, or negative to count back from the number "
+            f"{name} must be a positive whole number, or negative to count back from the number "
             f"of cores (-1: all); got {n_jobs!r}."
         )
 
