@@ -56,8 +56,8 @@ from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from dataworth.data import Dataset
-from dataworth.progress import show_progress
 from dataworth.errors import DataworthError
+from dataworth.progress import show_progress
 from dataworth.ranking import as_values, removal_order
 from dataworth.result import ValuationResult
 from dataworth.utility.model import FitAndScore
