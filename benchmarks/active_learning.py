@@ -70,13 +70,15 @@ from threadpoolctl import threadpool_limits
 
 from dataworth.apps.active_loop import (
     compare_strategies,
-    format_reach_table,
     labels_to_reach,
     summarize_curves,
 )
 from dataworth.apps.select import ShapleyRegression
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import tables  # noqa: E402
+
 STRATEGIES = ["random", "uncertainty", "entropy", "shapley-regression", "influence"]
 TARGET_FRACTIONS = (0.90, 0.95)
 TEST_SEED = 12345
@@ -281,31 +283,32 @@ def run_scenario(
         "reach_vs_uncertainty": {
             k: [r.to_dict() for r in rows] for k, rows in versus_uncertainty.items()
         },
-        "_reach_rows": reach,
-        "_versus_uncertainty": versus_uncertainty,
         "seconds": time.perf_counter() - started,
     }
 
 
-def markdown(
-    results: list[dict[str, Any]], command: str, seeds: list[int], scaling: str, split: str
-) -> str:
-    where = "the test split" if split == "test" else "the validation split (test split unread)"
+def markdown(payload: dict[str, Any]) -> str:
+    """The markdown of a run from its JSON payload; the tables are ``tables.py``'s
+    ``active_learning.*`` (of ``benchmarks/active_learning.json``)."""
+    where = (
+        "the test split"
+        if payload["split"] == "test"
+        else "the validation split (test split unread)"
+    )
+    seeds = payload["seeds"]
     out = [
         "# Batch active learning: clean and polluted pools",
         "",
-        f"Produced by `{command}` ({len(seeds)} seeds: {seeds}; accuracy on {where}; Python "
-        f"{platform.python_version()}, {platform.machine()}; digits features: {scaling}). "
+        f"Produced by `{payload['command']}` ({len(seeds)} seeds: {seeds}; accuracy on {where}; "
+        f"Python {payload['python']}, {payload.get('machine', platform.machine())}; digits "
+        f"features: {payload['scaling']}). "
         "Protocol: see the docstring of `benchmarks/active_learning.py` and `docs/select.md`.",
         "",
     ]
-    for res in results:
-        n_labels = res["n_labels"]
-        show = list(range(0, len(n_labels), 2))
-        if show[-1] != len(n_labels) - 1:
-            show.append(len(n_labels) - 1)
+    for res in payload["results"]:
+        scenario = res["scenario"]
         out += [
-            f"## {res['scenario']}",
+            f"## {scenario}",
             "",
             f"Pool {res['n_pool']} rows ({res['junk_fraction']:.0%} junk), evaluation "
             f"{res['n_test']} rows; {res['initial']} initial rows, then {res['batch']} per round "
@@ -314,32 +317,21 @@ def markdown(
             "",
             "Accuracy (mean over seeds [95% t interval]) by labels bought:",
             "",
-            "| strategy | "
-            + " | ".join(str(n_labels[j]) for j in show)
-            + " | junk share of bought labels (first 2 rounds) | selection s/run |",
-            "|---|" + "---|" * len(show) + "---|---|",
+            tables.block(f"active_learning.curve:{scenario}", payload),
         ]
-        for s, c in res["curves"].items():
-            cells = [f"{c['mean'][j]:.3f} [{c['low'][j]:.3f}, {c['high'][j]:.3f}]" for j in show]
-            out.append(
-                f"| {s} | " + " | ".join(cells) + f" | {np.mean(c['junk_share_bought']):.2f} "
-                f"({np.mean(c['junk_share_first_two_batches']):.2f}) "
-                f"| {np.mean(c['select_seconds']):.1f} |"
-            )
-        for frac, rows in res["_reach_rows"].items():
+        for frac, rows in res["reach"].items():
             out += [
                 "",
                 f"Labels to reach {float(frac):.0%} of the all-clean accuracy "
-                f"(target {rows[0].target:.4f}; baseline: random):",
+                f"(target {rows[0]['target']:.4f}; baseline: random):",
                 "",
-                format_reach_table(rows),
+                tables.block(f"active_learning.reach:{scenario}:{frac}", payload),
             ]
-            versus = {r.strategy: r for r in res["_versus_uncertainty"].get(frac, [])}
             paired = [
-                f"{name} {r.saved_mean:+.1f} [{r.saved_low:+.1f}, {r.saved_high:+.1f}]"
-                + (" (a bound)" if r.censored else "")
-                for name, r in versus.items()
-                if name.startswith(("shapley-regression", "sr-"))
+                f"{r['strategy']} {r['saved_mean']:+.1f} [{r['saved_low']:+.1f}, "
+                f"{r['saved_high']:+.1f}]" + (" (a bound)" if r["censored"] else "")
+                for r in res["reach_vs_uncertainty"].get(frac, [])
+                if r["strategy"].startswith(("shapley-regression", "sr-"))
             ]
             if paired:
                 out += [
@@ -396,8 +388,6 @@ def main() -> None:
             )
             results.append(res)
             print(f"{name}: {res['seconds']:.0f} s", flush=True)
-    text = markdown(results, command.strip(), seeds, args.scaling, args.split)
-    print(text)
     payload = {
         "command": command.strip(),
         "seeds": seeds,
@@ -410,14 +400,20 @@ def main() -> None:
         "target_fractions": TARGET_FRACTIONS,
         "scaling": args.scaling,
         "python": platform.python_version(),
+        "machine": platform.machine(),
         "results": [{k: v for k, v in r.items() if not k.startswith("_")} for r in results],
     }
+    text = json.dumps(payload, indent=1)
+    print(markdown(json.loads(text)))
     if args.json:
-        Path(args.json).write_text(json.dumps(payload, indent=1))
+        Path(args.json).write_text(text)
     if args.quick or args.split == "validation":
         return  # smoke and validation runs never overwrite the reported figures
-    (HERE / f"{args.output}.md").write_text(text)
-    (HERE / f"{args.output}.json").write_text(json.dumps(payload, indent=1))
+    (HERE / f"{args.output}.json").write_text(text)
+    if args.output == "active_learning":
+        (HERE / f"{args.output}.md").write_text(markdown(json.loads(text)))
+    else:  # tables.py renders benchmarks/active_learning.json only
+        print(f"wrote {args.output}.json; no markdown for a JSON other than active_learning.json")
 
 
 if __name__ == "__main__":

@@ -54,6 +54,9 @@ from dataworth.data import Dataset
 from dataworth.datasets import load_dataset
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import tables  # noqa: E402
+
 WM_FRACTIONS = (0.0, 0.01, 0.02, 0.05, 0.1, 0.2)
 WM_METHODS = ("knn-shapley", "data-oob", "loo", "influence")
 POISON_FRACTIONS = (0.005, 0.01, 0.02, 0.03)
@@ -117,9 +120,9 @@ def watermark(seeds: list[int], patterns: list[str], methods: tuple[str, ...]) -
     return out
 
 
-def _watermark_md(part: dict[str, Any]) -> list[str]:
+def _watermark_md(results: dict[str, Any]) -> list[str]:
+    part = results["watermark"]
     lines = ["## 1. Watermark (trigger set) removal on digits", ""]
-    fr = part["fractions"]
     for pattern, runs in part["patterns"].items():
         r0 = runs[0]
         lines += [
@@ -131,32 +134,14 @@ def _watermark_md(part: dict[str, Any]) -> list[str]:
             f"(1/classes = {r0['chance']:.3f}) and "
             f"{_ms([r['test_accuracy_without'] for r in runs])} on the test rows.",
             "",
-            "| method | AUROC | seconds | trigger share in lowest 5% |",
-            "|---|---|---|---|",
-        ]
-        j5 = fr.index(0.05)
-        for m in r0["methods"]:
-            lines.append(
-                f"| {m} | {_ms([r['methods'][m]['auroc'] for r in runs])} | "
-                f"{np.nanmean([r['methods'][m]['seconds'] for r in runs]):.1f} | "
-                f"{_ms([r['methods'][m]['recall'][j5] for r in runs])} |"
-            )
-        lines += [
+            tables.block(f"attacks.watermark:{pattern}", results),
             "",
             "Trigger-set accuracy / clean test accuracy of the retrained 1-NN after removing "
             "the lowest-valued rows (mean over seeds):",
             "",
-            "| removed | " + " | ".join(f"{f:.0%}" for f in fr) + " |",
-            "|---|" + "---|" * len(fr),
+            tables.block(f"attacks.watermark_removal:{pattern}", results),
+            "",
         ]
-        names = [*r0["methods"], "random"]
-        for m in names:
-            src = [r["random"] if m == "random" else r["methods"][m] for r in runs]
-            trig = np.mean([s["trigger_accuracy"] for s in src], axis=0)
-            acc = np.mean([s["test_accuracy"] for s in src], axis=0)
-            cells = " | ".join(f"{t:.2f} / {a:.3f}" for t, a in zip(trig, acc, strict=True))
-            lines.append(f"| {m} | {cells} |")
-        lines.append("")
     return lines
 
 
@@ -216,11 +201,12 @@ def poison(
     return out
 
 
-def _poison_md(part: dict[str, Any]) -> list[str]:
+def _poison_md(results: dict[str, Any]) -> list[str]:
     lines = ["## 2. Influence-based poisoning of logistic regression", ""]
-    for case in part["cases"]:
+    for case in results["poison"]["cases"]:
         runs = case["runs"]
         sizes = runs[0]["sizes"]
+        which = f"{case['data']}:{case['mode']}"
         lines += [
             f"### {case['data']}, mode `{case['mode']}`",
             "",
@@ -229,69 +215,19 @@ def _poison_md(part: dict[str, Any]) -> list[str]:
             f"{runs[0]['budget']:g} (standard deviations), {runs[0]['steps']} steps. "
             "Mean ± sd over seeds.",
             "",
-            "| k (share) | test error, influence poison | test error, random perturbation | "
-            "target error, influence | target loss, influence | target loss, random |",
-            "|---|---|---|---|---|---|",
-        ]
-        clean = [r["attack"][0] for r in runs]
-        lines.append(
-            f"| 0 (clean) | {_ms([c['test_error'] for c in clean])} | | "
-            f"{_ms([c['target_error'] for c in clean])} | "
-            f"{_ms([c['target_loss'] for c in clean])} | |"
-        )
-        ks = sorted({a["k"] for a in runs[0]["attack"] if a["k"] > 0})
-        for k in ks:
-            inf = [
-                a for r in runs for a in r["attack"] if a["k"] == k and a["attack"] == "influence"
-            ]
-            rnd = [a for r in runs for a in r["attack"] if a["k"] == k and a["attack"] == "random"]
-            share = inf[0]["fraction"]
-            lines.append(
-                f"| {k} ({share:.1%}) | {_ms([a['test_error'] for a in inf])} | "
-                f"{_ms([a['test_error'] for a in rnd])} | "
-                f"{_ms([a['target_error'] for a in inf])} | "
-                f"{_ms([a['target_loss'] for a in inf])} | {_ms([a['target_loss'] for a in rnd])} |"
-            )
-        methods = []
-        for d in runs[0]["detection"]:
-            if d["method"] not in methods:
-                methods.append(d["method"])
-        detectors = [m for m in methods if m not in ("remove-poison", "random")]
-        lines += [
+            tables.block(f"attacks.poison:{which}", results),
             "",
             "Detection AUROC of the influence poison (low value = suspicious):",
             "",
-            "| k | " + " | ".join(detectors) + " |",
-            "|---|" + "---|" * len(detectors),
-        ]
-        for k in ks:
-            cells = []
-            for m in detectors:
-                vals = [
-                    d["auroc"]
-                    for r in runs
-                    for d in r["detection"]
-                    if d["k"] == k and d["method"] == m
-                ]
-                cells.append(_ms(vals))
-            lines.append(f"| {k} | " + " | ".join(cells) + " |")
-        lines += [
+            tables.block(f"attacks.detection:{which}", results),
             "",
             f"Defence: test error after dropping the lowest-valued "
             f"{runs[0]['defence_fraction']:.0%} of the rows and retraining (`remove-poison`: "
             "exactly the poisoned rows; `random`: as many random rows):",
             "",
-            "| k | poisoned | " + " | ".join(methods) + " |",
-            "|---|---|" + "---|" * len(methods),
+            tables.block(f"attacks.defence:{which}", results),
+            "",
         ]
-        for k in ks:
-            rows = [d for r in runs for d in r["detection"] if d["k"] == k]
-            poisoned = [d["test_error_poisoned"] for d in rows if d["method"] == methods[0]]
-            cells = [
-                _ms([d["test_error_after"] for d in rows if d["method"] == m]) for m in methods
-            ]
-            lines.append(f"| {k} | {_ms(poisoned)} | " + " | ".join(cells) + " |")
-        lines.append("")
     return lines
 
 
@@ -309,9 +245,9 @@ def write_report(results: dict[str, Any], path: Path) -> None:
         "",
     ]
     if "watermark" in results:
-        lines += _watermark_md(results["watermark"])
+        lines += _watermark_md(results)
     if "poison" in results:
-        lines += _poison_md(results["poison"])
+        lines += _poison_md(results)
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -341,7 +277,7 @@ def main() -> None:
     def save() -> None:
         results["seconds"] = time.perf_counter() - started
         out_json.write_text(json.dumps(_json(results), indent=2) + "\n")
-        write_report(results, args.out)
+        write_report(json.loads(out_json.read_text()), args.out)
 
     if "watermark" in parts:
         patterns = ["noise"] if args.quick else ["noise", "patch"]

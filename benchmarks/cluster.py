@@ -56,6 +56,9 @@ from dataworth.engine.cluster import on_cluster_backend
 from dataworth.methods import get_method
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import tables  # noqa: E402
+
 SEED = 0
 
 
@@ -207,12 +210,11 @@ def write(rows: list[Row], out: Path, command: str, load: tuple[float, float]) -
         "versions": {n: _version(n) for n in ("dataworth", "joblib", "ray", "dask", "distributed")},
         "load_average_1min_start_end": load,
     }
-    out.with_suffix(".json").write_text(
+    json_path = out.with_suffix(".json")
+    json_path.write_text(
         json.dumps({"command": command, **env, "rows": [asdict(r) for r in rows]}, indent=2) + "\n"
     )
-    seq = {
-        (r.method, r.n_train): r.per_second for r in rows if r.workers == 1 and r.backend == "loky"
-    }
+    record = json.loads(json_path.read_text())
     lines = [
         "# dataworth on loky, Ray and Dask: throughput vs workers",
         "",
@@ -233,19 +235,8 @@ def write(rows: list[Row], out: Path, command: str, load: tuple[float, float]) -
         "(`n_jobs=1` is sequential). Ray's joblib backend starts a new pool of actors for "
         "every run (part of 'seconds'); loky and Dask reuse their workers.",
         "",
-        "| backend | workers | method | training rows | fits | samples | start s | seconds "
-        "| samples/s | speed-up vs 1 worker | driver pickles | utility MiB | same values as loky |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        tables.block("cluster", record),
     ]
-    for r in rows:
-        same = "-" if r.same_as_loky is None else ("yes" if r.same_as_loky else "**no**")
-        lines.append(
-            f"| {r.backend} | {r.workers} | {r.method} | {r.n_train:,} | {r.fits} | {r.samples:,} "
-            f"{r.what} | {r.start_seconds:.1f} | {r.seconds:.2f} | {r.per_second:.1f} "
-            f"| {r.per_second / seq[(r.method, r.n_train)]:.2f} | {r.driver_pickles} "
-            f"| {r.utility_mib:.2f} "
-            f"| {same} |"
-        )
     out.write_text("\n".join(lines) + "\n")
 
 

@@ -48,6 +48,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import tables  # noqa: E402
 from common import limit_threads, record_lines, run_record, spearman  # noqa: E402
 from estimators_games import (  # noqa: E402
     GAMES,
@@ -321,60 +322,9 @@ def dump_json(record: dict[str, Any]) -> str:
 
 # --------------------------------------------------------------------------- report
 #: The same algorithm in both libraries: dataworth estimator (or method) -> shapiq approximator.
-COUNTERPARTS = {
-    "shapley/permutation": "PermutationSamplingSV",
-    "permutation-shapley": "PermutationSamplingSV",
-    "shapley/msr": "SVARM",
-    "shapley/stratified-svarm": "SVARM",
-    "shapley/stratified": "StratifiedSamplingSV",
-    "shapley/regression-msr": "RegressionMSR",
-    "shapley/kernel-shap": "KernelSHAP",
-    "shapley/unbiased-kernel-shap": "UnbiasedKernelSHAP",
-    "shapley/leverage-shap": "LeverageSHAP",
-}
-
-
-def counterpart_lines(record: dict[str, Any]) -> list[str]:
-    """Per pair and budget: geometric mean over games of rel. MSE dataworth / shapiq."""
-    factors = record["budget_factors"]
-    by_key = {
-        (s["library"], s["game"], s["method"], s["budget_factor"]): s for s in record["summary"]
-    }
-    games = [g["name"] for g in record["games"]]
-    lines = [
-        "| dataworth | shapiq | "
-        + " | ".join(f"{f}n: ratio (range over games)" for f in factors)
-        + " |",
-        "|---|---" + "|---" * len(factors) + "|",
-    ]
-    for dw, sq in COUNTERPARTS.items():
-        cells, any_ok = [dw, sq], False
-        for f in factors:
-            ratios = []
-            for g in games:
-                a, b = by_key.get(("dataworth", g, dw, f)), by_key.get(("shapiq", g, sq, f))
-                if a and b and a["rel_mse"] > 0 and b["rel_mse"] > 0:
-                    ratios.append(a["rel_mse"] / b["rel_mse"])
-            if ratios and all(np.isfinite(ratios)):
-                any_ok = True
-                geo = math.exp(float(np.mean(np.log(ratios))))
-                cells.append(f"{geo:.2f}x ({min(ratios):.2f}-{max(ratios):.2f})")
-            else:
-                cells.append("-")
-        if any_ok:
-            lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _fmt(x: float) -> str:
-    if x is None or not np.isfinite(x):
-        return "-"
-    return f"{x:.2e}" if x < 0.01 else f"{x:.3f}"
-
-
-def render(record: dict[str, Any]) -> str:
-    factors = record["budget_factors"]
-    summary = record["summary"]
+def render(record: dict[str, Any], stem: str = "estimators") -> str:
+    """The markdown of a run; its tables are ``tables.py``'s ``{stem}.*`` (stem: estimators or
+    estimators-quick, the JSON they are rendered from in benchmarks/)."""
     lines = [
         "# Shapley estimators on exact games: dataworth and shapiq",
         "",
@@ -405,32 +355,12 @@ def render(record: dict[str, Any]) -> str:
     ]
     if record.get("notes"):
         lines += ["Notes:", ""] + [f"* {n}" for n in record["notes"]] + [""]
-    lines += ["## Games", "", "| game | n | u(N) | exact values (min / max) | table | what |",
-              "|---|---|---|---|---|---|"]  # fmt: skip
-    for g in record["games"]:
-        phi = np.asarray(g["exact_shapley"])
-        lines.append(
-            f"| {g['name']} | {g['n']} | {g['u_full']:.3f} | {phi.min():.3f} / {phi.max():.3f} "
-            f"| {g['file']} ({g['table_kib']:.0f} KiB, built in {g['build_seconds']:.0f} s) "
-            f"| {g['description']} |"
-        )
+    lines += ["## Games", "", tables.block(f"{stem}.games", record)]
     lines += ["", "## Checks of the exact values", ""]
     for c in record["checks"]:
         lines.append(f"* {c}")
     lines += ["", "## Best of each library (rel. MSE; ratio = best dataworth / best shapiq)", ""]
-    head = "| game | " + " | ".join(
-        f"{f}n: best shapiq | {f}n: best dataworth | {f}n: ratio" for f in factors
-    )
-    lines += [head + " |", "|---" * (1 + 3 * len(factors)) + "|"]
-    for g in record["games"]:
-        cells = [g["name"]]
-        for f in factors:
-            b = record["best"].get(f"{g['name']}|{f}", {})
-            sq, dw = b.get("shapiq"), b.get("dataworth")
-            cells.append(f"{sq['method']} {_fmt(sq['rel_mse'])}" if sq else "-")
-            cells.append(f"{dw['method']} {_fmt(dw['rel_mse'])}" if dw else "-")
-            cells.append(f"{b['ratio']:.1f}x" if b.get("ratio") is not None else "-")
-        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(tables.block(f"{stem}.best", record))
     lines += [
         "",
         "## Same algorithm in both libraries (rel. MSE dataworth / shapiq)",
@@ -439,44 +369,11 @@ def render(record: dict[str, Any]) -> str:
         "lower); in brackets the smallest and largest ratio. dataworth's `msr` (uniform-size "
         "paired MSR) has no exact shapiq twin; it is set against SVARM, the closest.",
         "",
-        *counterpart_lines(record),
+        tables.block(f"{stem}.counterparts", record),
     ]
     for g in record["games"]:
         lines += ["", f"## {g['name']} (n = {g['n']})", ""]
-        budgets = [f * g["n"] for f in factors]
-        head = "| library | method | " + " | ".join(
-            f"rel. MSE B={b} | rho | s | evals" for b in budgets
-        )
-        lines += [head + " |", "|---|---" + "|---" * (4 * len(factors)) + "|"]
-        entries = [s for s in summary if s["game"] == g["name"]]
-        order: list[tuple[str, str]] = []
-        for s in entries:
-            if (s["library"], s["method"]) not in order:
-                order.append((s["library"], s["method"]))
-        for lib, method in order:
-            cells = [lib, method]
-            for f in factors:
-                s = next(
-                    (
-                        e
-                        for e in entries
-                        if e["library"] == lib and e["method"] == method
-                        and e["budget_factor"] == f
-                    ),
-                    None,
-                )  # fmt: skip
-                if s is None or s["n_ok"] == 0:
-                    err = s["errors"][0][:60] if s and s["errors"] else "not run"
-                    cells += [f"failed: {err}", "-", "-", "-"]
-                    continue
-                mark = "" if s["n_ok"] == s["n_runs"] else f" ({s['n_ok']}/{s['n_runs']} ok)"
-                cells += [
-                    _fmt(s["rel_mse"]) + mark,
-                    f"{s['spearman']:.3f}",
-                    f"{s['seconds']:.3f}",
-                    str(s["max_evaluations"]),
-                ]
-            lines.append("| " + " | ".join(cells) + " |")
+        lines.append(tables.block(f"{stem}.game:{g['name']}", record))
     sq = record.get("shapiq", {})
     if sq.get("approximators"):
         lines += ["", "## shapiq approximators", ""]
@@ -492,6 +389,11 @@ def render(record: dict[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------- main
+def table_stem(path: Path) -> str:
+    """The ``tables.py`` families of a run written to ``path``: the quick run's or the full's."""
+    return "estimators-quick" if path.stem == "estimators-quick" else "estimators"
+
+
 def git_state() -> dict[str, Any]:
     """HEAD and the files of src/ that differ from it (the estimators are work in progress)."""
 
@@ -533,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.render:
         record = json.loads(args.render.read_text())
-        args.render.with_suffix(".md").write_text(render(record))
+        args.render.with_suffix(".md").write_text(render(record, table_stem(args.render)))
         return 0
 
     started = time.perf_counter()
@@ -650,7 +552,7 @@ def main(argv: list[str] | None = None) -> int:
     record["seconds"] = time.perf_counter() - started
     json_path = out.with_suffix(".json")
     json_path.write_text(dump_json(record))
-    out.write_text(render(record))
+    out.write_text(render(json.loads(json_path.read_text()), table_stem(out)))
     print(f"wrote {out} and {json_path} ({record['seconds']:.0f} s)")
     return 0
 

@@ -54,6 +54,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import tables  # noqa: E402
 from common import (  # noqa: E402
     Budgets,
     Split,
@@ -359,6 +360,9 @@ def _f(x: Any, fmt: str = ".3f") -> str:
 
 
 def render(record: dict[str, Any]) -> str:
+    """The markdown of a run; its tables are ``tables.py``'s, of the run's JSON (``json_name``:
+    estimators_real.json or estimators_real-quick.json in benchmarks/)."""
+    stem = "estimators_real-quick" if "quick" in record["json_name"] else "estimators_real"
     lines = [
         "# Shapley estimators on real utilities, at equal wall time",
         "",
@@ -389,51 +393,11 @@ def render(record: dict[str, Any]) -> str:
             f"(others' work in progress, used as they were): {changed}"
         )
     lines += [""] + [f"* note: {n}" for n in record["notes"]]
-    summary = record["summary"]
     for d in record["datasets"]:
         rows = d["rows"]
         times = d["times"]
         lines += ["", f"## {rows} training rows, seeds {record['seeds']}", ""]
-        head = "| library | method | " + " | ".join(
-            f"AUROC T={t:g}s | rho seeds | evals | s" for t in times
-        )
-        lines += [head + " |", "|---|---" + "|---" * (4 * len(times)) + "|"]
-        methods: list[tuple[str, str]] = []
-        for s in summary:
-            if s["rows"] == rows and (s["library"], s["method"]) not in methods:
-                methods.append((s["library"], s["method"]))
-        for lib, method in methods:
-            cells = [lib, method]
-            for t in times:
-                s = next(
-                    (
-                        e for e in summary
-                        if e["rows"] == rows and e["library"] == lib
-                        and e["method"] == method and e["T"] == t
-                    ),
-                    None,
-                )  # fmt: skip
-                if s is None:
-                    cells += ["-", "-", "-", "-"]
-                    continue
-                if s["n_ok"] == 0:
-                    cells += [f"failed: {(s['errors'] or ['?'])[0][:60]}", "-", "-", "-"]
-                    continue
-                mark = "" if s["n_ok"] == s["n_runs"] else f" ({s['n_ok']}/{s['n_runs']})"
-                rng = f" [{s['auroc_min']:.2f}-{s['auroc_max']:.2f}]" if s["n_ok"] > 1 else ""
-                ev = _f(s["evaluations"], ",.0f")
-                if s.get("permutations"):
-                    ev = f"{ev} ({s['permutations']} perms)"
-                cells += [
-                    f"**{s['auroc']:.3f}**{rng}{mark}",
-                    _f(s["seed_spearman"]),
-                    ev,
-                    _f(s["seconds"], ".1f"),
-                ]
-            lines.append("| " + " | ".join(cells) + " |")
-        for lib, why in record.get("peers_missing", {}).items():
-            cells = [lib, "tmc (peer)", why, "-", "-", "-"] + ["-"] * 4 * (len(times) - 1)
-            lines.append("| " + " | ".join(cells) + " |")
+        lines.append(tables.block(f"{stem}.rows:{rows}", record))
         best = record["best"].get(str(rows), {})
         if best:
             lines += [""]
@@ -457,23 +421,8 @@ def render(record: dict[str, Any]) -> str:
             "correlation of the two halves of the samples in the last round (RankStable's "
             "own statistic). AUROC of the values at stop.",
             "",
-            "| rows | method | reached | split-half rho at stop | s (metadata) | evals | samples "
-            "| AUROC |",
-            "|---|---|---|---|---|---|---|---|",
+            tables.block(f"{stem}.rankstable", record),
         ]
-        for r in rs:
-            if "error" in r:
-                lines.append(
-                    f"| {r['rows']} | {r['method']} | failed: {r['error'][:80]} |"
-                    " - | - | - | - | - |"
-                )
-                continue
-            reached = "yes" if r["reached"] else f"not reached in {r['cap']:g} s"
-            lines.append(
-                f"| {r['rows']} | {r['method']} | {reached} | {_f(r['split_half_rho'])} | "
-                f"{_f(r['metadata_seconds'], '.2f')}"
-                f" | {r['evaluations']:,} | {_f(r['samples'], ',')} | {r['auroc']:.3f} |"
-            )
     peers = record.get("peers", {})
     if peers.get("runs"):
         lines += ["", "## Peers", ""]
@@ -690,7 +639,7 @@ def main(argv: list[str] | None = None) -> int:
     record["seconds"] = time.perf_counter() - started
     json_path = out.with_suffix(".json")
     json_path.write_text(dump_json(record))
-    out.write_text(render(record))
+    out.write_text(render(json.loads(json_path.read_text())))
     print(f"wrote {out} and {json_path} ({record['seconds']:.0f} s)")
     return 0
 

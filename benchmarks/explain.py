@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import tables  # noqa: E402
 from common import environment, record_lines, run_record  # noqa: E402
 
 from dataworth import value  # noqa: E402
@@ -118,7 +119,7 @@ def confounders(seeds: list[int]) -> dict[str, Any]:
             }
         )
         print(f"  {label}: {rows[-1]['in_top']} in the top {TOP}, {rows[-1]['flagged']} flagged")
-    return {"seeds": seeds, "rows": rows}
+    return {"seeds": seeds, "planted": N_PLANT, "top": TOP, "rows": rows}
 
 
 # ---------------------------------------------------------------------- part 2: stability
@@ -189,11 +190,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         f"Gaussian classes ({len(conf['seeds'])} seeds: {conf['seeds']}); "
         f"`class_debug(method, train, valid, 0, top={TOP}, random_state=0)`.",
         "",
-        f"| method | planted rows in the top {TOP} | planted rows flagged | time (s) |",
-        "|---|---|---|---|",
+        tables.block("explain.confounders", results),
     ]
-    for r in conf["rows"]:
-        md.append(f"| {r['label']} | {r['in_top']}/{n} | {r['flagged']}/{n} | {r['seconds']:.1f} |")
     looks = conf["rows"][0]["looks_like_other"]
     md += [
         "",
@@ -205,15 +203,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "Spearman rank correlation of the values between resamples (on shared rows), "
         "`bootstrap_stability(..., random_state=0)`; data of `tests/test_explain.py`.",
         "",
-        "| data | method | resamples | mean | sd | min | max | verdict | cross-validated R^2 |",
-        "|---|---|---|---|---|---|---|---|---|",
+        tables.block("explain.stability", results),
     ]
-    for r in stab["rows"]:
-        r2 = f"{r['r2_tree_cv']:.3f}" if "r2_tree_cv" in r else ""
-        md.append(
-            f"| {r['data']} | {r['method']} | {r['resamples']} | {r['mean']:.3f} | "
-            f"{r['sd']:.3f} | {r['min']:.3f} | {r['max']:.3f} | {r['verdict']} | {r2} |"
-        )
     for r in stab["rows"]:
         if "collection_verdict" in r:
             md += ["", f"Collection verdict on the random labels: {r['collection_verdict']}"]
@@ -238,7 +229,7 @@ def main() -> None:
     results["environment"] = environment()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    write_report(results, args.out)
+    write_report(json.loads(args.out.with_suffix(".json").read_text()), args.out)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
 
 

@@ -6,16 +6,22 @@ damping for every method. For each inverse-Hessian method of each library: wall 
 method plus the whole matrix) and the Pearson correlation of the matrix with dataworth's direct
 method (explicit Hessian). pyDVL's direct method is checked against it too.
 
-    .venv-bench/bin/python benchmarks/influence.py            # writes influence.md / .json
-    .venv-bench/bin/python benchmarks/influence.py --quick    # smaller, for a smoke run
+    .venv-bench/bin/python benchmarks/influence.py            # every method, damping 1e-3
+    .venv-bench/bin/python benchmarks/influence.py --quick    # 300 x 100 rows, a smoke run
+    .venv-bench/bin/python benchmarks/influence.py --damping 0.1 --methods arnoldi,ekfac
 
-Run in the benchmark environment (``bash benchmarks/setup.sh``); without pyDVL only dataworth's
-rows are filled. One BLAS/torch thread per process unless ``--threads`` says otherwise.
+Writes one JSON per run (``--out``; default ``benchmarks/influence-damping-<d>[-quick].json``)
+and prints its table. ``benchmarks/influence.md`` and the README show the runs that
+``benchmarks/tables.py`` lists (``INFLUENCE_RUNS``), rendered from their JSON by
+``python benchmarks/tables.py``. Run in the benchmark environment (``bash benchmarks/setup.sh``);
+without pyDVL only dataworth's rows are filled. One BLAS/torch thread per process unless
+``--threads`` says otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import platform
 import shlex
@@ -32,6 +38,8 @@ from sklearn.datasets import load_digits
 from threadpoolctl import threadpool_limits
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import tables  # noqa: E402
 
 
 def make_problem(n_train: int, n_test: int, seed: int) -> dict[str, Any]:
@@ -100,7 +108,7 @@ def dataworth_methods(rank: int) -> dict[str, tuple[Any, str | None]]:
         # and stops at a relative residual of 1e-4: the same settings.
         "lissa": (LiSSASolver(batch_size=None, depth=1000, rtol=1e-4, random_state=0), "lissa"),
         "arnoldi": (ArnoldiSolver(rank=rank, random_state=0), "arnoldi"),
-        "arnoldi, complement=smallest": (
+        "arnoldi-smallest": (
             ArnoldiSolver(rank=rank, complement="smallest", random_state=0),
             None,
         ),
@@ -189,12 +197,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=100, help="Arnoldi rank.")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=str(HERE / "influence"))
     parser.add_argument(
-        "--methods", default=None, help="Comma-separated subset of the rows (direct always runs)."
+        "--out", type=Path, default=None, help="JSON (default: influence-damping-<d>[-quick].json)"
+    )
+    parser.add_argument(
+        "--methods",
+        default=None,
+        help=f"Comma-separated subset of {', '.join(dataworth_methods(1))} (direct always runs).",
     )
     parser.add_argument("--no-pydvl", action="store_true", help="dataworth's rows only.")
     args = parser.parse_args(argv)
+    known = dataworth_methods(args.rank)
+    chosen = None if args.methods is None else {"direct", *args.methods.split(",")}
+    if chosen is not None and (unknown := sorted(chosen - set(known))):
+        # a name with a comma in it once split into two unknown names and its row vanished
+        parser.error(f"unknown methods {unknown}; choose from {', '.join(known)}")
+    if args.out is None:
+        args.out = HERE / f"influence-damping-{args.damping:g}{'-quick' if args.quick else ''}.json"
     n_train, n_test = (300, 100) if args.quick else (1000, 400)
     torch.set_num_threads(args.threads)
     rows: list[dict[str, Any]] = []
@@ -213,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.no_pydvl
             else pydvl_methods(args.damping + problem["weight_decay"], args.rank)
         )
-        chosen = None if args.methods is None else {"direct", *args.methods.split(",")}
-        for name, (solver, peer) in dataworth_methods(args.rank).items():
+        for name, (solver, peer) in known.items():
             if chosen is not None and name not in chosen:
                 continue
             started = time.perf_counter()
@@ -239,49 +257,26 @@ def main(argv: list[str] | None = None) -> int:
                     row["pydvl_error"] = f"{type(exc).__name__}: {exc}"[:200]
             rows.append(row)
             print(json.dumps(row), flush=True)
-    write(Path(args.out), rows, problem, args, n_train, n_test)
+    record = {
+        "rows": rows,
+        "args": {**vars(args), "out": str(args.out)},
+        "command": " ".join(
+            ["python benchmarks/influence.py", *(shlex.quote(a) for a in sys.argv[1:])]
+        ),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": platform.processor() or platform.machine(),
+        "problem": {
+            "n_train": n_train,
+            "n_test": n_test,
+            "n_params": problem["n_params"],
+            "test_accuracy": problem["test_accuracy"],
+            "weight_decay": problem["weight_decay"],
+        },
+    }
+    args.out.write_text(json.dumps(record, indent=2) + "\n")
+    print(tables.influence_run(json.loads(args.out.read_text())))
+    print(f"wrote {args.out}")
     return 0
-
-
-def write(
-    out: Path, rows: list[dict[str, Any]], problem: dict[str, Any], args: Any, n: int, m: int
-) -> None:
-    def f(x: float | None, digits: int = 3) -> str:
-        return "—" if x is None else f"{x:.{digits}f}"
-
-    lines = [
-        "# Influence functions: dataworth vs pyDVL",
-        "",
-        f"MLP 64-32-10 (tanh, {problem['n_params']} parameters) on digits, {n} training x {m} "
-        f"test rows, float64, weight decay {problem['weight_decay']:g} in the objective, damping "
-        f"{args.damping:g}, Arnoldi rank {args.rank}, {args.threads} thread(s), "
-        f"{platform.processor() or platform.machine()}. Pearson of the whole {n} x {m} matrix "
-        "with dataworth's direct method. Time: fitting the method and computing the matrix. "
-        "pyDVL's EK-FAC fails on float64 models (a dtype error inside it), so it runs on a "
-        "float32 copy.",
-        "",
-        "| method | dataworth s | pyDVL s | speed-up | dataworth Pearson | pyDVL Pearson |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        ours, theirs = r["dataworth_s"], r.get("pydvl_s")
-        ratio = f"{theirs / ours:.1f}x" if theirs else "—"
-        lines.append(
-            f"| {r['method']} | {f(ours, 2)} | {f(theirs, 2)} | {ratio} | "
-            f"{f(r['dataworth_pearson'], 4)} | {f(r.get('pydvl_pearson'), 4)}"
-            + (f" ({r['pydvl_error']})" if "pydvl_error" in r else "")
-            + " |"
-        )
-    lines += [
-        "",
-        "Command: `.venv-bench/bin/python benchmarks/influence.py "
-        + " ".join(shlex.quote(a) for a in sys.argv[1:])
-        + "`.",
-        "",
-    ]
-    out.with_suffix(".md").write_text("\n".join(lines))
-    out.with_suffix(".json").write_text(json.dumps({"rows": rows, "args": vars(args)}, indent=2))
-    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -48,6 +48,7 @@ from threadpoolctl import threadpool_limits
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import tables  # noqa: E402
 from common import environment, record_lines, run_record  # noqa: E402
 
 from dataworth.apps.market import MarketResult, market_payouts  # noqa: E402
@@ -199,49 +200,6 @@ def summarise(markets: list[dict[str, Any]]) -> dict[str, Any]:
     return {"rows": rows, "honest_penalties": honest, "inside_same_cents": inside_same}
 
 
-def _main_table(rows: list[dict[str, Any]], n: int) -> list[str]:
-    lines = [
-        f"| attack by provider A | values | A gained (of {n}) | A's share before -> after (mean) "
-        "| largest gain |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        s = r["all"]
-        lines.append(
-            f"| {r['attack']} | {r['mode']} | {s['gained']} | "
-            f"{100 * s['share_before_mean']:.1f}% -> {100 * s['share_after_mean']:.1f}% | "
-            f"{100 * s['largest_gain']:+.1f} points |"
-        )
-    return lines
-
-
-def _model_table(rows: list[dict[str, Any]]) -> list[str]:
-    head = "| attack by provider A | values | " + " | ".join(
-        f"{m}: A gained (of {rows[0][m]['markets']}) | {m}: largest gain" for m in MODELS
-    )
-    lines = [head + " |", "|" + "---|" * (2 + 2 * len(MODELS))]
-    for r in rows:
-        cells = [f"{r[m]['gained']} | {100 * r[m]['largest_gain']:+.1f} points" for m in MODELS]
-        lines.append(f"| {r['attack']} | {r['mode']} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _honest_table(honest: list[dict[str, Any]]) -> list[str]:
-    lines = [
-        "| dataset | markets | lam | smallest/largest penalty ratio: lowest over markets | "
-        "mean over markets | lowest penalty |",
-        "|---|---|---|---|---|---|",
-    ]
-    for h in honest:
-        for mode in ("robust lam=1", "robust lam=2"):
-            e = h[mode]
-            lines.append(
-                f"| {h['dataset']} | {h['markets']} | {mode.split('=')[1]} | "
-                f"{e['ratio_lowest']:.2f} | {e['ratio_mean']:.2f} | {e['penalty_lowest']:.2f} |"
-            )
-    return lines
-
-
 def write_report(results: dict[str, Any], out: Path) -> None:
     s = results["summary"]
     n = len(results["markets"])
@@ -259,18 +217,18 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "",
         "## The attacker's share of the budget, before and after the attack",
         "",
-        *_main_table(s["rows"], n),
+        tables.block("market_replication.attacks", results),
         "",
         "## The same, by model",
         "",
-        *_model_table(s["rows"]),
+        tables.block("market_replication.by_model", results),
         "",
         "## Penalties of honest providers (markets without an attack)",
         "",
         "For each market, the ratio of the smallest to the largest penalty "
         "`exp(-lam x summed similarity)` among providers A-D.",
         "",
-        *_honest_table(s["honest_penalties"]),
+        tables.block("market_replication.honest", results),
         "",
         "## Copies inside one's own data",
         "",
@@ -304,7 +262,7 @@ def main() -> None:
     results["markets"] = markets
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(results, indent=2) + "\n")
-    write_report(results, args.out)
+    write_report(json.loads(args.out.with_suffix(".json").read_text()), args.out)
     print(f"wrote {args.out} and {args.out.with_suffix('.json')}")
 
 

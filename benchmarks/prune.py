@@ -64,6 +64,9 @@ from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import tables  # noqa: E402
+
 FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 STRATEGIES = ("value", "highest", "random", "craig", "craig-grad")
 
@@ -364,55 +367,6 @@ def transfer_digits(seeds: list[int]) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------- report
-def _cmp_table(block: dict[str, Any]) -> str:
-    head = "| kept | " + " | ".join(STRATEGIES) + " |"
-    lines = [head, "|" + "---|" * (len(STRATEGIES) + 1)]
-    for fi, f in enumerate(block["fractions"]):
-        means = [block["mean"][s][fi] for s in STRATEGIES]
-        best = max(means)
-        cells = []
-        for s, m in zip(STRATEGIES, means, strict=True):
-            cell = f"{m:.4f} ± {block['sd'][s][fi]:.4f}"
-            cells.append(f"**{cell}**" if m == best else cell)
-        lines.append(f"| {f:.0%} | " + " | ".join(cells) + " |")
-    lines.append(f"| 100% | {block['full_mean']:.4f} ± {block['full_sd']:.4f} (all rows) |")
-    return "\n".join(lines)
-
-
-def _transfer_table(rows: list[dict[str, Any]], text: bool) -> str:
-    head = (
-        "| seed | values | removal index | removed (flipped) | harmful (flipped) |"
-        + (" near-duplicates found (planted pairs found / planted) |" if text else "")
-        + " target: all rows | target: pruned | target: same number removed at random |"
-    )
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
-    for r in rows:
-        dup = (
-            f" {r['duplicates_found']} ({r['planted_pairs_found']} / {r['planted_duplicates']}) |"
-            if text
-            else ""
-        )
-        lines.append(
-            f"| {r['seed']} | {r.get('method', 'knn-shapley')} | {r['removal_fraction']:.0%} | "
-            f"{r['n_removed']} "
-            f"({r['removed_flipped']} of {r['flipped']}) | {r['harmful']} "
-            f"({r['harmful_flipped']}) |{dup} {r['target_full']:.4f} | "
-            f"{r['target_pruned']:.4f} | {r['target_random_same_size']:.4f} |"
-        )
-    for method in dict.fromkeys(r.get("method", "knn-shapley") for r in rows):
-        mine = [r for r in rows if r.get("method", "knn-shapley") == method]
-        m = {
-            k: np.mean([r[k] for r in mine])
-            for k in ("removal_fraction", "target_full", "target_pruned", "target_random_same_size")
-        }
-        lines.append(
-            f"| mean | {method} | {m['removal_fraction']:.0%} | | |{' |' if text else ''} "
-            f"{m['target_full']:.4f} | {m['target_pruned']:.4f} | "
-            f"{m['target_random_same_size']:.4f} |"
-        )
-    return "\n".join(lines)
-
-
 def write_report(results: dict[str, Any], out: Path) -> None:
     md = [
         "# Pruning: value-based vs CRAIG vs random vs highest-valued, and the transfer workflow",
@@ -448,11 +402,11 @@ def write_report(results: dict[str, Any], out: Path) -> None:
                 else "."
             ),
             "",
-            _cmp_table(block),
+            tables.block(f"prune.compare:{block['dataset']}:{block['noise']}", results),
         ]
-    for key, title, text in (
-        ("transfer_text", "generated 4-topic sentences embedded with all-MiniLM-L6-v2", True),
-        ("transfer_digits", "digits, PCA(16) as the feature function", False),
+    for key, title in (
+        ("transfer_text", "generated 4-topic sentences embedded with all-MiniLM-L6-v2"),
+        ("transfer_digits", "digits, PCA(16) as the feature function"),
     ):
         if key not in results:
             continue
@@ -460,7 +414,7 @@ def write_report(results: dict[str, Any], out: Path) -> None:
             "",
             f"## 2. Transfer workflow: {title}",
             "",
-            _transfer_table(results[key]["rows"], text),
+            tables.block(f"prune.transfer:{key.removeprefix('transfer_')}", results),
         ]
     out.write_text("\n".join(md) + "\n")
 
@@ -499,7 +453,7 @@ def main() -> None:
     def save() -> None:
         results["seconds"] = time.perf_counter() - started
         out_json.write_text(json.dumps(results, indent=2) + "\n")
-        write_report(results, args.out)
+        write_report(json.loads(out_json.read_text()), args.out)
 
     if "compare" in parts:
         results["seeds"] = seeds

@@ -190,8 +190,13 @@ def run_case(case: Case, timeout: float) -> dict[str, Any]:
     return out
 
 
-def write_markdown(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> None:
-    """The scaling table as markdown."""
+def write_markdown(path: Path, record: dict[str, Any]) -> None:
+    """The scaling table as markdown (the table is ``tables.py``'s ``scale``)."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import tables
+
+    meta = record
     lines = [
         "# dataworth scaling (time and peak memory vs training rows)",
         "",
@@ -208,32 +213,9 @@ def write_markdown(path: Path, rows: list[dict[str, Any]], meta: dict[str, Any])
         "'torch loaded': whether the process had imported torch by the end (dataworth's "
         "utility for LogisticRegression imports torch, when installed, to look for a GPU).",
         "",
-        "| method | settings | training rows | seconds | of which make_utility | "
-        "peak RSS MiB | baseline MiB | extra MiB | utility | torch loaded | evaluations |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        tables.block("scale", record),
+        "",
     ]
-    settings = {
-        "knn-shapley": "K=5, 1,000 valuation rows",
-        "data-oob": "GaussianNB, 50 bags",
-        "tmc-shapley": "LogisticRegression(max_iter=1000), 2 permutations, tolerance 0.01",
-        "permutation-shapley": "LogisticRegression(max_iter=1000), 2 permutations, no truncation",
-    }
-    for r in rows:
-        if "error" in r:
-            lines.append(
-                f"| {r['method']} | {settings[r['method']]} | {r['n_train']:,} | "
-                f"failed: {r['error']} | | | | | | | |"
-            )
-            continue
-        secs = r["seconds"]
-        lines.append(
-            f"| {r['method']} | {settings[r['method']]} | {r['n_train']:,} | "
-            f"{secs:.2f} | {r['utility_seconds']:.2f} | {r['peak_rss_mib']:.0f} | "
-            f"{r['baseline_rss_mib']:.0f} | {r['extra_rss_mib']:.0f} | {r['utility']} | "
-            f"{'yes' if r['torch_imported'] else 'no'} | "
-            f"{'-' if r['evaluations'] is None else format(r['evaluations'], ',')} |"
-        )
-    lines.append("")
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -287,8 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         ],
         "load_average": [load_start, os.getloadavg()[0]],
     }
-    write_markdown(args.out, rows, meta)
-    args.out.with_suffix(".json").write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
+    json_path = args.out.with_suffix(".json")
+    json_path.write_text(json.dumps({**meta, "rows": rows}, indent=2) + "\n")
+    write_markdown(args.out, json.loads(json_path.read_text()))
     print(f"markdown: {args.out}; JSON: {args.out.with_suffix('.json')}")
     return 0
 

@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import tables
 from estimators_games import GAMES_BY_NAME, LookupGame, load_or_build, popcounts
 
 from dataworth.estimators.semivalues import Semivalue
@@ -124,25 +125,15 @@ def render(data: dict[str, Any]) -> str:
         "beta-shapley gets B // (n + 1) permutations).",
         "",
     ]
-    games = sorted(
-        {r["game"] for r in rows}, key=lambda g: next(r["n"] for r in rows if r["game"] == g)
-    )
-    for sv in SEMIVALUES:
+    stem = "semivalues-quick" if "--quick" in data["command"] else "semivalues"
+    for sv in dict.fromkeys(r["semivalue"] for r in rows):
         for factor in sorted({r["factor"] for r in rows}):
-            sub = [r for r in rows if r["semivalue"] == sv and r["factor"] == factor]
-            labels = [c[0] for c in CONTENDERS[sv]]
-            lines += [f"## {sv}, B = {factor}n", "",
-                      "| estimator | " + " | ".join(games) + " | geometric mean | today / this |",
-                      "|---" * (len(games) + 3) + "|"]  # fmt: skip
-            today = None
-            for label in labels:
-                mine = {r["game"]: r["rel_mse"] for r in sub if r["estimator"] == label}
-                errs = [mine[g] for g in games]
-                geo = float(np.exp(np.mean(np.log(np.maximum(errs, 1e-300)))))
-                today = geo if today is None else today
-                cells = " | ".join(f"{e:.3g}" for e in errs)
-                lines.append(f"| {label} | {cells} | {geo:.3g} | {today / geo:.1f}x |")
-            lines.append("")
+            lines += [
+                f"## {sv}, B = {factor}n",
+                "",
+                tables.block(f"{stem}.table:{sv}:{factor}", data),
+                "",
+            ]
     return "\n".join(lines)
 
 
