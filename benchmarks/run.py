@@ -37,6 +37,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+import tables
 from common import (
     FULL,
     QUICK,
@@ -232,95 +233,23 @@ def run_library(
     )
 
 
-def _summary_table(rows: list[Row], labels: list[str]) -> list[str]:
-    peers = [lab for lab in labels if lab != "dataworth"]
-    head = ["task", "n_jobs", "dataworth s"]
-    for p in peers:
-        head += [f"{p} s", f"{p} / dataworth"]
-    head += [f"ρ {lab}" for lab in labels]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    keys: list[tuple[str, int]] = []
-    for r in rows:
-        if (r.task, r.n_jobs) not in keys:
-            keys.append((r.task, r.n_jobs))
-    for task, jobs in keys:
-        by = {r.library: r for r in rows if r.task == task and r.n_jobs == jobs}
-
-        def cell(lab: str, what: str, by: dict[str, Row] = by) -> str:
-            r = by.get(lab)
-            if r is None:
-                return "-"
-            if r.status != "ok":
-                return r.status
-            if what == "s":
-                return _fmt_seconds(r.seconds)
-            if what == "ratio":
-                return "-" if r.ratio is None else f"{r.ratio:.1f}x"
-            return _fmt(r.spearman, 3)
-
-        cells = [task, str(jobs), cell("dataworth", "s")]
-        for p in peers:
-            cells += [cell(p, "s"), cell(p, "ratio")]
-        cells += [cell(lab, "rho") for lab in labels]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _details_table(rows: list[Row]) -> list[str]:
-    head = [
-        "task",
-        "library",
-        "n_jobs",
-        "seconds",
-        "ratio",
-        "ρ vs ref.",
-        "max abs diff",
-        "samples",
-        "evaluations",
-        "settings",
-        "notes / error",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        extra = r.error if r.status != "ok" else r.note
-        cells = [
-            r.task,
-            f"{r.library} {r.version or ''}".strip(),
-            str(r.n_jobs),
-            _fmt_seconds(r.seconds) if r.status == "ok" else r.status,
-            "-" if r.ratio is None else f"{r.ratio:.2f}",
-            _fmt(r.spearman, 3),
-            "-" if r.max_abs_diff is None else f"{r.max_abs_diff:.2g}",
-            "-" if r.samples is None else f"{r.samples:,}",
-            "-" if r.evaluations is None else f"{r.evaluations:,}",
-            r.settings.replace("|", "/"),
-            (extra or "").replace("|", "/"),
-        ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def write_markdown(
-    path: Path,
-    rows: list[Row],
-    refs: dict[str, Reference],
-    labels: list[str],
-    meta: dict[str, Any],
-) -> None:
-    """The results as markdown: summary, details, references, environment."""
-    budgets: Budgets = meta["budgets_obj"]
-    env = meta["environment"]
+def write_markdown(path: Path, record: dict[str, Any], labels: list[str]) -> None:
+    """The results as markdown, its tables rendered from ``record`` (the JSON) by
+    ``tables.py``: summary, details, references, environment."""
+    budgets = Budgets(**record["budgets"])
+    env = record["environment"]
+    stem = "results-quick" if record["mode"] == "quick" else "results"
     lines = [
-        f"# Benchmark results ({meta['mode']} run)",
+        f"# Benchmark results ({record['mode']} run)",
         "",
-        f"Command: `{meta['command']}`  ",
-        f"Date: {meta['date']}; total wall time {meta['total_seconds']:.0f} s  ",
+        f"Command: `{record['command']}`  ",
+        f"Date: {record['date']}; total wall time {record['total_seconds']:.0f} s  ",
         f"Machine: {env['platform']}, {env['cpu_count']} CPUs, Python {env['python']}; "
         "load average (1 min) at start / end: "
-        + " / ".join(f"{la[0]:.2f}" for la in meta["load_average"].values())
+        + " / ".join(f"{la[0]:.2f}" for la in record["load_average"].values())
         + "  ",
         "Versions: "
-        + ", ".join(f"{lab} {meta['versions'].get(lab) or 'not installed'}" for lab in labels)
+        + ", ".join(f"{lab} {record['versions'].get(lab) or 'not installed'}" for lab in labels)
         + "; "
         + ", ".join(f"{k} {v}" for k, v in env["packages"].items() if v),
         "",
@@ -339,26 +268,24 @@ def write_markdown(
         "Budgets (the same for every library): "
         + "; ".join(
             f"{t}: {budgets.describe(t, 1000 if t == 'knn-shapley' else 200)}"
-            for t in meta["tasks"]
+            for t in record["tasks"]
         ),
         "",
         "## Summary",
         "",
-        *_summary_table(rows, labels),
+        tables.block(f"{stem}.summary", record),
         "",
         "## Details",
         "",
-        *_details_table(rows),
+        tables.block(f"{stem}.details", record),
         "",
         "## References",
         "",
-        "| task | reference | seconds |",
-        "|---|---|---|",
-        *[f"| {r.task} | {r.description} | {_fmt_seconds(r.seconds)} |" for r in refs.values()],
+        tables.block(f"{stem}.references", record),
         "",
     ]
-    if meta.get("import_notes"):
-        lines += ["## Notes", ""] + [f"* {n}" for n in meta["import_notes"]] + [""]
+    if record.get("import_notes"):
+        lines += ["## Notes", ""] + [f"* {n}" for n in record["import_notes"]] + [""]
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
@@ -526,10 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "import_notes": import_notes,
     }
     del pools
-    print("\n" + "\n".join(_summary_table(rows, labels)))
-    print(f"\ntotal {total:.0f} s; markdown: {out}; JSON: {out.with_suffix('.json')}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_markdown(out, rows, refs, labels, meta)
     record = {
         **{k: v for k, v in meta.items() if k != "budgets_obj"},
         "budgets": vars(budgets),
@@ -542,6 +466,10 @@ def main(argv: list[str] | None = None) -> int:
         "rows": [vars(r) for r in rows],
     }
     out.with_suffix(".json").write_text(json.dumps(_jsonable(record), indent=2) + "\n")
+    record = json.loads(out.with_suffix(".json").read_text())  # the tables render the JSON
+    write_markdown(out, record, labels)
+    print("\n" + tables.render_table("results.summary", record))
+    print(f"\ntotal {total:.0f} s; markdown: {out}; JSON: {out.with_suffix('.json')}")
     return 0
 
 
