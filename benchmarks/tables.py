@@ -19,7 +19,8 @@ The benchmark scripts write their JSON, then their markdown from that JSON, with
 from the same render functions between markers (see :func:`block`), so a fresh run and
 ``tables.py`` agree; a run with ``--out`` elsewhere writes markers that still name the
 registered JSON, so keep such output out of benchmarks/. Tables in README.md and docs/ change
-only here: run ``python benchmarks/tables.py`` after a benchmark. ``tests/test_rendered_tables.py`` checks that every marked table equals its rendering
+only here: run ``python benchmarks/tables.py`` after a benchmark.
+``tests/test_rendered_tables.py`` checks that every marked table equals its rendering
 and that every other markdown table with a measured-looking number is on its allowlist.
 
 Render functions read only their JSON (numpy for means; scipy for a t quantile), never
