@@ -1270,6 +1270,140 @@ def prune_transfer(data: dict[str, Any], part: str) -> str:
     return table(head, body)
 
 
+# -------------------------------------------------------------------------- pruning_metrics.py
+PM_STRATEGIES = ("el2n", "grand", "forgetting", "prototype", "value")
+PM_VARIANTS = ("hard", "easy", "hard per class", "easy per class")
+
+
+def _pm_task(data: dict[str, Any], task: str, noise: str) -> dict[str, Any]:
+    return next(t for t in data["tasks"] if t["task"] == task and t["noise"] == float(noise))
+
+
+def _pm_mean_ci(samples: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Mean over seeds (axis 0) and the half-width of its 95% t-interval (0 for one seed)."""
+    from scipy import stats
+
+    a = np.asarray(samples, dtype=float)
+    if a.shape[0] < 2:
+        return a.mean(axis=0), np.zeros(a.shape[1:])
+    half = stats.t.ppf(0.975, a.shape[0] - 1) * a.std(axis=0, ddof=1) / np.sqrt(a.shape[0])
+    return a.mean(axis=0), half
+
+
+def _pm_runs(task: dict[str, Any], key: str, strategy: str, variant: str) -> np.ndarray:
+    return np.array([r[key][strategy][variant] for r in task["runs"]])
+
+
+def _pm_hard_minus_easy(task: dict[str, Any], strategy: str, per_class: bool) -> np.ndarray:
+    """Per-seed accuracy keeping the hardest minus keeping the easiest rows (paired by seed)."""
+    tail = " per class" if per_class else ""
+    hard = _pm_runs(task, "accuracy", strategy, "hard" + tail)
+    return hard - _pm_runs(task, "accuracy", strategy, "easy" + tail)
+
+
+def _pm_crossover(fractions: Sequence[float], diff_mean: np.ndarray) -> str:
+    """Where keeping hard rows starts to beat keeping easy ones, by the mean differences: after
+    the last fraction at which easy rows win, when hard rows win at a larger one; exact ties
+    (identical kept sets) favour neither."""
+    if not np.any(diff_mean):
+        return "no difference (all scores tied)"
+    negative = np.flatnonzero(diff_mean < 0)
+    if negative.size == 0:
+        return "hard wins everywhere"
+    last = int(negative[-1])
+    if not np.any(diff_mean[last + 1 :] > 0):
+        if not np.any(diff_mean > 0):
+            return "easy wins everywhere"
+        return f"easy wins again at {fractions[last]:.0%}"
+    return f"between {fractions[last]:.0%} and {fractions[last + 1]:.0%}"
+
+
+def _pm_condition(task: dict[str, Any]) -> str:
+    return f"{task['task']}, {task['noise']:.0%} flipped" if task["noise"] else task["task"]
+
+
+def _pm_rows() -> list[tuple[str, str, bool]]:
+    return [
+        (s + (", per class" if per_class else ""), s, per_class)
+        for per_class in (False, True)
+        for s in PM_STRATEGIES
+    ]
+
+
+def pruning_metrics_crossover(data: dict[str, Any]) -> str:
+    """Per task and label noise: from which kept fraction the hardest rows beat the easiest."""
+    tasks = data["tasks"]
+    body = [
+        [name, *(_pm_crossover(t["fractions"], _pm_mean_ci(_pm_hard_minus_easy(t, s, pc))[0])
+                 for t in tasks)]
+        for name, s, pc in _pm_rows()
+    ]  # fmt: skip
+    return table(["strategy", *(_pm_condition(t) for t in tasks)], body)
+
+
+def pruning_metrics_differences(data: dict[str, Any], task: str, noise: str) -> str:
+    """Accuracy keeping the hardest minus the easiest rows by kept fraction (mean ± 95% t-interval
+    over seeds, paired); bold where the interval excludes 0."""
+    t = _pm_task(data, task, noise)
+    body = []
+    for name, s, per_class in _pm_rows():
+        mean, half = _pm_mean_ci(_pm_hard_minus_easy(t, s, per_class))
+        cells = [
+            f"**{m:+.3f} ± {h:.3f}**" if abs(m) > h else f"{m:+.3f} ± {h:.3f}"
+            for m, h in zip(mean, half, strict=True)
+        ]
+        body.append([name, *cells, _pm_crossover(t["fractions"], mean)])
+    return table(["strategy", *(f"{f:.0%}" for f in t["fractions"]), "hard beats easy"], body)
+
+
+def pruning_metrics_accuracy(data: dict[str, Any], task: str, noise: str) -> str:
+    """Held-out accuracy by strategy and kept rows (hard/easy, over all rows or per class) and
+    kept fraction, mean ± 95% t-interval over seeds."""
+    t = _pm_task(data, task, noise)
+    body = []
+    for name in ("random", "random per class"):
+        mean, half = _pm_mean_ci([r["random"][name] for r in t["runs"]])
+        body.append([name, "", *(f"{m:.3f} ± {h:.3f}" for m, h in zip(mean, half, strict=True))])
+    for s in PM_STRATEGIES:
+        for v in PM_VARIANTS:
+            mean, half = _pm_mean_ci(_pm_runs(t, "accuracy", s, v))
+            body.append([s, v, *(f"{m:.3f} ± {h:.3f}" for m, h in zip(mean, half, strict=True))])
+    mean, half = _pm_mean_ci([[r["full"]] for r in t["runs"]])
+    body.append(
+        ["all rows", "", f"{mean[0]:.3f} ± {half[0]:.3f}", *[""] * (len(t["fractions"]) - 1)]
+    )
+    return table(["strategy", "keep", *(f"{f:.0%}" for f in t["fractions"])], body)
+
+
+def pruning_metrics_noise(data: dict[str, Any], task: str) -> str:
+    """What flipped labels do: each score's detection AUROC of the flipped rows, the share of
+    flipped rows among the kept ones, and the accuracy lost against the clean labels."""
+    clean = next(t for t in data["tasks"] if t["task"] == task and not t["noise"])
+    noisy = next(t for t in data["tasks"] if t["task"] == task and t["noise"])
+    fr = noisy["fractions"]
+    show = [i for i, f in enumerate(fr) if f in (0.1, 0.3, 0.5, 0.9)] or list(range(len(fr)))
+    head = ["strategy", "AUROC for flipped rows"]
+    head += [f"flipped kept at {fr[i]:.0%}: hard / easy" for i in show]
+    head += [f"accuracy lost at {fr[i]:.0%}: hard / easy" for i in show]
+    body = []
+    for s in PM_STRATEGIES:
+        auc, half = _pm_mean_ci([[r["auroc_flipped"][s]] for r in noisy["runs"]])
+        kept = {v: _pm_runs(noisy, "flipped_kept", s, v).mean(axis=0) for v in ("hard", "easy")}
+        lost = {
+            v: (_pm_runs(clean, "accuracy", s, v) - _pm_runs(noisy, "accuracy", s, v)).mean(axis=0)
+            for v in ("hard", "easy")
+        }
+        body.append(
+            [
+                s,
+                f"{auc[0]:.3f} ± {half[0]:.3f}",
+                *(f"{kept['hard'][i]:.1%} / {kept['easy'][i]:.1%}" for i in show),
+                *(f"{lost['hard'][i]:+.3f} / {lost['easy'][i]:+.3f}" for i in show),
+            ]
+        )
+    return table(head, body)
+
+
 # ------------------------------------------------------------------------------- model_free.py
 MODEL_FREE_METHODS = {
     "lava": "lava",
@@ -1522,6 +1656,11 @@ for _stem in ("estimators_real", "estimators_real-quick"):
     TABLES[f"{_stem}.rankstable"] = Table(f"{_stem}.json", estimators_real_rankstable)
 for _stem in ("semivalues", "semivalues-quick"):
     TABLES[f"{_stem}.table"] = Table(f"{_stem}.json", semivalues_table)
+for _stem in ("pruning_metrics", "pruning_metrics-quick"):
+    TABLES[_stem] = Table(f"{_stem}.json", pruning_metrics_crossover)
+    TABLES[f"{_stem}.differences"] = Table(f"{_stem}.json", pruning_metrics_differences)
+    TABLES[f"{_stem}.accuracy"] = Table(f"{_stem}.json", pruning_metrics_accuracy)
+    TABLES[f"{_stem}.noise"] = Table(f"{_stem}.json", pruning_metrics_noise)
 for _stem in ("results", "results-quick"):
     TABLES[f"{_stem}.summary"] = Table(f"{_stem}.json", results_summary)
     TABLES[f"{_stem}.details"] = Table(f"{_stem}.json", results_details)
