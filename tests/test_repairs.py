@@ -323,7 +323,7 @@ def test_cli_values_repairs_by_their_effect(capsys, tmp_path) -> None:
     result = run_cli(capsys, "repairs", src, "--target", "y", "--repaired", fixed, "--effect",
                      "--out", out, "--model", "ridge")  # fmt: skip
     assert result.code == 0, result.err
-    assert _read(out)[0] == ["column", "value"] and "split off" in result.err
+    assert _read(out)[0] == ["column", "value"] and "of the 32 complete rows" in result.err
 
 
 def test_cli_writes_column_names_spreadsheet_safe(capsys, tmp_path) -> None:
@@ -372,3 +372,11 @@ def test_cli_refuses_a_missing_target_and_text_features(capsys, tmp_path, knn_cs
     result = run_cli(capsys, "repairs", text, "--target", "y", "--tool", "simple-imputer",
                      "--drop", "k", "--out", tmp_path / "o.csv")  # fmt: skip
     assert result.code == 0, result.err
+
+
+def test_cli_effect_needs_a_complete_row_or_a_validation_file(capsys, tmp_path) -> None:
+    src = _write(tmp_path / "raw.csv", ["a", "b", "y"], [[nan, 1, 0], [2, nan, 1], [nan, 0, 0]])
+    result = run_cli(capsys, "repairs", src, "--target", "y", "--tool", "simple-imputer",
+                     "--effect", "--out", tmp_path / "o.csv")  # fmt: skip
+    assert result.code == 2 and len(result.err_lines) == 1
+    assert "every row" in result.err and "give --valid" in result.err

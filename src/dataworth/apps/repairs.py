@@ -40,6 +40,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -174,8 +175,6 @@ def _fresh(tool: Any) -> Any:
     try:
         return clone(tool)
     except TypeError:  # not scikit-learn-like: a copy of the object as given
-        import copy
-
         return copy.deepcopy(tool)
 
 
@@ -417,6 +416,8 @@ class Explanation:
     def by_group(self, n_groups: int) -> NDArray[np.float64]:
         """The values spread over every row (or column) of the table, 0 for groups without a
         non-missing cell; for cells, use :meth:`by_cell`."""
+        if self.players.by == "cell":
+            raise DataworthError("cell players are spread over the table by by_cell, not by_group.")
         parts = self.players.rows if self.players.by == "row" else self.players.columns
         out = np.zeros(n_groups)
         out[parts] = self.result.values
@@ -424,6 +425,8 @@ class Explanation:
 
     def by_cell(self, shape: tuple[int, int]) -> NDArray[np.float64]:
         """The values as a table of ``shape`` (cell grouping only), 0 for missing cells."""
+        if self.players.by != "cell":
+            raise DataworthError(f"{self.players.by} players are spread by by_group, not by_cell.")
         out = np.zeros(shape)
         out[self.players.rows, self.players.columns] = self.result.values
         return out

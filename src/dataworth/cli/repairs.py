@@ -368,14 +368,14 @@ def _labels(
 
 def _validation(
     raw: Table,
-    repaired: Table,
     y: NDArray[Any],
     split: tuple[str | None, float, str, str | None],
     seed: int,
     notes: Notes,
 ) -> tuple[NDArray[np.intp], NDArray[np.float64], NDArray[Any]]:
     """The training rows of RAW, and the validation features and target: ``--valid`` as given,
-    or ``--valid-fraction`` of RAW's rows, as repaired."""
+    or ``--valid-fraction`` of RAW's complete rows (no missing cell), as measured. Either way
+    the validation rows do not depend on the tool whose repairs are valued."""
     valid_path, valid_fraction, target, task = split
     n = raw.X.shape[0]
     if valid_path is not None:
@@ -387,15 +387,22 @@ def _validation(
             "training column means."
         )
         return np.arange(n), valid.X, _labels(columns, target, valid_path, task)
-    labels = Dataset.from_arrays(np.zeros((n, 1)), y, target_name=target)
-    train, held_out = labels.split(valid_fraction, random_state=seed)
-    rows = np.asarray(train.row_labels, dtype=np.intp)
-    valid_rows = np.asarray(held_out.row_labels, dtype=np.intp)
+    complete = np.flatnonzero(~np.isnan(raw.X).any(axis=1))
+    if complete.size == 0:
+        raise DataworthError(
+            f"every row of {raw.path} has a missing cell, so none can be split off as a "
+            "validation row: give --valid."
+        )
+    labels = Dataset.from_arrays(np.zeros((complete.size, 1)), y[complete], target_name=target)
+    _, held_out = labels.split(valid_fraction, random_state=seed)
+    valid_rows = complete[np.asarray(held_out.row_labels, dtype=np.intp)]
+    rows = np.setdiff1d(np.arange(n), valid_rows)
     notes.append(
-        f"validation rows: {valid_rows.size} rows ({valid_fraction:g}) of {raw.path} split off "
-        f"with seed {seed}, as repaired; the repairs of the other {rows.size} rows are valued."
+        f"validation rows: {valid_rows.size} of the {complete.size} complete rows of {raw.path} "
+        f"({valid_fraction:g}, seed {seed}), as measured; the repairs of the other {rows.size} "
+        "rows are valued."
     )
-    return rows, repaired.X[valid_rows], y[valid_rows]
+    return rows, raw.X[valid_rows], y[valid_rows]
 
 
 def _check_options(
@@ -476,7 +483,7 @@ def _effect_mode(
             f"target {target!r} holds whole numbers with {np.unique(y).size} distinct values, "
             "taken as class labels; if they are quantities, pass --task regression."
         )
-    rows, valid_X, valid_y = _validation(raw, repaired, y, split, how.seed, notes)
+    rows, valid_X, valid_y = _validation(raw, y, split, how.seed, notes)
     model = build_model(model_name, model_params, y, how.seed)
     fx = repair_effects(raw.X[rows], repaired.X[rows], y[rows], valid_X, valid_y, model, by=by,
                         scoring=scoring, **how.options())  # fmt: skip
@@ -528,7 +535,7 @@ def _effect_mode(
 @model_options("Model for --effect (default: logistic regression for class labels, linear "
                "regression for real values), a name or a dotted class path.")  # fmt: skip
 @valid_file_option
-@valid_fraction_option("RAW")
+@valid_fraction_option("RAW's complete rows (no missing cell)")
 @scoring_option
 @click.option(
     "--budget",
