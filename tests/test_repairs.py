@@ -49,6 +49,18 @@ class NeedsData:
         return np.where(np.isnan(X), np.nanmax(X), X)
 
 
+class CountingMean:
+    """A mean imputer that counts its runs over all copies (the game fits a fresh copy)."""
+
+    runs = 0
+
+    def fit_transform(self, X: Any) -> Any:
+        CountingMean.runs += 1
+        empty = np.isnan(X).all(axis=0)  # an all-missing column: 0, as scikit-learn's fill
+        means = np.nanmean(np.where(empty, 0.0, X), axis=0)
+        return np.where(np.isnan(X), means, X)
+
+
 # The KNN table: row 0 misses `a`; rows 1 and 2 are the only rows that hold `a` (the donors, so
 # with n_neighbors=2 they are the neighbours whatever is masked); rows 3 and 4 miss `a` too and
 # can never be neighbours. The repair of (0, a) is the mean of the neighbours: (10 + 20) / 2.
@@ -175,6 +187,22 @@ def test_sampled_values_add_up_to_the_repair_minus_the_empty_coalition() -> None
         assert ex.result.values.sum() == pytest.approx(ex.repaired_value - ex.empty_value)
     again = explain_repair(raw, 5, 2, knn(), by="row", budget=340, seed=1)
     np.testing.assert_allclose(again.result.values, second.result.values)  # the seed decides
+
+
+def test_every_repaired_cell_is_explained_from_the_same_tool_runs() -> None:
+    rng = np.random.default_rng(1)
+    raw = rng.normal(size=(EXACT_PLAYERS + 8, 2))
+    raw[[0, 3, 7], 0] = nan
+    cells = [(0, 0), (3, 0), (7, 0)]
+    CountingMean.runs = 0
+    [first] = explain_repairs(raw, cells[:1], CountingMean(), by="row", budget=300)
+    alone = CountingMean.runs
+    CountingMean.runs = 0
+    explained = explain_repairs(raw, cells, CountingMean(), by="row", budget=300)
+    assert CountingMean.runs == alone <= 300
+    np.testing.assert_allclose(explained[0].result.values, first.result.values)
+    for ex in explained:
+        assert ex.result.values.sum() == pytest.approx(ex.repaired_value - ex.empty_value)
 
 
 def test_a_tool_that_cannot_repair_the_empty_coalition_gets_the_fallback() -> None:
@@ -380,3 +408,17 @@ def test_cli_effect_needs_a_complete_row_or_a_validation_file(capsys, tmp_path) 
                      "--effect", "--out", tmp_path / "o.csv")  # fmt: skip
     assert result.code == 2 and len(result.err_lines) == 1
     assert "every row" in result.err and "give --valid" in result.err
+
+
+def test_cli_says_how_far_to_trust_sampled_values(capsys, tmp_path) -> None:
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(EXACT_PLAYERS + 4, 3))
+    raw[0, 1] = nan
+    src = _write(
+        tmp_path / "raw.csv", ["a", "b", "c", "y"], np.column_stack([raw, raw[:, 0]]).tolist()
+    )
+    result = run_cli(capsys, "repairs", src, "--target", "y", "--tool", "knn-imputer",
+                     "--cell", "0,b", "--budget", "340", "--out", tmp_path / "o.csv")  # fmt: skip
+    assert result.code == 0, result.err
+    assert "sampled: permutation, budget 340, seed 0" in result.out
+    assert "note: sampled values:" in result.err and "Spearman" in result.err

@@ -60,6 +60,7 @@ from dataworth.errors import DataworthError
 from dataworth.estimators import ESTIMATORS
 from dataworth.fileio import spreadsheet_safe
 from dataworth.preprocess import TASKS, apply_task
+from dataworth.result import ValuationResult
 
 __all__ = ["repairs"]
 
@@ -316,6 +317,21 @@ def _effects_summary(fx: RepairEffects, names: list[str], how: str, n_valid: int
     return "\n".join(lines)
 
 
+def _reliability(result: ValuationResult, notes: Notes) -> None:
+    """For sampled values: the share indistinguishable from zero and the split-half rank
+    agreement (see ``dataworth value``), with a budget that would make the ranking reliable."""
+    share = result.metadata.get("share_near_zero")
+    agreement = result.metadata.get("split_half_spearman")
+    if share is None or agreement is None:
+        return
+    line = (
+        f"sampled values: {100 * share:.1f}% are indistinguishable from zero (|value| < 2 "
+        f"standard errors); the two halves of the samples rank them with Spearman {agreement:.2f}"
+    )
+    budget = result.metadata.get("suggested_budget")
+    notes.append(line + (f"; about --budget {budget} would bring that to 0.9." if budget else "."))
+
+
 # ---------------------------------------------------------------------------------- modes
 def _parse_cell(text: str, raw: Table) -> tuple[int, int]:
     """``ROW,COLUMN`` as a row number and a column index of RAW."""
@@ -449,6 +465,7 @@ def _cell_mode(
             f"{repaired.path} holds {format_cell(given)}; the values explain the tool's repair."
         )
     before = float(raw.X[cell])
+    _reliability(ex.result, notes)
     click.echo(_explanation_summary(ex, raw, how.describe(ex.players.n_players), before, notes))
 
 
@@ -488,6 +505,7 @@ def _effect_mode(
     fx = repair_effects(raw.X[rows], repaired.X[rows], y[rows], valid_X, valid_y, model, by=by,
                         scoring=scoring, **how.options())  # fmt: skip
     _write_effects(out, fx, raw.names)
+    _reliability(fx.result, notes)
     notes.append(
         "in every coalition, cells still missing are filled with their column's mean over the "
         "raw training rows."
