@@ -28,8 +28,9 @@ the repairs can be scored:
    true values as a fourth "tool" (``--repaired truth.csv``); and repair by repair (cells,
    permutation sampling, ``budget`` model fits) for the KNN repairs of MNAR.
 
-Writes ``benchmarks/repairs.json`` (with each command's printed output) and the tables below it
-as Markdown (``--out``).
+Writes ``benchmarks/repairs.json`` (with each command's printed output) and its tables as
+Markdown (``--out``), rendered by ``benchmarks/tables.py`` (families ``repairs.*``), which also
+renders them in ``docs/repairs.md``.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ import argparse
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -52,17 +54,22 @@ from sklearn.metrics.pairwise import nan_euclidean_distances
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import tables  # noqa: E402
 from common import record_lines, run_record  # noqa: E402
 
 TOOLS = ("simple-imputer", "knn-imputer", "iterative-imputer")
 MNAR_COLUMNS = ("bmi", "s5")
 N_VALID = 100
 CELL = (0, "bmi")
+#: The two scores of an --effect summary line (as printed: 4 significant digits).
+SCORES = re.compile(r"raw column means\) (\S+); with every repair (\S+)\.")
 SINGLE_THREAD = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
 
 
 # ------------------------------------------------------------------------------ data
-def tables() -> tuple[np.ndarray, np.ndarray, list[str], dict[str, np.ndarray], np.ndarray]:
+def diabetes_tables() -> tuple[
+    np.ndarray, np.ndarray, list[str], dict[str, np.ndarray], np.ndarray
+]:
     """The truth of the training rows, their target, the feature names, the two tables with
     cells removed, and the held-out validation rows (features and target, nothing removed)."""
     data = load_diabetes()
@@ -193,13 +200,15 @@ def effects(work: Path, scenario: str) -> list[dict[str, Any]]:
             cwd=work,
         )
         values = {r["column"]: float(r["value"]) for r in read_csv(work / "effect.csv")}
-        scores = printed.split("validation rows: ", 1)[1].split("\n", 1)[0]
+        scores = SCORES.search(printed)
+        assert scores is not None, printed
         out.append(
             {
                 "scenario": scenario,
                 "tool": name,
                 "values": values,
-                "scores": scores,
+                "raw_score": float(scores.group(1)),
+                "repaired_score": float(scores.group(2)),
                 "output": printed,
                 "seconds": seconds,
             }
@@ -240,6 +249,7 @@ def cell_effects(work: Path, budget: int) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------ report
 def render(result: dict[str, Any]) -> str:
+    ex, cells = result["explanation"], result["cell_effects"]
     lines = [
         "# `dataworth repairs` on diabetes: measured",
         "",
@@ -247,56 +257,27 @@ def render(result: dict[str, Any]) -> str:
         "",
         "## Repairs against the truth",
         "",
-        "| scenario | tool | cells changed | RMSE | bias | seconds |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in result["listing"]:
-        lines.append(
-            f"| {r['scenario']} | {r['tool']} | {r['changed']} | {r['rmse']:.4f} | "
-            f"{r['bias']:+.4f} | {r['seconds']:.1f} |"
-        )
-    ex = result["explanation"]
-    lines += [
+        tables.block("repairs.accuracy", result),
         "",
         f"## Why knn-imputer repaired (row {ex['cell']['row']}, {ex['cell']['column']}) of MNAR",
         "",
         "By column (exact):",
         "",
-        "| column | value |",
-        "|---|---|",
-    ]
-    lines += [f"| {c} | {v:.5f} |" for c, v in ex["by_column"].items()]
-    lines += [
+        tables.block("repairs.columns", result),
         "",
         f"By row (permutation sampling, budget {ex['budget']}): the 5 neighbours "
         f"{ex['neighbours']} (mean {ex['neighbour_mean']:.5f}) and their rank by |value| "
         f"among {ex['n_rows']} rows:",
         "",
-        "| row | value | rank |",
-        "|---|---|---|",
-    ]
-    lines += [f"| {r['row']} | {r['value']:.5f} | {r['rank']} |" for r in ex["by_row_neighbours"]]
-    lines += [
+        tables.block("repairs.neighbours", result),
         "",
         "## Effect of the repairs on linear regression R^2 (100 held-out rows)",
         "",
-        "| scenario | tool | scores | columns that hurt |",
-        "|---|---|---|---|",
-    ]
-    for r in result["effects"]:
-        hurt = (
-            ", ".join(
-                f"{c} {v:+.4f}" for c, v in sorted(r["values"].items(), key=lambda t: t[1]) if v < 0
-            )
-            or "none"
-        )
-        lines.append(f"| {r['scenario']} | {r['tool']} | {r['scores']} | {hurt} |")
-    cells = result["cell_effects"]
-    lines += [
+        tables.block("repairs.effects", result),
         "",
-        f"KNN repairs of MNAR one by one (permutation sampling, budget "
-        f"{cells['budget']}): {cells['negative']} of {cells['repairs']} have a negative "
-        f"value; the values add up to {cells['sum']:+.4f}.",
+        f"KNN repairs of MNAR one by one (permutation sampling, budget {cells['budget']}): "
+        f"{cells['negative']} of {cells['repairs']} have a negative value; the values add up "
+        f"to {cells['sum']:+.4f}.",
         "",
     ]
     return "\n".join(lines)
@@ -308,7 +289,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "repairs.md")
     args = parser.parse_args()
     started = time.perf_counter()
-    truth, y, names, scenarios, held_out = tables()
+    truth, y, names, scenarios, held_out = diabetes_tables()
     with TemporaryDirectory() as folder:
         work = Path(folder)
         write_csv(work / "truth.csv", truth, y, names)

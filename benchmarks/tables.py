@@ -1602,6 +1602,43 @@ def influence_loo_table(data: dict[str, Any]) -> str:
     return table(head, body)
 
 
+# ----------------------------------------------------------------------------------- repairs.py
+def repairs_accuracy(data: dict[str, Any]) -> str:
+    """Per scenario and tool: cells changed, RMSE and bias of the repairs against the truth."""
+    head = ["scenario", "tool", "cells changed", "RMSE", "bias", "seconds"]
+    body = [
+        [r["scenario"], r["tool"], str(r["changed"]), f"{r['rmse']:.4f}", f"{r['bias']:+.4f}",
+         f"{r['seconds']:.1f}"]
+        for r in data["listing"]
+    ]  # fmt: skip
+    return table(head, body, ["---", "---", "---:", "---:", "---:", "---:"])
+
+
+def repairs_columns(data: dict[str, Any]) -> str:
+    """The exact Shapley values of the input columns behind the explained repair."""
+    body = [[c, f"{v:.5f}"] for c, v in data["explanation"]["by_column"].items()]
+    return table(["column", "value"], body, ["---", "---:"])
+
+
+def repairs_neighbours(data: dict[str, Any]) -> str:
+    """The explained cell's KNN neighbours: their sampled row values and rank by |value|."""
+    rows = data["explanation"]["by_row_neighbours"]
+    body = [[str(r["row"]), f"{r['value']:.5f}", str(r["rank"])] for r in rows]
+    return table(["row", "value", "rank by abs(value)"], body, ["---:", "---:", "---:"])
+
+
+def repairs_effects(data: dict[str, Any]) -> str:
+    """Per scenario and tool: R^2 without and with the repairs, and the columns that hurt."""
+    head = ["scenario", "tool", "R^2 raw (mean-filled)", "R^2 repaired", "columns that hurt"]
+    body = []
+    for r in data["effects"]:
+        ranked = sorted(r["values"].items(), key=lambda item: item[1])
+        hurt = ", ".join(f"{c} {v:+.4f}" for c, v in ranked if v < 0) or "none"
+        body.append([r["scenario"], r["tool"], f"{r['raw_score']:.4f}",
+                     f"{r['repaired_score']:.4f}", hurt])  # fmt: skip
+    return table(head, body, ["---", "---", "---:", "---:", "---"])
+
+
 # ------------------------------------------------------------------------------------ registry
 TABLES: dict[str, Table] = {
     # README
@@ -1661,6 +1698,14 @@ for _stem in ("pruning_metrics", "pruning_metrics-quick"):
     TABLES[f"{_stem}.differences"] = Table(f"{_stem}.json", pruning_metrics_differences)
     TABLES[f"{_stem}.accuracy"] = Table(f"{_stem}.json", pruning_metrics_accuracy)
     TABLES[f"{_stem}.noise"] = Table(f"{_stem}.json", pruning_metrics_noise)
+TABLES.update(
+    {
+        "repairs.accuracy": Table("repairs.json", repairs_accuracy),
+        "repairs.columns": Table("repairs.json", repairs_columns),
+        "repairs.neighbours": Table("repairs.json", repairs_neighbours),
+        "repairs.effects": Table("repairs.json", repairs_effects),
+    }
+)
 for _stem in ("results", "results-quick"):
     TABLES[f"{_stem}.summary"] = Table(f"{_stem}.json", results_summary)
     TABLES[f"{_stem}.details"] = Table(f"{_stem}.json", results_details)

@@ -64,7 +64,6 @@ ALLOWED_FILES: dict[str, str] = {
     "benchmarks/pruning_metrics.md": (
         "written whole by pruning_metrics.py (another work item's file, in progress)"
     ),
-    "benchmarks/repairs.md": "another work item's file, in progress",
 }
 
 #: Unmarked tables with a number in them: (file, header row) -> why it is not rendered.
