@@ -18,14 +18,14 @@ from dataworth.apps.attacks import (
     add_trigger_set,
     craft_poison,
     perturbation_influence,
-    poisoning_study,
     target_loss,
-    watermark_study,
+    watermark_removal,
 )
 from dataworth.apps.poison import _loss_of
 from dataworth.data import Dataset
 from dataworth.datasets import load_dataset
 from dataworth.errors import DataworthError
+from dataworth.experiments import poisoning_study, watermark_study
 from dataworth.influence import LinearInfluence
 
 
@@ -323,20 +323,19 @@ def test_trigger_set_is_memorised_then_removed(watermarked) -> None:
 
 
 def test_removing_exactly_the_triggers_is_the_model_without_them(watermarked) -> None:
-    marked, valid, test, trig = watermarked
+    marked, _valid, test, trig = watermarked
     oracle = -np.isin(np.arange(marked.n_samples), trig).astype(float)
     f = trig.size / marked.n_samples
-    study = watermark_study(
+    study = watermark_removal(
+        {"oracle": oracle},
         marked,
-        valid,
         test,
         trig,
-        {"oracle": oracle},
         fractions=(0.0, f),
-        self_influence=False,
         n_random=1,
         random_state=0,
     )
+    assert np.isnan(study.seconds["oracle"])
     assert study.auroc["oracle"] == 1.0 and study.recall["oracle"][1] == 1.0
     assert study.trigger_accuracy["oracle"][1] == study.trigger_accuracy_without
     assert study.test_accuracy["oracle"][1] == study.test_accuracy_without

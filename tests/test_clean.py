@@ -21,12 +21,12 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 from threadpoolctl import threadpool_limits
 
 from cli_runner import run_cli
+from dataworth.api import value_many
 from dataworth.apps.clean import (
-    compute_values,
+    DEFAULT_METHOD_PARAMS,
     detection_auroc,
     detection_recall,
     labels_to_fix,
-    noisy_valuation_comparison,
     review_list,
 )
 from dataworth.apps.removal import (
@@ -39,6 +39,7 @@ from dataworth.apps.removal import (
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
 from dataworth.errors import DataworthError
+from dataworth.experiments import noisy_valuation_comparison
 from dataworth.influence import LinearInfluence, influence_matrix
 from dataworth.result import ValuationResult
 
@@ -65,7 +66,9 @@ def corrupted() -> dict[str, object]:
     rest, test = ds.split(0.3, random_state=0)
     train, valid = rest.split(0.3, random_state=0)
     noisy, flipped = flip_labels(train, 0.1, random_state=0)
-    values = compute_values(["knn-shapley", "data-oob"], noisy, valid, random_state=0)
+    methods = ["knn-shapley", "data-oob"]
+    params = {m: DEFAULT_METHOD_PARAMS[m] for m in methods}
+    values = value_many(methods, noisy, valid, params=params, random_state=0)
     return {"train": noisy, "valid": valid, "test": test, "flipped": flipped, "values": values}
 
 
@@ -427,12 +430,32 @@ def test_noisy_valuation_set_moves_utility_methods_not_data_oob(corrupted) -> No
     json.dumps(cmp.to_dict())
 
 
-def test_compute_values_rejects_unknown_methods(small: tuple[Dataset, Dataset]) -> None:
+def test_value_many_refuses_before_any_work(small: tuple[Dataset, Dataset]) -> None:
     train, test = small
     with pytest.raises(DataworthError, match="unknown method 'nope'"):
-        compute_values(["nope"], train, test)
+        value_many(["nope"], train, test)
     with pytest.raises(DataworthError, match="methods is empty"):
-        compute_values([], train, test)
+        value_many([], train, test)
+    with pytest.raises(DataworthError, match="named more than once"):
+        value_many(["loo", "loo"], train, test)
+    with pytest.raises(DataworthError, match="params for tmc-shapley, which is not among"):
+        value_many(["loo"], train, test, params={"tmc-shapley": {"budget": 3}})
+    with pytest.raises(DataworthError, match="loo does not take parameter"):
+        value_many(["knn-shapley", "loo"], train, test, params={"loo": {"k": 3}})
+
+
+def test_value_many_is_value_per_method(small: tuple[Dataset, Dataset]) -> None:
+    """One result per method, each equal to dataworth.value with the same settings; shared
+    parameters go to the methods that take them (k to knn-shapley, not to loo)."""
+    from dataworth import value
+
+    train, test = small
+    got = value_many(["knn-shapley", "loo"], train, test, random_state=3, k=3)
+    assert list(got) == ["knn-shapley", "loo"]
+    assert got["knn-shapley"].params["k"] == 3 and got["knn-shapley"].metadata["seconds"] >= 0
+    np.testing.assert_array_equal(got["loo"].values, value("loo", train, test).values)
+    again = value("knn-shapley", train, test, random_state=3, k=3)
+    np.testing.assert_array_equal(got["knn-shapley"].values, again.values)
 
 
 # ------------------------------------------------------------------------------------ CLI
@@ -456,7 +479,6 @@ def cli_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     _write_csv(root / "valid.csv", ds.take(np.arange(120, 160)), ds.y[120:160], names)
     _write_csv(root / "test.csv", ds.take(np.arange(160, 200)), ds.y[160:200], names)
     return {"root": root, "flipped": flipped}
-
 
 
 def test_cli_splits_prints_every_section_and_writes_files(cli_files, capsys, tmp_path) -> None:

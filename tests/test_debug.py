@@ -24,6 +24,7 @@ from dataworth import value
 from dataworth.apps.debug import (
     RowTable,
     class_debug,
+    class_valuation_set,
     explain_misclassified,
     misclassified_rows,
 )
@@ -58,9 +59,17 @@ def planted(seed: int, n_plant: int = 5, sep: float = 2.0) -> tuple[Dataset, Dat
 
 
 # ---------------------------------------------------------------------------- class_debug
+def debug_values(method, train, valid, cls, model=None, *, top=10, random_state=None, **params):
+    """What `dataworth debug --class` does: value against the class's valuation rows, then
+    class_debug on those values."""
+    against = class_valuation_set(valid, cls)
+    values = value(method, train, against, model=model, random_state=random_state, **params)
+    return class_debug(values, train, valid, cls, model, top=top, random_state=random_state)
+
+
 def test_class_values_are_the_valuation_against_that_class_only():
     train, valid = blobs(0), blobs(1)
-    res = class_debug("knn-shapley", train, valid, 1, top=6, k=3)
+    res = debug_values("knn-shapley", train, valid, 1, top=6, k=3)
     direct = value("knn-shapley", train, valid.take(np.flatnonzero(valid.y == 1)), k=3).values
     assert np.array_equal(res.values.values, direct)
     assert res.n_valid == int(np.sum(valid.y == 1))
@@ -79,7 +88,7 @@ def test_knn_shapley_never_values_a_row_of_another_class_positively():
     # closed form: for a valuation row of class c, every row labelled otherwise gets s <= 0
     train, valid = blobs(2, noise=0.3), blobs(3)
     for cls in (0, 1):
-        res = class_debug("knn-shapley", train, valid, cls, top=80, k=5)
+        res = debug_values("knn-shapley", train, valid, cls, top=80, k=5)
         other = train.y != cls
         assert res.values.values[other].max() <= 1e-12
         assert not np.isin(res.helpers["position"], np.flatnonzero(other)).any()
@@ -91,7 +100,7 @@ def test_planted_mislabelled_copies_are_flagged():
     hits = total = false_flags = 0
     for seed in range(3):
         train, valid, plant = planted(seed)
-        res = class_debug("banzhaf", train, valid, 0, top=10, random_state=0, budget=1000)
+        res = debug_values("banzhaf", train, valid, 0, top=10, random_state=0, budget=1000)
         flagged = res.confounders["position"]
         reasons = dict(zip(flagged.tolist(), res.confounders["reason"], strict=True))
         hits += np.isin(plant, flagged).sum()
@@ -118,7 +127,7 @@ def test_confident_learning_check_by_hand():
     X = np.r_[np.arange(10.0), np.arange(20.0, 30.0), 25.0].reshape(-1, 1)
     y = np.r_[np.zeros(10, int), np.ones(10, int), 0]
     train = Dataset.from_arrays(X, y)
-    res = class_debug(
+    res = debug_values(
         "loo", train, train, 0, KNeighborsClassifier(n_neighbors=1), top=21, random_state=0
     )
     expected = y.copy()
@@ -131,17 +140,19 @@ def test_class_is_matched_as_text_and_bad_input_is_refused():
     names = np.array(["cat", "dog"])
     ds = blobs(4)
     train = ds.replace(y=names[ds.y])
-    res = class_debug("knn-shapley", train, train, "dog", top=3)
+    res = debug_values("knn-shapley", train, train, "dog", top=3)
     assert res.cls == "dog"
     numeric = blobs(5)
-    assert class_debug("knn-shapley", numeric, numeric, "1", top=3).cls == 1
+    assert debug_values("knn-shapley", numeric, numeric, "1", top=3).cls == 1
     with pytest.raises(DataworthError, match=r"class .bird. does not occur.*cat, dog"):
-        class_debug("knn-shapley", train, train, "bird")
+        debug_values("knn-shapley", train, train, "bird")
     real = Dataset.from_arrays(ds.X, ds.X[:, 0])
     with pytest.raises(DataworthError, match="class labels"):
-        class_debug("knn-shapley", real, real, 1)
+        class_debug(np.zeros(real.n_samples), real, real, 1)
     with pytest.raises(DataworthError, match="top"):
-        class_debug("knn-shapley", train, train, "dog", top=0)
+        class_debug(np.zeros(train.n_samples), train, train, "dog", top=0)
+    with pytest.raises(DataworthError, match="one value per training row"):
+        class_debug(value("loo", train.take([0, 1, 2, 40, 41]), train), train, train, "dog")
 
 
 def test_row_table_is_frame_like():
@@ -209,7 +220,6 @@ def _write(path: Path, ds: Dataset) -> Path:
     return path
 
 
-
 def test_cli_class_mode_lists_helpers_hurters_and_confounders(tmp_path, capsys):
     train, valid, plant = planted(0)
     tr = _write(tmp_path / "train.csv", train.replace(feature_names=("u", "v")))
@@ -223,7 +233,7 @@ def test_cli_class_mode_lists_helpers_hurters_and_confounders(tmp_path, capsys):
     assert "rows that most HELP class 0" in out and "rows that most HURT class 0" in out
     assert "possible confounders" in out
     payload = json.loads(out_json.read_text())
-    api = class_debug(
+    api = debug_values(
         "banzhaf", Dataset.from_file(tr, "label"), Dataset.from_file(va, "label"), 0,
         LogisticRegression(max_iter=1000), top=10, random_state=0, budget=1000,
     )  # fmt: skip

@@ -23,6 +23,7 @@ from dataworth.apps.explain import (
     R2_AT,
     STABLE_AT,
     UNSTABLE_BELOW,
+    bootstrap_draws,
     bootstrap_stability,
     collection_verdict,
     explain_values,
@@ -203,9 +204,19 @@ def test_value_by_puts_the_bad_source_last():
 
 
 # ------------------------------------------------------------------------------ stability
+def stability(method, train, valid, *, n_bootstrap=10, random_state=None, **params):
+    """What `dataworth explain --bootstrap N` does: value each resample, then compare."""
+    draws = bootstrap_draws(train.n_samples, n_bootstrap, random_state)
+    values = [
+        value(method, train.take(rows), valid, random_state=seed, **params)
+        for rows, seed in zip(draws.rows, draws.seeds, strict=True)
+    ]
+    return bootstrap_stability(values, draws)
+
+
 def test_bootstrap_values_and_correlations_equal_direct_computations():
     train, valid = noisy(80, seed=0), noisy(40, seed=1, flip=0.0)
-    st = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=4, random_state=7, k=3)
+    st = stability("knn-shapley", train, valid, n_bootstrap=4, random_state=7, k=3)
     for b, rows in enumerate(st.rows):
         assert np.array_equal(rows, np.unique(rows)) and 0.5 * 80 < rows.size < 0.75 * 80
         direct = value("knn-shapley", train.take(rows), valid, k=3).values
@@ -222,26 +233,24 @@ def test_bootstrap_values_and_correlations_equal_direct_computations():
     assert st.mean == pytest.approx(np.mean(pairs))
     assert st.std == pytest.approx(np.std(pairs))
     assert st.min == pytest.approx(min(pairs)) and st.max == pytest.approx(max(pairs))
-    again = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=4, random_state=7, k=3)
+    again = stability("knn-shapley", train, valid, n_bootstrap=4, random_state=7, k=3)
     assert np.array_equal(again.values, st.values, equal_nan=True)  # deterministic
 
 
 def test_stable_on_structured_data_unstable_for_one_permutation_estimates():
     train, valid = noisy(120, seed=2), noisy(60, seed=3, flip=0.0)
-    easy = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=5, random_state=0, k=5)
+    easy = stability("knn-shapley", train, valid, n_bootstrap=5, random_state=0, k=5)
     assert easy.stable and easy.mean >= STABLE_AT
     assert easy.verdict.startswith("stable")
     # one permutation of Monte Carlo Shapley: the ranks are mostly noise
-    rough = bootstrap_stability(
-        "tmc-shapley", train, valid, n_bootstrap=4, random_state=0, budget=1
-    )
+    rough = stability("tmc-shapley", train, valid, n_bootstrap=4, random_state=0, budget=1)
     assert not rough.stable and rough.mean < UNSTABLE_BELOW
     assert rough.verdict.startswith("unstable")
 
 
 def test_collection_needs_stable_values_that_the_features_predict():
     train, valid, _ = flipped_region(seed=4, n=200)
-    st = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=4, random_state=0, k=5)
+    st = stability("knn-shapley", train, valid, n_bootstrap=4, random_state=0, k=5)
     ex = explain_values(value("knn-shapley", train, valid, k=5), train, random_state=0)
     assert st.stable and ex.r2_tree_cv >= R2_AT
     assert collection_verdict(ex, st)[0]
@@ -249,7 +258,7 @@ def test_collection_needs_stable_values_that_the_features_predict():
     rng = np.random.default_rng(5)
     rand = Dataset.from_arrays(rng.normal(size=(200, 3)), rng.integers(0, 2, 200))
     rand_valid = Dataset.from_arrays(rng.normal(size=(100, 3)), rng.integers(0, 2, 100))
-    st_r = bootstrap_stability("knn-shapley", rand, rand_valid, n_bootstrap=4, random_state=0)
+    st_r = stability("knn-shapley", rand, rand_valid, n_bootstrap=4, random_state=0)
     ex_r = explain_values(value("knn-shapley", rand, rand_valid), rand, random_state=0)
     ok, why = collection_verdict(ex_r, st_r)
     assert st_r.stable and ex_r.r2_tree_cv < R2_AT
@@ -259,11 +268,15 @@ def test_collection_needs_stable_values_that_the_features_predict():
 def test_bootstrap_stability_refuses_bad_input():
     train, valid = noisy(30, seed=0), noisy(20, seed=1)
     with pytest.raises(DataworthError, match="n_bootstrap"):
-        bootstrap_stability("knn-shapley", train, valid, n_bootstrap=1)
-    with pytest.raises(DataworthError, match="by_group"):
-        bootstrap_stability("knn-shapley", train, valid, by_group=True)
-    with pytest.raises(DataworthError, match="unknown method"):
-        bootstrap_stability("no-such-method", train, valid)
+        bootstrap_draws(train.n_samples, 1)
+    draws = bootstrap_draws(train.n_samples, 2, random_state=0)
+    one = value("knn-shapley", train.take(draws.rows[0]), valid)
+    with pytest.raises(DataworthError, match="1 sets of values for 2 resamples"):
+        bootstrap_stability([one], draws)
+    with pytest.raises(DataworthError, match="one value per row"):
+        bootstrap_stability([one, one.values[:3]], draws)
+    with pytest.raises(DataworthError, match="bootstrap_draws"):
+        bootstrap_stability([one, one], [draws.rows[0], draws.rows[0]])  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------- CLI
@@ -275,7 +288,6 @@ def _write(path: Path, X: np.ndarray, y: np.ndarray, source: np.ndarray | None =
             extra = [source[i]] if source is not None else []
             w.writerow([*map(float, X[i]), *extra, int(y[i])])
     return path
-
 
 
 def test_cli_prints_features_regions_classes_groups_and_stability(tmp_path, capsys):

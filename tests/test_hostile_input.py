@@ -29,7 +29,6 @@ import csv
 import io
 import math
 import os
-import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -672,12 +671,12 @@ def test_fixed_here_target_kind_mismatch_between_files(tmp_path) -> None:
 
 def test_internal_errors_are_one_line_with_exit_1(monkeypatch) -> None:
     """An unexpected exception (a bug) is one ``error:`` line asking for a report, exit 1."""
-    value_module = sys.modules["dataworth.cli.value"]  # the package's ``value`` is the command
+    import dataworth.cli._pipeline as pipeline  # where every valuing command loads its data
 
     def broken(*_args: object, **_kwargs: object) -> None:
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(value_module, "load_pair", broken)
+    monkeypatch.setattr(pipeline, "load_pair", broken)
     res = _run(["value", "x.csv", "--target", "y"])
     assert res.code == 1
     assert res.err.startswith("error: internal error (ZeroDivisionError: boom)")

@@ -30,6 +30,7 @@ from dataworth.apps.market import (
     dedupe_within_providers,
     market_payouts,
     payouts,
+    prepare_market,
     provider_similarity,
     replication_robust_values,
 )
@@ -41,7 +42,13 @@ from dataworth.result import ValuationResult
 from dataworth.testing.games import AdditiveGame
 from dataworth.utility.base import UtilityBase
 
+
 # ------------------------------------------------------------------------------ payouts
+def pay(train, valid, budget, *, robust=True, model=None, method="exact-shapley", **kwargs):
+    """What `dataworth market` does: drop repeated rows, value the providers, pay."""
+    rows = prepare_market(train, robust=robust)
+    valuation = value(method, rows.data, valid, model=model, by_group=True)
+    return market_payouts(valuation, rows, budget, robust=robust, **kwargs)
 
 
 def _check_split(values: np.ndarray, budget: str, cents: np.ndarray) -> None:
@@ -269,8 +276,8 @@ def test_second_identity_with_a_copy_pays_under_shapley_but_not_robust(
         attack = _with_rows(attack.X, attack.y, attack.groups, a_rows, f"A{c + 2}", noise)
         names.append(f"A{c + 2}")
     for robust in (False, True):
-        before = _share(market_payouts(honest, valid, 10000, robust=robust), "A")
-        after = _share(market_payouts(attack, valid, 10000, robust=robust), *names)
+        before = _share(pay(honest, valid, 10000, robust=robust), "A")
+        after = _share(pay(attack, valid, 10000, robust=robust), *names)
         if robust:
             assert after <= before, (float(before), float(after))
         else:
@@ -285,12 +292,9 @@ def test_copying_rows_inside_ones_own_data(
     honest = Dataset.from_arrays(X, y, groups=g)
     padded = _with_rows(X, y, g, np.flatnonzero(g == "A"), "A")
     knn = make_model("knn")
-    plain = [
-        _share(market_payouts(d, valid, 10000, robust=False, model=knn), "A")
-        for d in (honest, padded)
-    ]
+    plain = [_share(pay(d, valid, 10000, robust=False, model=knn), "A") for d in (honest, padded)]
     assert plain[1] > plain[0] + Fraction(1, 50)  # more than 2 points of the budget
-    robust = [market_payouts(d, valid, 10000, model=knn) for d in (honest, padded)]
+    robust = [pay(d, valid, 10000, model=knn) for d in (honest, padded)]
     assert np.array_equal(robust[0].table.cents, robust[1].table.cents)
     assert robust[1].removed_duplicates == {"A": 15}
 
@@ -300,7 +304,7 @@ def test_market_without_robust_is_plain_exact_shapley(
 ) -> None:
     X, y, g, valid = wine
     ds = Dataset.from_arrays(X, y, groups=g)
-    m = market_payouts(ds, valid, "1234.57", robust=False)
+    m = pay(ds, valid, "1234.57", robust=False)
     ref = value("exact-shapley", ds, valid, by_group=True)
     assert np.allclose(m.table.values, ref.values, atol=1e-12)
     assert m.penalty is None and m.rule.startswith("value = exact-shapley")
@@ -426,21 +430,16 @@ def test_federated_values_refuse_missing_rounds(
         ({"bandwidth": False}, "bandwidth must be"),
     ],
 )
-def test_market_payouts_check_the_penalty_before_any_work(
-    wine: tuple[np.ndarray, np.ndarray, np.ndarray, Dataset], monkeypatch, kwargs, needle
+def test_market_payouts_check_the_penalty(
+    wine: tuple[np.ndarray, np.ndarray, np.ndarray, Dataset], kwargs, needle
 ) -> None:
-    """A bad lam or bandwidth used to fail only after the whole valuation had run."""
-    import dataworth.api
-
-    X, y, g, valid = wine
+    """market_payouts takes the values; `dataworth market` checks --lam and --bandwidth before
+    it values (the refusals of the CLI tests below)."""
+    X, y, g, _valid = wine
     ds = Dataset.from_arrays(X[:40], y[:40], groups=g[:40])
-
-    def no_valuation(*_args: object, **_kwargs: object) -> None:
-        raise AssertionError("the valuation ran before the arguments were checked")
-
-    monkeypatch.setattr(dataworth.api, "value", no_valuation)
+    n_providers = np.unique(g[:40]).size
     with pytest.raises(DataworthError, match=needle):
-        market_payouts(ds, valid, budget=100.0, **kwargs)
+        market_payouts(np.ones(n_providers), ds, budget=100.0, **kwargs)
 
 
 # ------------------------------------------------------------------------------ CLI
@@ -465,7 +464,6 @@ def market_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     paths["many"] = root / "many.csv"
     many.to_csv(paths["many"], index=False)
     return paths
-
 
 
 def _base(files: dict[str, Path], data: str = "sellers") -> list[object]:

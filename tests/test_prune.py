@@ -30,9 +30,10 @@ from dataworth.apps.prune import (
     n_to_keep,
     near_duplicates,
     prune,
-    transfer_prune,
+    prune_by_curve,
 )
 from dataworth.errors import DataworthError
+from dataworth.experiments import transfer_prune
 from dataworth.result import ValuationResult
 
 
@@ -293,6 +294,25 @@ def test_transfer_prune_on_subsets_averages_repeats() -> None:
     assert np.isin(np.argsort(res.values.values)[:8], flipped).mean() >= 0.75
 
 
+def test_prune_by_curve_is_transfer_prune_on_given_values() -> None:
+    """The app part of the workflow: the same curve and cut from the same values."""
+    from dataworth import value
+    from dataworth.data import Dataset
+
+    X, y, Xv, yv, _ = _flipped_blobs()
+    proxy = KNeighborsClassifier(n_neighbors=1)
+    whole = transfer_prune(X, y, Xv, yv, proxy=proxy, max_remove=0.3, random_state=0)
+    train = Dataset.from_arrays(X, y)
+    valid, held_out = Dataset.from_arrays(Xv, yv).split(0.5, random_state=0)
+    values = value("knn-shapley", train, valid, model=proxy, random_state=0)
+    part = prune_by_curve(values, train, held_out, proxy, max_remove=0.3)
+    assert np.array_equal(part.scores, whole.scores)
+    assert np.array_equal(part.kept, whole.kept) and part.removal_fraction == whole.removal_fraction
+    assert part.metadata["n_curve_rows"] == whole.metadata["n_curve_rows"] == held_out.n_samples
+    with pytest.raises(DataworthError, match="features"):
+        prune_by_curve(values, train, Dataset.from_arrays(Xv[:, :1], yv))
+
+
 def test_transfer_prune_bad_input() -> None:
     X, y, Xv, yv, _ = _flipped_blobs()
     with pytest.raises(DataworthError, match="columns"):
@@ -434,7 +454,6 @@ def data_csv(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, np.n
                 ]
             )
     return train, valid, flipped
-
 
 
 def test_cli_prune_value(

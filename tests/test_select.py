@@ -20,6 +20,7 @@ from sklearn.linear_model import LogisticRegression
 
 from cli_runner import run_cli
 from dataworth import value
+from dataworth.api import valuer
 from dataworth.apps.active_loop import (
     LearningCurve,
     Oracle,
@@ -45,6 +46,15 @@ from dataworth.apps.select import (
 )
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
+
+#: The paper's valuation of the labelled rows, as `dataworth select` passes it (--k 3).
+KNN = valuer("knn-shapley", k=3)
+#: Constructor parameters a strategy needs: shapley-regression takes its valuer.
+NEEDS = {"shapley-regression": {"valuer": KNN}}
+
+
+def built(name: str) -> Strategy:
+    return make_strategy(name, **NEEDS.get(name, {}))
 
 
 # ------------------------------------------------------------------------------------ data
@@ -139,7 +149,7 @@ def test_random_is_reproducible_distinct_and_needs_no_model():
 def test_shapley_regression_values_are_the_librarys_knn_shapley_cross_fitted():
     d = blobs_with_junk(0)
     lab = Dataset.from_arrays(d["X"][:30], d["y"][:30])
-    strat = ShapleyRegression(k=3, n_folds=2)
+    strat = ShapleyRegression(valuer=KNN, n_folds=2)
     got = strat.labeled_values(lab, random_state=7)
     # the same two folds, valued through the public API
     from dataworth.apps.select import _folds
@@ -159,7 +169,8 @@ def test_mislabelled_labelled_rows_get_the_lowest_values():
     flipped = [4, 17, 33]
     y_bad = y.copy()
     y_bad[flipped] = 1 - y_bad[flipped]
-    values = ShapleyRegression(n_folds=3).labeled_values(Dataset.from_arrays(X, y_bad), 0)
+    strat = ShapleyRegression(valuer=KNN, n_folds=3)
+    values = strat.labeled_values(Dataset.from_arrays(X, y_bad), 0)
     assert sorted(np.argsort(values)[:3].tolist()) == flipped
 
 
@@ -173,7 +184,8 @@ def test_shapley_regression_avoids_the_junk_region_that_uncertainty_is_drawn_to(
     junk_pool = d["junk"][pool]
     # k=5 as in the paper: on this 2-class toy (random labels in a cloud on the boundary) the
     # default k=3, chosen on 5-class digits and breast cancer, ranks labelled junk worse
-    strat = ShapleyRegression(k=5, n_folds=5, acquisition=acquisition)
+    knn5 = valuer("knn-shapley", k=5)
+    strat = ShapleyRegression(valuer=knn5, n_folds=5, acquisition=acquisition)
     sr = strat.select(lab, d["X"][pool], 15, random_state=0)
     unc = UncertaintySampling().select(lab, d["X"][pool], 15, random_state=0)
     assert junk_pool[sr.indices].sum() == 0
@@ -185,7 +197,7 @@ def test_shapley_regression_avoids_the_junk_region_that_uncertainty_is_drawn_to(
     assert kept.size == int(np.ceil(0.5 * pool.size))
     assert strat.uses_model == (acquisition is not None)
     if acquisition is None:
-        plain = ShapleyRegression(k=5, n_folds=5, acquisition=None, diversity=False)
+        plain = ShapleyRegression(valuer=knn5, n_folds=5, acquisition=None, diversity=False)
         top = plain.select(lab, d["X"][pool], 15, random_state=0)
         assert top.indices.tolist() == kept[:15].tolist()
 
@@ -207,8 +219,8 @@ def test_shapley_regression_fits_within_class_ranks_and_keeps_a_rare_class():
     pool_y = np.r_[np.zeros(100, int), np.ones(100, int)]
     pool = rng.normal(size=(200, 2)) + np.where(pool_y[:, None] == 1, [1.5, 0.0], [-1.5, 0.0])
     lab = Dataset.from_arrays(X, y)
-    raw = ShapleyRegression(within_class=False).select(lab, pool, 10, random_state=0)
-    ranked = ShapleyRegression().select(lab, pool, 10, random_state=0)
+    raw = ShapleyRegression(valuer=KNN, within_class=False).select(lab, pool, 10, random_state=0)
+    ranked = ShapleyRegression(valuer=KNN).select(lab, pool, 10, random_state=0)
     values = ranked.details["labeled_values"]
     assert values[y == 1].mean() < values[y == 0].mean()
     np.testing.assert_allclose(ranked.details["targets"], within_class_ranks(values, y))
@@ -224,7 +236,7 @@ def test_shapley_regression_acquisition_narrows_the_kept_rows_to_the_most_uncert
     P = d["X"][50:]
     model = LogisticRegression(max_iter=1000)
     for acquisition, plain in (("margin", UncertaintySampling()), ("entropy", EntropySampling())):
-        strat = ShapleyRegression(acquisition=acquisition, candidates=2)
+        strat = ShapleyRegression(valuer=KNN, acquisition=acquisition, candidates=2)
         sel = strat.select(lab, P, 6, model=model, random_state=4)
         kept = sel.details["kept"]
         # the same kept rows, ranked by the plain strategy's score: the 12 most uncertain
@@ -233,7 +245,7 @@ def test_shapley_regression_acquisition_narrows_the_kept_rows_to_the_most_uncert
         assert sel.details["n_candidates"] == 12
         expected = candidates[brute_k_center(P[candidates], 6, lab.X)]
         assert sel.indices.tolist() == expected.tolist()
-        top = ShapleyRegression(acquisition=acquisition, diversity=False)
+        top = ShapleyRegression(valuer=KNN, acquisition=acquisition, diversity=False)
         assert top.select(lab, P, 6, model=model, random_state=4).indices.tolist() == (
             kept[unc[:6]].tolist()
         )
@@ -279,11 +291,11 @@ def test_influence_strategy_is_the_fold_mean_and_top_scores():
 def test_every_strategy_returns_distinct_pool_rows(name):
     d = blobs_with_junk(3)
     lab = Dataset.from_arrays(d["X"][:30], d["y"][:30])
-    sel = make_strategy(name).select(lab, d["X"][30:], 7, random_state=0)
+    sel = built(name).select(lab, d["X"][30:], 7, random_state=0)
     assert isinstance(sel, Selection) and sel.scores.shape == (d["y"].size - 30,)
     assert len(set(sel.indices.tolist())) == 7
     assert sel.indices.min() >= 0 and sel.indices.max() < d["y"].size - 30
-    again = select_batch(name, lab, d["X"][30:], 7, random_state=0)
+    again = select_batch(name, lab, d["X"][30:], 7, random_state=0, **NEEDS.get(name, {}))
     assert again.tolist() == sel.indices.tolist()
 
 
@@ -308,6 +320,8 @@ def test_bad_input_is_refused_with_clear_messages():
         select_batch("shapley-regression", lab, pool, 2, candidates=0)
     with pytest.raises(DataworthError, match="does not take"):
         make_strategy("random", k=3)
+    with pytest.raises(DataworthError, match="valuer"):
+        select_batch("shapley-regression", lab, pool, 2)
     with pytest.raises(DataworthError, match="classifier"):
         from sklearn.linear_model import Ridge
 
@@ -382,7 +396,7 @@ def test_polluted_pool_shapley_regression_buys_less_junk_than_random_and_uncerta
     y_test = np.arange(200) % 2  # a clean test split
     X_test = rng.normal(size=(200, 2)) + np.column_stack([6.0 * y_test - 3.0, 0 * y_test])
     curves = compare_strategies(
-        ["random", "uncertainty", "shapley-regression"],
+        ["random", "uncertainty", built("shapley-regression")],
         X,
         y,
         X_test,
@@ -473,7 +487,7 @@ def test_cli_select_prints_and_writes_the_api_choice(files, capsys, tmp_path, st
     code, stdout, err = run_cli(capsys, *common, *options, out)
     assert code == 0, err
     lab = Dataset.from_arrays(files["X"][:40], files["y"][:40])
-    expected = make_strategy(strategy).select(
+    expected = built(strategy).select(
         lab,
         files["X"][40:200],
         6,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "prepare",
     "value",
     "value_many",
+    "valuer",
 ]
 
 
@@ -355,6 +356,40 @@ random_state
         seconds = time.perf_counter() - started
         out[name] = replace(result, metadata={**result.metadata, "seconds": seconds})
     return out
+
+
+def valuer(
+    method: str, *, model: Any = None, **params: Any
+) -> Callable[[Dataset, Dataset], ValuationResult]:
+    """A function ``(train, valid) -> ValuationResult`` that values with ``method``, ``model``
+    and ``params``, for an application that values many small sets of one dataset: the folds
+    of the shapley-regression strategy of active learning
+    (:class:`dataworth.apps.select.ShapleyRegression`).
+
+    The method's parameters are checked here, once. Each call fits the method on a
+    :class:`~dataworth.utility.model.ModelUtility` of its two sets (the model defaults to the
+    target's, as in :func:`value`); unlike :func:`value` it does not refuse a set whose rows
+    all carry one class (a fold of a rare class leaves one): the caller checks the model
+    against the whole data.
+
+    Examples
+    --------
+    >>> from dataworth.datasets import load_dataset
+    >>> train, valid = load_dataset("iris").split(0.3, random_state=0)
+    >>> knn = valuer("knn-shapley", k=3)
+    >>> len(knn(train, valid)) == train.n_samples
+    True
+    """
+    cls = _checked_params(method, params)
+    batched = False if cls.exact_fits else None  # type: ignore[attr-defined]
+
+    def run(train: Dataset, valid: Dataset) -> ValuationResult:
+        chosen = models.default_model(train.y) if model is None else model
+        utility = ModelUtility(chosen, train, valid, batched=batched)
+        estimator: Valuation = cls(**params)
+        return check_values(estimator.fit(utility).result_)
+
+    return run
 
 
 def federated_values(

@@ -9,23 +9,27 @@ lowest-valued points and retraining makes the trigger accuracy fall to chance wh
 accuracy holds.
 
 * :func:`add_trigger_set` appends a trigger set to a training set and returns the ground truth;
-* :func:`watermark_study` measures how well each method's low values flag the trigger points
-  (AUROC) and what removing the lowest-valued fraction does to the trigger and clean accuracy.
+* :func:`watermark_removal` measures, from values computed by the caller, how well each method's
+  low values flag the trigger points (AUROC) and what removing the lowest-valued fraction does
+  to the trigger and clean accuracy.
 
-The influence-based poisoning study lives in :mod:`dataworth.apps.poison`; its public names are
-re-exported here.
+The whole study (values, then the measurement) is
+:func:`dataworth.experiments.watermark_study`; the poisoning attack lives in
+:mod:`dataworth.apps.poison` (its public names are re-exported here) and its study in
+:func:`dataworth.experiments.poisoning_study`.
 
 Examples
 --------
 >>> from sklearn.neighbors import KNeighborsClassifier
+>>> from dataworth import value
 >>> from dataworth.datasets import load_dataset
 >>> digits = load_dataset("digits")
 >>> rest, test = digits.split(0.3, random_state=0)
 >>> train, valid = rest.split(0.3, random_state=0)
 >>> marked, triggers, trigger_set = add_trigger_set(train, 30, random_state=0)
->>> study = watermark_study(marked, valid, test, triggers, methods=["knn-shapley"],
-...                         model=KNeighborsClassifier(1), fractions=(0.0, 0.05),
-...                         self_influence=False, random_state=0)
+>>> values = {"knn-shapley": value("knn-shapley", marked, valid)}
+>>> study = watermark_removal(values, marked, test, triggers, KNeighborsClassifier(1),
+...                           fractions=(0.0, 0.05), random_state=0)
 >>> float(study.trigger_accuracy["knn-shapley"][0])  # memorised
 1.0
 >>> bool(study.trigger_accuracy["knn-shapley"][1] < 0.3)  # removed: near chance (0.1)
@@ -34,24 +38,14 @@ True
 
 from __future__ import annotations
 
-import time
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.exceptions import ConvergenceWarning
 
-from dataworth.apps.poison import (
-    DEFAULT_POISON_FRACTIONS,
-    PoisoningStudy,
-    craft_poison,
-    perturbation_influence,
-    poisoning_study,
-    target_loss,
-)
+from dataworth.apps.poison import craft_poison, perturbation_influence, target_loss
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.ranking import as_values, detection_auroc, removal_order
@@ -59,16 +53,13 @@ from dataworth.result import ValuationResult
 from dataworth.utility.model import fit_and_score
 
 __all__ = [
-    "DEFAULT_POISON_FRACTIONS",
     "DEFAULT_WATERMARK_FRACTIONS",
-    "PoisoningStudy",
     "WatermarkStudy",
     "add_trigger_set",
     "craft_poison",
     "perturbation_influence",
-    "poisoning_study",
     "target_loss",
-    "watermark_study",
+    "watermark_removal",
 ]
 
 _F64 = NDArray[np.float64]
@@ -310,109 +301,66 @@ def _check_indices(indices: Any, n: int) -> NDArray[np.intp]:
     return np.sort(idx).astype(np.intp)
 
 
-def watermark_study(
+def watermark_removal(
+    values: Mapping[str, ValuationResult | Any],
     train: Dataset,
-    valid: Dataset,
     test: Dataset,
     trigger_indices: Any,
-    values: Mapping[str, ValuationResult | Any] | None = None,
-    *,
-    methods: Sequence[str] = ("knn-shapley", "data-oob"),
     model: Any = None,
-    influence_model: Any = None,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    self_influence: bool = True,
+    *,
     fractions: Sequence[float] = DEFAULT_WATERMARK_FRACTIONS,
     n_random: int = 3,
     random_state: int | None = None,
-    n_jobs: int | None = 1,
+    seconds: Mapping[str, float] | None = None,
 ) -> WatermarkStudy:
     """How well low values flag a trigger set, and whether removing them removes the watermark.
 
-    For every method: the AUROC of ``-value`` as a detector of the trigger points; then, for
-    each fraction, the lowest-valued rows are removed (ties in row order, NaN last), the model
-    is retrained, and its accuracy on the trigger set (the watermark) and on the held-out
-    ``test`` set is measured, next to removing as many rows at random. Jia et al. (CVPR 2021):
-    a good method drives the trigger accuracy to chance at a small fraction while the test
-    accuracy holds.
+    For every entry of ``values``: the AUROC of ``-value`` as a detector of the trigger points;
+    then, for each fraction, the lowest-valued rows are removed (ties in row order, NaN last),
+    the model is retrained, and its accuracy on the trigger set (the watermark) and on the
+    held-out ``test`` set is measured, next to removing as many rows at random. Jia et al. (CVPR
+    2021): a good method drives the trigger accuracy to chance at a small fraction while the
+    test accuracy holds. :func:`dataworth.experiments.watermark_study` values and measures in
+    one call.
 
     Parameters
     ----------
+    values : dict of str to ValuationResult or array
+        Values of the rows of ``train``, per method (computed any way).
     train : Dataset
         Training rows including the trigger set (from :func:`add_trigger_set`).
-    valid : Dataset
-        Clean valuation rows (no triggers).
     test : Dataset
         Clean held-out rows, for the clean accuracy.
     trigger_indices : array of int
         Positions of the trigger points in ``train``.
-    values : dict of str to ValuationResult or array, optional
-        Values of the rows of ``train``, computed any way; when given, ``methods`` is not run.
-    methods : sequence of str, default=("knn-shapley", "data-oob")
-        Registered methods run with :func:`dataworth.apps.clean.compute_values`.
     model : estimator, optional
-        The watermarked model, retrained after every removal and used by the model-based
-        methods. It should memorise its training data (1-nearest neighbour, a random forest, a
-        wide network); default: ``KNeighborsClassifier(n_neighbors=1)``.
-    influence_model : estimator, optional
-        The logistic regression behind ``"influence"`` and the self-influence (default
-        ``LogisticRegression(max_iter=1000)``): influence needs a twice-differentiable model.
-    params : dict, optional
-        Per-method parameters.
-    self_influence : bool, default=True
-        Also score ``-self_influence`` of ``influence_model`` (points the model can fit only by
-        bending around them score high).
+        The watermarked model, retrained after every removal. It should memorise its training
+        data (1-nearest neighbour, a random forest, a wide network); default:
+        ``KNeighborsClassifier(n_neighbors=1)``.
     fractions : sequence of float
         Increasing fractions in [0, 1) of the rows to remove.
     n_random : int, default=3
         Draws of the random-removal reference.
     random_state : int, optional
-    n_jobs : int, default=1
-        Passed to the valuation methods.
+    seconds : dict of str to float, optional
+        Wall time of each method, reported as given (NaN when missing).
     """
     from sklearn.neighbors import KNeighborsClassifier
 
-    from dataworth.apps.clean import compute_values
     from dataworth.apps.removal import n_removed
-    from dataworth.models import default_model
 
     n = train.n_samples
     trig = _check_indices(trigger_indices, n)
     fracs = _check_fractions(fractions, n)
     if not is_categorical(train.y):
-        raise DataworthError("watermark_study needs class labels.")
-    for name, ds in (("valid", valid), ("test", test)):
-        if ds.n_features != train.n_features:
-            raise DataworthError(
-                f"{name} has {ds.n_features} features; train has {train.n_features}."
-            )
+        raise DataworthError("watermark_removal needs class labels.")
+    if test.n_features != train.n_features:
+        raise DataworthError(f"test has {test.n_features} features; train has {train.n_features}.")
+    if not values:
+        raise DataworthError("values is empty; give at least one method's values.")
     model = KNeighborsClassifier(n_neighbors=1) if model is None else model
-    influence_model = default_model(train.y) if influence_model is None else influence_model
-    named: dict[str, Any] = {}
-    seconds: dict[str, float] = {}
-    if values is not None:
-        named.update(values)
-        seconds.update((str(k), float("nan")) for k in values)
-    else:
-        if not methods:
-            raise DataworthError("give values or at least one method.")
-        common: dict[str, Any] = {"params": params, "random_state": random_state, "n_jobs": n_jobs}
-        for name in methods:  # influence needs a differentiable model
-            chosen = influence_model if name == "influence" else model
-            result = compute_values([name], train, valid, chosen, **common)[name]
-            named[name] = result
-            seconds[name] = float(result.metadata.get("seconds", np.nan))
-    if self_influence:
-        from dataworth.influence import LinearInfluence
-        from dataworth.influence import self_influence as _si
-
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            scores = _si(LinearInfluence(influence_model, train.X, train.y))
-        named["self-influence"] = -scores
-        seconds["self-influence"] = time.perf_counter() - t0
-
+    named = dict(values)
+    timing = {str(k): float((seconds or {}).get(str(k), np.nan)) for k in named}
     trigger_set = train.take(trig)
     evals = [trigger_set, test]
     is_trigger = np.zeros(n, dtype=bool)
@@ -451,5 +399,5 @@ def watermark_study(
         chance=1.0 / np.unique(train.y).size,
         n_train=n,
         n_trigger=int(trig.size),
-        seconds=seconds,
+        seconds=timing,
     )

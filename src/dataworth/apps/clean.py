@@ -3,7 +3,9 @@
 The workflow (``dataworth clean`` on the command line) on a training set, a valuation set and a
 held-out test split:
 
-1. value the training rows with several methods (:func:`compute_values`);
+1. value the training rows with several methods (:func:`dataworth.api.value_many`, by the
+   caller: the applications take values; :data:`DEFAULT_METHOD_PARAMS` are ``dataworth clean``'s
+   fast settings);
 2. :func:`~dataworth.apps.removal.removal_curves` on the held-out split and a cut chosen on the
    valuation set (:func:`~dataworth.apps.removal.suggest_cut`; the valuation score at the cut is
    optimistic, the held-out one is not);
@@ -11,8 +13,9 @@ held-out test split:
    model's out-of-fold prediction, for a domain expert;
 4. :func:`labels_to_fix`: for each misclassified valuation point, the training rows whose
    influence most raises its loss, aggregated into one priority list;
-5. with known corruption, :func:`detection_auroc`; and :func:`noisy_valuation_comparison`
-   shows what a noisy valuation set does to methods that trust it (data-oob does not use it).
+5. with known corruption, :func:`detection_auroc`; and
+   :func:`dataworth.experiments.noisy_valuation_comparison` shows what a noisy valuation set does
+   to methods that trust it (data-oob does not use it).
 
 Examples
 --------
@@ -22,17 +25,16 @@ Examples
 >>> rest, test = data.split(0.3, random_state=0)
 >>> train, valid = rest.split(0.3, random_state=0)
 >>> noisy, flipped = flip_labels(train, 0.1, random_state=0)
->>> values = compute_values(["knn-shapley"], noisy, valid)
+>>> from dataworth.api import value_many
+>>> values = value_many(["knn-shapley"], noisy, valid)
 >>> detection_auroc(values["knn-shapley"], flipped) > 0.8
 True
 """
 
 from __future__ import annotations
 
-import time
 import warnings
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -62,15 +64,13 @@ __all__ = [
     "DEFAULT_METHOD_PARAMS",
     "CutSuggestion",
     "LabelsToFix",
-    "NoisyValuationComparison",
     "RemovalCurves",
     "ReviewList",
-    "compute_values",
     "detection_auroc",
     "detection_recall",
     "labels_to_fix",
-    "noisy_valuation_comparison",
     "out_of_fold_predictions",
+    "records_frame",
     "removal_curves",
     "residual_tolerance",
     "review_list",
@@ -79,7 +79,8 @@ __all__ = [
 
 _F64 = NDArray[np.float64]
 
-#: Fast settings used when a method's parameters are not given (seconds on a few hundred rows).
+#: ``dataworth clean``'s fast settings for a method whose parameters are not given (seconds on a
+#: few hundred rows); the experiments use them too.
 DEFAULT_METHOD_PARAMS: dict[str, dict[str, Any]] = {
     "knn-shapley": {"k": 5},
     "data-oob": {"budget": 100},
@@ -91,72 +92,13 @@ DEFAULT_METHOD_PARAMS: dict[str, dict[str, Any]] = {
 }
 
 
-def _frame(records: list[dict[str, Any]], columns: list[str] | None = None) -> Any:
+def records_frame(records: list[dict[str, Any]], columns: list[str] | None = None) -> Any:
+    """``records`` as a pandas DataFrame (``to_frame`` of the results here; needs pandas)."""
     try:
         import pandas as pd
     except ImportError:
         raise DataworthError('to_frame needs pandas: pip install "dataworth[pandas]"') from None
     return pd.DataFrame.from_records(records, columns=columns)
-
-
-# ---------------------------------------------------------------------------------- values
-def compute_values(
-    methods: Sequence[str],
-    train: Dataset,
-    valid: Dataset,
-    model: Any = None,
-    *,
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    scoring: Any = None,
-    random_state: int | None = None,
-    n_jobs: int | None = 1,
-) -> dict[str, ValuationResult]:
-    """Value ``train`` on ``valid`` with each method, with fast defaults.
-
-    Each result's ``metadata["seconds"]`` holds its wall time.
-
-    Parameters
-    ----------
-    methods : sequence of str
-        Registered method names (e.g. ``["knn-shapley", "data-oob"]``).
-    train, valid : Dataset
-    model : estimator, optional
-        See :func:`dataworth.value` (knn-shapley ignores it).
-    params : dict of str to dict, optional
-        Parameters per method; missing ones come from :data:`DEFAULT_METHOD_PARAMS`.
-    scoring : str or callable, optional
-        The utility's scorer (see :func:`dataworth.value`; knn-shapley and data-oob ignore it).
-    random_state : int, optional
-    n_jobs : int, default=1
-        Passed to the methods that take it.
-    """
-    from dataworth.api import value
-    from dataworth.methods import get_method, parameters_of
-
-    if not methods:
-        raise DataworthError("methods is empty; give at least one valuation method.")
-    out: dict[str, ValuationResult] = {}
-    for name in methods:
-        accepted = parameters_of(get_method(name))
-        given = dict(DEFAULT_METHOD_PARAMS.get(name, {}))
-        given.update((params or {}).get(name, {}))
-        if "n_jobs" in accepted:
-            given.setdefault("n_jobs", n_jobs)
-        started = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            result = value(
-                name,
-                train,
-                valid,
-                model=model,
-                scoring=scoring,
-                random_state=random_state,
-                **given,
-            )
-        seconds = time.perf_counter() - started
-        out[name] = replace(result, metadata={**result.metadata, "seconds": seconds})
-    return out
 
 
 # ---------------------------------------------------------------------------------- detection
@@ -251,7 +193,7 @@ class ReviewList:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame of :meth:`records` (needs pandas)."""
-        return _frame(
+        return records_frame(
             self.records(),
             ["side", "row", "value", "given", "predicted", "differs", *self.feature_names],
         )
@@ -467,7 +409,9 @@ class LabelsToFix:
 
     def to_frame(self) -> Any:
         """A pandas DataFrame of :meth:`records` (needs pandas)."""
-        return _frame(self.records(), ["row", "score", "share", "votes", "given", "predicted"])
+        return records_frame(
+            self.records(), ["row", "score", "share", "votes", "given", "predicted"]
+        )
 
 
 def labels_to_fix(
@@ -578,151 +522,4 @@ def labels_to_fix(
         n_valid=valid.n_samples,
         per_point=int(per_point),
         prediction=how,
-    )
-
-
-# ---------------------------------------------------------------------------------- noisy valid
-@dataclass(frozen=True, eq=False)
-class NoisyValuationComparison:
-    """Each method valued twice: with the valuation set as given and with noisy labels in it.
-
-    Attributes
-    ----------
-    rows : list of dict
-        Per (method, valuation set): ``method``, ``valid`` (``"clean"`` or ``"noisy"``),
-        ``auroc`` (detection AUROC, NaN without ground truth), ``score_after_cut`` (held-out
-        score after removing the lowest ``fraction``), ``random_after_cut`` (same number of rows
-        removed at random, mean over seeds), ``rank_correlation`` (Spearman correlation with the
-        same method's values on the clean valuation set; 1 for the clean rows) and ``changed``
-        (whether the noisy valuation labels changed the values at all).
-    valid_noise, fraction : float
-    metric : str
-    """
-
-    rows: list[dict[str, Any]]
-    valid_noise: float
-    fraction: float
-    metric: str
-    noisy_valid_rows: NDArray[np.intp] = field(default_factory=lambda: np.empty(0, np.intp))
-
-    def records(self) -> list[dict[str, Any]]:
-        """The rows (copies)."""
-        return [dict(r) for r in self.rows]
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready."""
-        return {
-            "valid_noise": self.valid_noise,
-            "fraction": self.fraction,
-            "metric": self.metric,
-            "noisy_valid_rows": self.noisy_valid_rows.tolist(),
-            "rows": self.records(),
-        }
-
-    def to_frame(self) -> Any:
-        """A pandas DataFrame of the rows (needs pandas)."""
-        return _frame(self.records())
-
-
-def noisy_valuation_comparison(
-    train: Dataset,
-    valid: Dataset,
-    test: Dataset,
-    model: Any = None,
-    *,
-    methods: Sequence[str] = ("knn-shapley", "data-oob"),
-    params: Mapping[str, Mapping[str, Any]] | None = None,
-    valid_noise: float = 0.2,
-    corrupted: Any = None,
-    fraction: float = 0.1,
-    n_random: int = 5,
-    scoring: Any = None,
-    random_state: int | None = None,
-    n_jobs: int | None = 1,
-) -> NoisyValuationComparison:
-    """Compare methods when the valuation set itself has wrong labels.
-
-    Utility-based methods (knn-shapley, tmc-shapley, banzhaf, ...) score subsets on the
-    valuation set and inherit its errors; data-oob scores each row on the bootstrap models that
-    did not see it and never uses the valuation set. ``valid_noise`` of the valuation labels are
-    flipped (:func:`dataworth.datasets.flip_labels`, seeded by ``random_state``), every method
-    is run on both valuation sets, and each is judged on the held-out ``test`` split (and by
-    detection AUROC against ``corrupted`` when given).
-
-    Parameters
-    ----------
-    train, valid, test : Dataset
-        Class labels; ``test`` is held out (neither trained on nor used for valuation).
-    model : estimator, optional
-    methods : sequence of str
-    params : dict, optional
-        Per-method parameters (see :func:`compute_values`).
-    valid_noise : float, default=0.2
-        Fraction of valuation labels flipped.
-    corrupted : array, optional
-        Ground-truth corrupted training rows, for the AUROC column.
-    fraction : float, default=0.1
-        Fraction removed (lowest-valued first) for the held-out score.
-    n_random, scoring, random_state, n_jobs
-        See :func:`~dataworth.apps.removal.removal_curves`.
-    """
-    from scipy.stats import spearmanr
-
-    from dataworth.datasets import flip_labels
-
-    if not is_categorical(valid.y):
-        raise DataworthError(
-            "noisy_valuation_comparison flips valuation labels: it needs class labels."
-        )
-    if not 0 < valid_noise <= 1:
-        raise DataworthError(f"valid_noise must lie in (0, 1]; got {valid_noise}.")
-    noisy_valid, flipped = flip_labels(valid, valid_noise, random_state=random_state)
-    common: dict[str, Any] = {
-        "params": params,
-        "scoring": scoring,
-        "random_state": random_state,
-        "n_jobs": n_jobs,
-    }
-    clean_values = compute_values(methods, train, valid, model, **common)
-    noisy_values = compute_values(methods, train, noisy_valid, model, **common)
-    fractions = (0.0, float(fraction)) if fraction > 0 else (0.0,)
-    named: dict[str, Any] = {}
-    for m in methods:
-        named[f"{m}|clean"] = clean_values[m]
-        named[f"{m}|noisy"] = noisy_values[m]
-    curves = removal_curves(
-        named,
-        train,
-        test,
-        model,
-        fractions=fractions,
-        n_random=n_random,
-        scoring=scoring,
-        random_state=random_state,
-        n_jobs=n_jobs,
-    )
-    j = len(fractions) - 1
-    rows: list[dict[str, Any]] = []
-    for m in methods:
-        a, b = clean_values[m].values, noisy_values[m].values
-        changed = not np.array_equal(a, b, equal_nan=True)
-        rho = float(spearmanr(a, b, nan_policy="omit").statistic) if changed else 1.0
-        for which, vals, corr in (("clean", a, 1.0), ("noisy", b, rho)):
-            rows.append(
-                {
-                    "method": m,
-                    "valid": which,
-                    "auroc": np.nan if corrupted is None else detection_auroc(vals, corrupted),
-                    "score_after_cut": float(curves.lowest[f"{m}|{which}"][j]),
-                    "random_after_cut": float(curves.random_mean[j]),
-                    "rank_correlation": corr,
-                    "changed": changed if which == "noisy" else False,
-                }
-            )
-    return NoisyValuationComparison(
-        rows=rows,
-        valid_noise=float(valid_noise),
-        fraction=float(fraction),
-        metric=curves.metric,
-        noisy_valid_rows=flipped,
     )

@@ -2,19 +2,19 @@
 
 Two workflows from TransferLab, "Applications of data valuation", section 2.1:
 
-* **One class at a time.** :func:`class_debug` values the training rows against the valuation
-  rows of one class ``c`` only, so a row's value is its contribution to the model's accuracy on
-  class ``c`` (its recall). Rows with the highest values help class ``c``, rows with negative
-  values hurt it. Among the ``top`` most valuable rows (value > 0), two kinds are flagged as
-  possible **confounders**: rows *labelled* with another class (the paper's case: a row of class
-  ``d`` should not be what makes ``c`` right; the model may be using a feature the two share,
-  such as a background or a data source), and rows labelled ``c`` whose features point to
-  another class (confident learning on cross-validated probabilities: mislabelled copies of
-  other classes' rows raise the recall of ``c`` by dragging the boundary into the other class,
-  so they rank among the most valuable rows for ``c``). Banzhaf values (``"banzhaf"``) bring
-  such rows to the top more reliably than TMC or KNN Shapley in our checks; KNN-Shapley never
-  gives a row labelled with another class a positive value (by its closed form), so with it
-  only the second kind can appear.
+* **One class at a time.** :func:`class_debug` reads values of the training rows computed against
+  the valuation rows of one class ``c`` only (:func:`class_valuation_set`), so a row's value is its
+  contribution to the model's accuracy on class ``c`` (its recall). Rows with the highest values
+  help class ``c``, rows with negative values hurt it. Among the ``top`` most valuable rows (value >
+  0), two kinds are flagged as possible **confounders**: rows *labelled* with another class (the
+  paper's case: a row of class ``d`` should not be what makes ``c`` right; the model may be using a
+  feature the two share, such as a background or a data source), and rows labelled ``c`` whose
+  features point to another class (confident learning on cross-validated probabilities: mislabelled
+  copies of other classes' rows raise the recall of ``c`` by dragging the boundary into the other
+  class, so they rank among the most valuable rows for ``c``). Banzhaf values (``"banzhaf"``) bring
+  such rows to the top more reliably than TMC or KNN Shapley in our checks; KNN-Shapley never gives
+  a row labelled with another class a positive value (by its closed form), so with it only the
+  second kind can appear.
 * **One wrong prediction.** :func:`explain_misclassified` lists the training rows with the
   largest influence on the loss of one test row (Koh & Liang 2017, exact Hessian for
   scikit-learn's linear and logistic regression, through :mod:`dataworth.influence`), with their
@@ -43,12 +43,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from sklearn.base import clone, is_classifier
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready, plain
+from dataworth.ranking import as_values
 from dataworth.result import ValuationResult
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "MisclassifiedExplanation",
     "RowTable",
     "class_debug",
+    "class_valuation_set",
     "explain_misclassified",
     "misclassified_rows",
 ]
@@ -268,8 +270,29 @@ def _label_check(
     return classes[looks], proba[rows, codes], ""
 
 
+def class_valuation_set(valid: Dataset, cls: Any) -> Dataset:
+    """The valuation rows of class ``cls`` (matched as in :func:`class_debug`): the set to value
+    the training rows against before :func:`class_debug`.
+
+    Examples
+    --------
+    >>> from dataworth.datasets import load_dataset
+    >>> _, valid = load_dataset("iris").split(0.3, random_state=0)
+    >>> class_valuation_set(valid, "2").n_samples
+    15
+    """
+    if not isinstance(valid, Dataset):
+        raise DataworthError("valid must be a Dataset.")
+    if not is_categorical(valid.y):
+        raise DataworthError(
+            f"class_debug needs class labels; target {valid.target_name!r} holds real values."
+        )
+    in_class, _ = _match_class(valid.y, cls, "valuation")
+    return valid.take(np.flatnonzero(in_class))
+
+
 def class_debug(
-    method: str,
+    values: ValuationResult | ArrayLike,
     train: Dataset,
     valid: Dataset,
     cls: Any,
@@ -277,23 +300,23 @@ def class_debug(
     *,
     top: int = 10,
     random_state: int | None = None,
-    **params: Any,
 ) -> ClassDebugResult:
     """Which training rows help or hurt one class, and which of the helpers look suspicious.
 
     Parameters
     ----------
-    method : str
-        A registered method name (e.g. ``"banzhaf"``); see :func:`dataworth.value`.
+    values : ValuationResult or array of shape (n_train,)
+        The values of the training rows against the valuation rows of class ``cls`` only
+        (:func:`class_valuation_set`), so that a row's value is its contribution to the
+        accuracy on that class; e.g. ``dataworth.value("banzhaf", train,
+        class_valuation_set(valid, cls))``.
     train, valid : Dataset
-        Training rows (valued) and valuation rows (only those of class ``cls`` are used).
+        Training rows (valued) and valuation rows (those of class ``cls`` give the recall).
     cls : label
         The class to debug; matched against the labels, as text when the types differ
         (``"1"`` finds the integer label 1).
     model : classifier, optional
-        The model for the valuation and the cross-validated check (default: logistic
-        regression). ``knn-shapley`` values with its own nearest-neighbour utility; the model
-        is then only used for the check and the recall.
+        The model for the cross-validated check and the recall (default: logistic regression).
     top : int, default=10
         Rows listed as helpers and hurters; confounders are looked for among the helpers. A
         helper is flagged when it is labelled with another class, or labelled ``cls`` while
@@ -302,9 +325,7 @@ def class_debug(
         over the rows labelled ``j`` (confident learning, Northcutt et al. 2021; without
         ``predict_proba``: the cross-validated prediction is ``j``).
     random_state : int, optional
-        Seed for the valuation and the cross-validation folds.
-    **params
-        The method's own parameters (``budget``, ``k``, ``n_jobs`` ...).
+        Seed for the cross-validation folds.
 
     Returns
     -------
@@ -312,13 +333,14 @@ def class_debug(
 
     Examples
     --------
+    >>> from dataworth import value
     >>> from dataworth.datasets import load_dataset
     >>> train, valid = load_dataset("iris").split(0.3, random_state=0)
-    >>> res = class_debug("knn-shapley", train, valid, 2, top=5, k=5)
+    >>> values = value("knn-shapley", train, class_valuation_set(valid, 2), k=5)
+    >>> res = class_debug(values, train, valid, 2, top=5)
     >>> res.n_valid, len(res.helpers), res.helpers["label"].tolist()
     (15, 5, [2, 2, 2, 2, 2])
     """
-    from dataworth.api import value
     from dataworth.models import default_model
 
     if not isinstance(train, Dataset) or not isinstance(valid, Dataset):
@@ -329,9 +351,6 @@ def class_debug(
         )
     if not isinstance(top, (int, np.integer)) or top < 1:
         raise DataworthError(f"top must be a positive whole number; got {top!r}.")
-    if params.get("by_group"):
-        raise DataworthError("class_debug values rows; by_group is not supported.")
-    params.pop("by_group", None)
     in_class, label = _match_class(valid.y, cls, "valuation")
     notes: list[str] = []
     train_hit = np.asarray(train.y == label, dtype=bool).reshape(-1)
@@ -341,9 +360,12 @@ def class_debug(
     if not is_classifier(model):
         raise DataworthError(f"class_debug needs a classifier; got {type(model).__name__}.")
     valid_c = valid.take(np.flatnonzero(in_class))
-    result = value(method, train, valid_c, model=model, random_state=random_state, **params)
-    if result.kind != "row" or len(result) != train.n_samples:
-        raise DataworthError("class_debug needs one value per training row.")
+    if isinstance(values, ValuationResult):
+        if values.kind != "row" or len(values) != train.n_samples:
+            raise DataworthError("class_debug needs one value per training row.")
+        result = values
+    else:
+        result = ValuationResult(as_values(values, n=train.n_samples), labels=train.row_labels)
     v = np.asarray(result.values, dtype=np.float64)
 
     fitted = clone(model).fit(train.X, train.y)
@@ -381,7 +403,7 @@ def class_debug(
     conf_extra = {**extra, "reason": reasons}
     return ClassDebugResult(
         cls=label,
-        method=method,
+        method=result.method,
         values=result,
         n_valid=valid_c.n_samples,
         recall=recall,

@@ -14,16 +14,16 @@ valuation", section 1.4):
 * **Which categories or sources carry value?** :func:`value_by` summarises the values of each
   class or data source: rows, mean, sum, share of negative values, and a two-sided Mann-Whitney
   U test of the group against all other rows.
-* **Is "collect more like these" supported by the data?** :func:`bootstrap_stability` recomputes
-  the values on bootstrap resamples of the training rows (the valuation set stays fixed) and
-  reports the Spearman rank correlation of the values between every pair of resamples, on the
-  rows the two share. Each resample keeps the *distinct* rows of a bootstrap draw (about 63% of
-  the rows): copies of one row would share its credit and lower its value, an artefact of the
-  resampling rather than instability. The verdict says "stable" when the mean correlation is at
-  least :data:`STABLE_AT` (0.7, a strong rank correlation), "unstable" below
-  :data:`UNSTABLE_BELOW` (0.4), "partly stable" in between. :func:`collection_verdict` answers
-  the question: yes only when the values are stable *and* the features predict them
-  (cross-validated R^2 at least :data:`R2_AT`).
+* **Is "collect more like these" supported by the data?** :func:`bootstrap_stability` takes the
+  values recomputed (by the caller) on bootstrap resamples of the training rows
+  (:func:`bootstrap_draws`; the valuation set stays fixed) and reports the Spearman rank correlation
+  of the values between every pair of resamples, on the rows the two share. Each resample keeps the
+  *distinct* rows of a bootstrap draw (about 63% of the rows): copies of one row would share its
+  credit and lower its value, an artefact of the resampling rather than instability. The verdict
+  says "stable" when the mean correlation is at least :data:`STABLE_AT` (0.7, a strong rank
+  correlation), "unstable" below :data:`UNSTABLE_BELOW` (0.4), "partly stable" in between.
+  :func:`collection_verdict` answers the question: yes only when the values are stable *and* the
+  features predict them (cross-validated R^2 at least :data:`R2_AT`).
 
 Examples
 --------
@@ -51,7 +51,6 @@ from typing import Any
 import numpy as np
 import scipy.stats
 from numpy.typing import ArrayLike, NDArray
-from tqdm.auto import tqdm
 
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
@@ -64,11 +63,13 @@ __all__ = [
     "R2_AT",
     "STABLE_AT",
     "UNSTABLE_BELOW",
+    "BootstrapDraws",
     "FeatureEffect",
     "GroupSummary",
     "Region",
     "StabilityResult",
     "ValueExplanation",
+    "bootstrap_draws",
     "bootstrap_stability",
     "collection_verdict",
     "explain_values",
@@ -704,40 +705,75 @@ def _verdict(mean: float) -> tuple[str, bool]:
     )
 
 
-def bootstrap_stability(
-    method: str,
-    train: Dataset,
-    valid: Dataset,
-    model: Any = None,
-    *,
-    n_bootstrap: int = 10,
-    random_state: int | None = None,
-    progress_bar: bool = False,
-    **params: Any,
-) -> StabilityResult:
-    """Recompute the values on bootstrap resamples and measure how well their ranks agree.
+@dataclass(frozen=True, eq=False)
+class BootstrapDraws:
+    """The resamples of :func:`bootstrap_stability`: each one's distinct rows and the seed its
+    valuation runs with (from :func:`bootstrap_draws`).
 
-    Each resample is the set of distinct rows of a bootstrap draw of the training rows (see the
-    module notes); it is valued against the same ``valid`` with
-    :func:`dataworth.value`. For each pair of resamples the Spearman rank correlation of their
-    values is taken over the rows both contain.
+    Attributes
+    ----------
+    n_rows : int
+        Rows of the training set the draws come from.
+    rows : tuple of ndarray of int
+        Positions of the distinct rows of each bootstrap draw, sorted.
+    seeds : tuple of int
+        The ``random_state`` for each resample's valuation.
+    """
+
+    n_rows: int
+    rows: tuple[NDArray[np.intp], ...] = field(repr=False)
+    seeds: tuple[int, ...]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def bootstrap_draws(
+    n_rows: int, n_bootstrap: int = 10, random_state: int | None = None
+) -> BootstrapDraws:
+    """``n_bootstrap`` bootstrap draws of ``n_rows`` rows, each kept as its distinct rows (see
+    the module notes), and a seed per draw for its valuation.
+
+    Value ``train.take(draws.rows[b])`` against the same valuation set with
+    ``random_state=draws.seeds[b]`` for every ``b``, then pass the values to
+    :func:`bootstrap_stability`.
+
+    Examples
+    --------
+    >>> draws = bootstrap_draws(50, 3, random_state=0)
+    >>> len(draws), all(0 < r.size < 50 for r in draws.rows), len(set(draws.seeds))
+    (3, True, 3)
+    """
+    if not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 2:
+        raise DataworthError(f"n_bootstrap must be a whole number >= 2; got {n_bootstrap!r}.")
+    if not isinstance(n_rows, (int, np.integer)) or n_rows < 1:
+        raise DataworthError(f"n_rows must be a positive whole number; got {n_rows!r}.")
+    n = int(n_rows)
+    rng = np.random.default_rng(random_state)
+    seeds = tuple(int(s) for s in rng.integers(0, 2**31 - 1, size=int(n_bootstrap)))
+    rows = tuple(
+        np.unique(rng.integers(0, n, size=n)).astype(np.intp) for _ in range(int(n_bootstrap))
+    )
+    return BootstrapDraws(n_rows=n, rows=rows, seeds=seeds)
+
+
+def bootstrap_stability(
+    values: Sequence[ValuationResult | ArrayLike], draws: BootstrapDraws, *, method: str = ""
+) -> StabilityResult:
+    """How well the ranks of the values agree across bootstrap resamples.
+
+    ``values[b]`` holds the values of the rows ``draws.rows[b]`` (in that order), computed on
+    that resample alone against a fixed valuation set (see :func:`bootstrap_draws`). For each
+    pair of resamples the Spearman rank correlation of their values is taken over the rows both
+    contain.
 
     Parameters
     ----------
-    method : str
-        A registered method name (e.g. ``"knn-shapley"``).
-    train, valid : Dataset
-        Training rows (resampled) and the fixed valuation set.
-    model : estimator, optional
-        As for :func:`dataworth.value`.
-    n_bootstrap : int, default=10
-        Number of resamples (at least 2); the cost is ``n_bootstrap`` valuations.
-    random_state : int, optional
-        Seed for the resamples and for each valuation.
-    progress_bar : bool, default=False
-        Show a progress bar over the resamples (``progress`` in ``params`` is the method's).
-    **params
-        Passed to :func:`dataworth.value` (e.g. ``k``, ``budget``, ``n_jobs``).
+    values : sequence of ValuationResult or array
+        One per draw.
+    draws : BootstrapDraws
+    method : str, optional
+        The method's name, for the result (default: that of the first ValuationResult).
 
     Returns
     -------
@@ -745,51 +781,43 @@ def bootstrap_stability(
 
     Examples
     --------
+    >>> from dataworth import value
     >>> from dataworth.datasets import load_dataset
     >>> train, valid = load_dataset("iris").split(0.3, random_state=0)
-    >>> st = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=3, random_state=0, k=5)
-    >>> st.pairwise.shape, bool(-1 <= st.mean <= 1)
-    ((3, 3), True)
+    >>> draws = bootstrap_draws(train.n_samples, 3, random_state=0)
+    >>> values = [value("knn-shapley", train.take(rows), valid, random_state=seed, k=5)
+    ...           for rows, seed in zip(draws.rows, draws.seeds)]
+    >>> st = bootstrap_stability(values, draws)
+    >>> st.pairwise.shape, bool(-1 <= st.mean <= 1), st.method
+    ((3, 3), True, 'knn-shapley')
     """
-    from dataworth.api import value
-
-    if not isinstance(train, Dataset) or not isinstance(valid, Dataset):
-        raise DataworthError("train and valid must be Dataset objects.")
-    if not isinstance(n_bootstrap, (int, np.integer)) or n_bootstrap < 2:
-        raise DataworthError(f"n_bootstrap must be a whole number >= 2; got {n_bootstrap!r}.")
-    if params.get("by_group"):
-        raise DataworthError("bootstrap_stability values rows; by_group is not supported.")
-    params.pop("by_group", None)
-    n = train.n_samples
-    rng = np.random.default_rng(random_state)
-    seeds = tuple(int(s) for s in rng.integers(0, 2**31 - 1, size=int(n_bootstrap)))
-    rows: list[NDArray[np.intp]] = []
-    values = np.full((int(n_bootstrap), n), np.nan)
-    for b in tqdm(range(int(n_bootstrap)), desc="bootstrap", disable=not progress_bar, leave=False):
-        drawn = np.unique(rng.integers(0, n, size=n)).astype(np.intp)
-        try:
-            result = value(
-                method, train.take(drawn), valid, model=model, random_state=seeds[b], **params
-            )
-        except DataworthError as exc:
-            raise DataworthError(f"bootstrap resample {b} ({drawn.size} rows): {exc}") from None
-        if len(result) != drawn.size:
+    if not isinstance(draws, BootstrapDraws):
+        raise DataworthError("draws must come from bootstrap_draws.")
+    if len(values) != len(draws):
+        raise DataworthError(f"got {len(values)} sets of values for {len(draws)} resamples.")
+    B, n = len(draws), draws.n_rows
+    table = np.full((B, n), np.nan)
+    for b, (vals, drawn) in enumerate(zip(values, draws.rows, strict=True)):
+        if isinstance(vals, ValuationResult) and vals.kind != "row":
+            raise DataworthError("bootstrap_stability needs one value per row, not per group.")
+        v = np.asarray(vals.values if isinstance(vals, ValuationResult) else vals, np.float64)
+        if v.shape != (drawn.size,):
             raise DataworthError(
-                f"{method} returned {len(result)} values for {drawn.size} rows; "
-                "bootstrap_stability needs one value per row."
+                f"resample {b} has {drawn.size} rows but {v.size} values; bootstrap_stability "
+                "needs one value per row."
             )
-        rows.append(drawn)
-        values[b, drawn] = result.values
-    B = int(n_bootstrap)
+        table[b, drawn] = v
+    if not method:
+        method = next((r.method for r in values if isinstance(r, ValuationResult)), "")
     pairwise = np.eye(B)
     shared = np.zeros((B, B), dtype=np.int64)
-    valued = ~np.isnan(values)
+    valued = ~np.isnan(table)
     for a in range(B):
         shared[a, a] = int(valued[a].sum())
         for b in range(a + 1, B):
             both = valued[a] & valued[b]
             shared[a, b] = shared[b, a] = int(both.sum())
-            rho, _ = _spearman(values[a, both], values[b, both])
+            rho, _ = _spearman(table[a, both], table[b, both])
             pairwise[a, b] = pairwise[b, a] = rho
     off = pairwise[np.triu_indices(B, k=1)]
     off = off[np.isfinite(off)]
@@ -798,8 +826,8 @@ def bootstrap_stability(
     return StabilityResult(
         method=method,
         n_bootstrap=B,
-        rows=tuple(rows),
-        values=values,
+        rows=draws.rows,
+        values=table,
         pairwise=pairwise,
         shared=shared,
         mean=mean,
@@ -808,7 +836,7 @@ def bootstrap_stability(
         max=float(off.max()) if off.size else math.nan,
         verdict=verdict,
         stable=stable,
-        seeds=seeds,
+        seeds=draws.seeds,
     )
 
 
@@ -832,8 +860,10 @@ def collection_verdict(
     --------
     >>> from dataworth.datasets import load_dataset
     >>> train, valid = load_dataset("iris").split(0.3, random_state=0)
-    >>> st = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=3, random_state=0)
     >>> from dataworth import value
+    >>> draws = bootstrap_draws(train.n_samples, 3, random_state=0)
+    >>> st = bootstrap_stability(
+    ...     [value("knn-shapley", train.take(r), valid) for r in draws.rows], draws)
     >>> ex = explain_values(value("knn-shapley", train, valid), train, random_state=0)
     >>> ok, why = collection_verdict(ex, st)
     >>> ok, why.split(":")[0]

@@ -16,8 +16,9 @@ Strategies (``STRATEGIES``):
     The rows of highest predictive entropy ``-sum_c p_c log p_c``.
 ``shapley-regression``
     Ghorbani, Zou & Esteva (2022), as in ``docs/conventions.md``: KNN-Shapley values of the labelled
-    rows (the library's ``knn-shapley`` method, cross-fitted over folds of the labelled rows,
-    then ranked within each class; see :class:`ShapleyRegression`) -> a regressor from features
+    rows (by the caller's ``valuer``, e.g. ``dataworth.api.valuer("knn-shapley", k=3)``,
+    cross-fitted over folds of the labelled rows, then ranked within each class; see
+    :class:`ShapleyRegression`) -> a regressor from features
     to value -> the predicted value of every pool row (the score) -> keep the top
     ``keep_fraction`` of the pool -> k-center greedy on the kept rows, with the labelled rows as
     initial centres -> the batch; by default the kept rows are first narrowed to the most
@@ -43,6 +44,7 @@ Examples
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -53,6 +55,7 @@ from sklearn.base import is_classifier
 
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.ranking import as_values
 from dataworth.utility.model import fit_model
 
 __all__ = [
@@ -447,12 +450,13 @@ _ACQUISITIONS = (None, "margin", "entropy")
 class ShapleyRegression(Strategy):
     """Shapley-regression batch selection (Ghorbani, Zou & Esteva 2022).
 
-    1. **Values of the labelled rows**: KNN-Shapley (the library's ``knn-shapley`` method,
-       exact, ``k`` neighbours) on the features, or on ``embedding(X)`` when given. The labelled
-       rows are cut into ``n_folds`` folds (stratified, seeded); for each fold, the *other* rows
-       are valued with the fold as valuation set, and a row's value is the mean over the
-       ``n_folds - 1`` runs that valued it. No row is ever its own valuation point, so a
-       mislabelled row, or a row from a region of unreliable labels, gets a low value.
+    1. **Values of the labelled rows**, by ``valuer`` (the paper's KNN-Shapley:
+       ``dataworth.api.valuer("knn-shapley", k=3)``, exact, ``k`` neighbours) on the features, or on
+       ``embedding(X)`` when given. The labelled rows are cut into ``n_folds`` folds (stratified,
+       seeded); for each fold, the *other* rows are valued with the fold as valuation set, and a
+       row's value is the mean over the ``n_folds - 1`` runs that valued it. No row is ever its own
+       valuation point, so a mislabelled row, or a row from a region of unreliable labels, gets a
+       low value.
     2. **Regression target** (``within_class=True``): each value is replaced by its rank among
        the values of its own labelled class (:func:`within_class_ranks`). A KNN-Shapley value is
        a mean over the valuation points, so it grows with the number of valuation points of the
@@ -472,15 +476,19 @@ class ShapleyRegression(Strategy):
        initial centres, picks the batch (``diversity=False``: the first ``batch`` candidates,
        i.e. the most uncertain, or the highest predicted values without an acquisition).
 
-    The defaults (``k=3``, ``n_folds=10``, ``within_class=True``, ``keep_fraction=0.5``,
-    ``acquisition="margin"``, ``candidates=2``) were chosen on validation runs (validation
+    The defaults (``k=3`` for the valuer, ``n_folds=10``, ``within_class=True``,
+    ``keep_fraction=0.5``, ``acquisition="margin"``, ``candidates=2``) were chosen on validation
+    runs (validation
     splits carved from the training side, seeds never used for the reported figures); see
     ``docs/select.md``.
 
     Parameters
     ----------
-    k : int, default=3
-        Neighbours of the KNN-Shapley utility.
+    valuer : callable
+        ``valuer(train, valid) -> ValuationResult or array``: the values of the rows of
+        ``train`` against ``valid`` (one call per fold). The strategy never values by itself
+        (the applications take values); :func:`dataworth.api.valuer` makes one, and
+        ``dataworth select`` uses ``valuer("knn-shapley", k=--k)``. Required by :meth:`select`.
     keep_fraction : float, default=0.5
         Share of the pool kept by the value filter, in (0, 1].
     regressor : estimator, optional
@@ -505,8 +513,10 @@ class ShapleyRegression(Strategy):
     >>> import numpy as np
     >>> from dataworth.data import Dataset
     >>> rng = np.random.default_rng(0)
+    >>> from dataworth.api import valuer
     >>> X = rng.normal(size=(40, 2)); y = (X[:, 0] > 0).astype(int)
-    >>> sel = ShapleyRegression().select(Dataset.from_arrays(X, y), rng.normal(size=(100, 2)), 8)
+    >>> strategy = ShapleyRegression(valuer=valuer("knn-shapley", k=3))
+    >>> sel = strategy.select(Dataset.from_arrays(X, y), rng.normal(size=(100, 2)), 8)
     >>> len(sel), sel.details["n_kept"]
     (8, 50)
     """
@@ -517,8 +527,8 @@ class ShapleyRegression(Strategy):
 
     def __init__(
         self,
-        k: int = 3,
         *,
+        valuer: Callable[[Dataset, Dataset], Any] | None = None,
         keep_fraction: float = 0.5,
         regressor: Any = None,
         n_folds: int = 10,
@@ -528,7 +538,7 @@ class ShapleyRegression(Strategy):
         acquisition: str | None = "margin",
         candidates: int = 2,
     ) -> None:
-        self.k = k
+        self.valuer = valuer
         self.keep_fraction = keep_fraction
         self.regressor = regressor
         self.n_folds = n_folds
@@ -563,27 +573,20 @@ class ShapleyRegression(Strategy):
         return Z
 
     def _values(self, labeled: Dataset, Z: _F64, rng: np.random.Generator) -> _F64:
-        from sklearn.neighbors import KNeighborsClassifier
-
-        from dataworth.methods import get_method
-        from dataworth.utility.model import ModelUtility
-
-        if not _is_whole(self.k) or self.k < 1:
-            raise DataworthError(f"k must be a positive whole number; got {self.k!r}.")
+        if not callable(self.valuer):
+            raise DataworthError(
+                "shapley-regression values the labelled rows with its valuer, which is not set: "
+                "pass valuer=dataworth.api.valuer('knn-shapley', k=3) (the paper's KNN-Shapley) "
+                "or any function (train, valid) -> values."
+            )
         n = labeled.n_samples
         n_folds = _check_folds(self.n_folds, n)
         data = Dataset.from_arrays(Z, labeled.y)
-        method: Any = get_method("knn-shapley")(k=int(self.k))  # type: ignore[call-arg]
         total = np.zeros(n)
         count = np.zeros(n)
         for fold in _folds(labeled.y, n_folds, rng):
             rest = np.setdiff1d(np.arange(n), fold)
-            utility = ModelUtility(
-                KNeighborsClassifier(n_neighbors=min(int(self.k), rest.size)),
-                data.take(rest),
-                data.take(fold),
-            )
-            total[rest] += method.fit(utility).result_.values
+            total[rest] += as_values(self.valuer(data.take(rest), data.take(fold)), n=rest.size)
             count[rest] += 1
         return total / count
 

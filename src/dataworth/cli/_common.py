@@ -21,11 +21,9 @@ from dataworth.cli._files import INPUT_FILE, OUTPUT_FILE, RESUME_FILE, FileRole,
 from dataworth.data import Dataset, detect_separator, read_table
 from dataworth.engine.cluster import on_cluster_backend
 from dataworth.engine.runner import check_n_jobs
-from dataworth.engine.stopping import Stopping
 from dataworth.errors import DataworthError
 from dataworth.fileio import atomic_output
 from dataworth.jsonable import json_ready
-from dataworth.methods import parameters_of
 from dataworth.models import default_model, make_model
 from dataworth.preprocess import (
     ENCODINGS,
@@ -67,7 +65,6 @@ __all__ = [
     "load_file",
     "load_pair",
     "load_train_test",
-    "method_params",
     "method_params_option",
     "model_options",
     "n_jobs_option",
@@ -82,13 +79,12 @@ __all__ = [
     "scaled_by_train",
     "scoring_option",
     "seed_option",
-    "standardize_features",
     "standardize_option",
+    "standardized",
     "target_option",
     "valid_file_option",
     "valid_fraction_option",
     "valid_options",
-    "valuation_params",
     "write_json",
     "write_text",
     "write_values",
@@ -354,28 +350,10 @@ def progress_bar(iterable: Iterable[Any], *, desc: str, total: int | None = None
     return tqdm(iterable, desc=desc, total=total, disable=not progress_setting(), leave=False)
 
 
-def checkpoint_options(f: F) -> F:
-    """Add ``--checkpoint PATH`` and ``--resume PATH`` for the valuation a command runs
-    (:func:`valuation_params` passes them on to methods that take them, with a note otherwise).
-    """
-    f = click.option(
-        "--resume",
-        type=RESUME_FILE,
-        default=None,
-        help="Resume the valuation from this checkpoint (and keep writing it).",
-    )(f)
-    return click.option(
-        "--checkpoint",
-        type=OUTPUT_FILE,
-        default=None,
-        help="Write an atomic checkpoint of the valuation here as it goes.",
-    )(f)
-
-
 def quiet_option(f: F) -> F:
     """Add ``--quiet``: no progress bars. Without it the command shows them when standard error
-    is a terminal; :func:`progress_setting` says which, and :func:`valuation_params` passes it
-    on as the method's ``progress``."""
+    is a terminal; :func:`progress_setting` says which, and
+    :meth:`dataworth.cli._pipeline.Run.params` passes it on as the method's ``progress``."""
 
     @functools.wraps(f)
     def command(*args: Any, quiet: bool, **kwargs: Any) -> Any:
@@ -465,11 +443,24 @@ def budget_option(f: F) -> F:
     )(f)
 
 
-def standardize_option(f: F) -> F:
-    """Add the flag ``--standardize``: scale features with the training rows' statistics."""
-    return click.option(
-        "--standardize", is_flag=True, help="Standardise features (training statistics)."
-    )(f)
+#: What ``--standardize`` does, in every command that has it.
+STANDARDIZE_HELP = (
+    "Standardise every feature with the mean and standard deviation of the training rows (the "
+    "rows valued or learnt from: TRAIN; for select, the labelled and pool rows); valuation and "
+    "test rows are scaled the same way, and the rows shown or written keep their original values."
+)
+
+
+def standardize_option(f: F | None = None, *, default: bool = False) -> Any:
+    """Add ``--standardize/--no-standardize`` (:data:`STANDARDIZE_HELP`; off unless ``default``,
+    which the help then says). The one definition of the option: use it bare
+    (``@standardize_option``) or with a default (``@standardize_option(default=True)``); the
+    scaling itself is :func:`standardized`."""
+    help_text = STANDARDIZE_HELP + (" On by default for this command." if default else "")
+    option = click.option(
+        "--standardize/--no-standardize", default=default, show_default=True, help=help_text
+    )
+    return option if f is None else option(f)
 
 
 def seed_option(f: F) -> F:
@@ -788,11 +779,14 @@ def scaled_by_train(train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
     return tuple(ds.replace(X=(ds.X - mean) / std) for ds in (train, *others))
 
 
-def standardize_features(notes: Notes, train: Dataset, valid: Dataset) -> tuple[Dataset, Dataset]:
-    """:func:`scaled_by_train` for a pair, said in a note."""
-    notes.append("features standardised with the training rows' mean and standard deviation.")
-    scaled_train, scaled_valid = scaled_by_train(train, valid)
-    return scaled_train, scaled_valid
+def standardized(notes: Notes, train: Dataset, *others: Dataset) -> tuple[Dataset, ...]:
+    """What ``--standardize`` does (:data:`STANDARDIZE_HELP`): :func:`scaled_by_train`, said in
+    a note."""
+    notes.append(
+        "features standardised with the training rows' mean and standard deviation (the rows "
+        "shown and the files written keep their original values)."
+    )
+    return scaled_by_train(train, *others)
 
 
 # ---------------------------------------------------------------------------------- models
@@ -818,7 +812,8 @@ def json_object(text: str | None, flag: str, example: str) -> dict[str, Any]:
 
 
 def method_params_option(f: F) -> F:
-    """Add ``--method-params``: any constructor parameter of the method, as a JSON object."""
+    """Add ``--method-params``: any constructor parameter of the method, as a JSON object
+    (:meth:`dataworth.cli._pipeline.Run.params` reads it)."""
     return click.option(
         "--method-params",
         "method_params_json",
@@ -826,73 +821,6 @@ def method_params_option(f: F) -> F:
         help="JSON object of the method's parameters (see its docstring), e.g. "
         '\'{"budget": 500, "round_size": 16}\'; a dedicated flag such as --budget wins over it.',
     )(f)
-
-
-def method_params(
-    notes: Notes,
-    cls: type,
-    given: dict[str, Any],
-    stop: Stopping | None,
-    json_params: str | None = None,
-) -> dict[str, Any]:
-    """The parameters of ``given`` (name: (value, flag)) that method ``cls`` accepts, and
-    ``stop``, over those of ``json_params`` (``--method-params``); a note for each flag given
-    that the method does not accept, and an error for a JSON name it does not have."""
-    accepted = parameters_of(cls)
-    params = json_object(json_params, "--method-params", '{"budget": 500}')
-    unknown = sorted(set(params) - accepted)
-    if unknown:
-        raise DataworthError(
-            f"--method-params: {getattr(cls, 'name', cls.__name__)} has no parameter "
-            f"{', '.join(map(repr, unknown))}; it has: {', '.join(sorted(accepted))}."
-        )
-    for name, (value, flag) in given.items():
-        if value is None:
-            continue
-        if name in accepted:
-            params[name] = value
-        else:
-            notes.append(f"{flag} does not apply to {cls.name} and is ignored.")  # type: ignore[attr-defined]
-    if stop is not None:
-        if "stop" in accepted:
-            params["stop"] = stop
-        else:
-            name = getattr(cls, "name", cls.__name__)
-            notes.append(f"--stderr-below/--time-limit/--rank-stable do not apply to {name}.")
-    return params
-
-
-def valuation_params(
-    notes: Notes,
-    cls: type,
-    budget: int | None,
-    k: int | None,
-    n_jobs: int,
-    *,
-    checkpoint: str | None = None,
-    resume: str | None = None,
-) -> dict[str, Any]:
-    """:func:`method_params` for ``--budget``, ``--k`` and ``--checkpoint``/``--resume``
-    (:func:`checkpoint_options`), plus ``n_jobs`` and ``progress`` (:func:`progress_setting`)
-    when ``cls`` takes them."""
-    from dataworth.cli._resume import checkpointing
-
-    if checkpoint and resume and Path(checkpoint) != Path(resume):
-        raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
-    given = {
-        "budget": (budget, "--budget"),
-        "k": (k, "--k"),
-        "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
-        "resume": (True if resume else None, "--resume"),
-    }
-    params = method_params(notes, cls, given, None)
-    if "checkpoint" in parameters_of(cls) and (checkpoint or resume):
-        checkpointing(resume or checkpoint, resumed=resume is not None)
-    if "n_jobs" in parameters_of(cls):
-        params["n_jobs"] = n_jobs
-    if "progress" in parameters_of(cls):
-        params["progress"] = progress_setting()
-    return params
 
 
 # ---------------------------------------------------------------------------------- output

@@ -6,20 +6,18 @@ import csv
 import json
 import math
 import warnings
-from pathlib import Path
 from typing import Any
 
 import click
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from dataworth.apps.clean import (
     CUT_WARNING,
+    DEFAULT_METHOD_PARAMS,
     LabelsToFix,
-    NoisyValuationComparison,
     ReviewList,
-    compute_values,
     labels_to_fix,
-    noisy_valuation_comparison,
     out_of_fold_predictions,
     review_list,
 )
@@ -28,36 +26,26 @@ from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
     Notes,
-    build_model,
-    check_n_jobs,
     check_positive,
     check_same_columns,
     check_same_target_kind,
-    checkpoint_options,
     current_reading,
     data_options,
-    k_option,
     load_file,
-    model_options,
-    n_jobs_option,
     open_output,
     progress_setting,
-    quiet_option,
     read_rows_as_text,
-    runs_on_cluster,
-    scaled_by_train,
     scoring_option,
-    seed_option,
     target_option,
     valid_file_option,
     valid_fraction_option,
     write_text,
 )
-from dataworth.cli._resume import checkpointing
+from dataworth.cli._pipeline import Run, model_steps, valuation_steps
 from dataworth.data import Dataset, is_categorical
 from dataworth.errors import DataworthError
+from dataworth.experiments import NoisyValuationComparison, noisy_valuation_comparison
 from dataworth.jsonable import json_ready, plain
-from dataworth.methods import get_method, parameters_of
 
 __all__ = ["clean"]
 
@@ -170,17 +158,6 @@ def _read_training_file(
     return reading.dataset(columns, target, None, train_path, fit_rows=rows)
 
 
-def _standardize(
-    notes: Notes, train: Dataset, valid: Dataset, test: Dataset
-) -> tuple[Dataset, Dataset, Dataset]:
-    notes.append(
-        "features standardised with the training rows' mean and standard deviation "
-        "(--no-standardize to keep them as given); the files written keep the original values."
-    )
-    scaled_train, scaled_valid, scaled_test = scaled_by_train(train, valid, test)
-    return scaled_train, scaled_valid, scaled_test
-
-
 def _fractions(step: float, max_fraction: float) -> tuple[float, ...]:
     if not 0 < max_fraction < 1:
         raise DataworthError(
@@ -190,58 +167,6 @@ def _fractions(step: float, max_fraction: float) -> tuple[float, ...]:
         raise DataworthError(f"--step must lie in (0, --max-fraction]; got {step}.")
     count = int(math.floor(max_fraction / step + 1e-9))
     return tuple(round(step * i, 10) for i in range(count + 1))
-
-
-def method_checkpoint(path: str, method: str) -> str:
-    """Each method's checkpoint beside ``path``: ``run.ckpt`` -> ``run.tmc-shapley.ckpt``.
-
-    >>> method_checkpoint("out/run.ckpt", "tmc-shapley")
-    'out/run.tmc-shapley.ckpt'
-    """
-    p = Path(path)
-    return str(p.with_name(f"{p.stem}.{method}{p.suffix}"))
-
-
-def _method_params(
-    notes: Notes,
-    methods: list[str],
-    budget: int | None,
-    k: int | None,
-    checkpoint: str | None = None,
-    resume: str | None = None,
-) -> dict[str, dict[str, Any]]:
-    if checkpoint and resume and Path(checkpoint) != Path(resume):
-        raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
-    saving = resume or checkpoint
-    params: dict[str, dict[str, Any]] = {}
-    used = {"--budget": False, "--k": False}
-    for name in methods:
-        accepted = parameters_of(get_method(name))
-        params[name] = {}
-        if budget is not None and "budget" in accepted:
-            params[name]["budget"] = budget
-            used["--budget"] = True
-        if k is not None and "k" in accepted:
-            params[name]["k"] = k
-            used["--k"] = True
-        if "progress" in accepted:
-            params[name]["progress"] = progress_setting()
-        if saving and "checkpoint" in accepted:
-            params[name]["checkpoint"] = method_checkpoint(saving, name)
-            params[name]["resume"] = resume is not None
-    if saving:
-        kept = [m for m in methods if "checkpoint" in params[m]]
-        if kept:
-            checkpointing(saving, resumed=resume is not None)
-            where = ", ".join(method_checkpoint(saving, m) for m in kept)
-            notes.append(f"checkpoints of the valuations: {where}.")
-        else:
-            notes.append(f"none of the methods {', '.join(methods)} checkpoints; ignored.")
-    for flag, was_used in used.items():
-        given = budget if flag == "--budget" else k
-        if given is not None and not was_used:
-            notes.append(f"{flag} applies to none of the methods {', '.join(methods)}; ignored.")
-    return params
 
 
 # ---------------------------------------------------------------------------------- output
@@ -456,25 +381,18 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
     type=float,
     help="Without --test: share of TRAIN split off (with --seed) as held-out test set.",
 )
-@click.option(
-    "--methods",
-    default=None,
-    help="Comma-separated valuation methods (default: knn-shapley,data-oob for class labels, "
-    "data-oob otherwise); e.g. knn-shapley,data-oob,tmc-shapley.",
+@valuation_steps(
+    many=True,
+    method_help="Comma-separated valuation methods (default: knn-shapley,data-oob for class "
+    "labels, data-oob otherwise); e.g. knn-shapley,data-oob,tmc-shapley.",
+    budget_help="Bags (data-oob, default 100) or permutations (tmc-shapley, default 20).",
 )
-@model_options(
+@model_steps(
     "Model retrained after each removal (see `dataworth models`); default logistic "
-    "regression for labels, linear regression otherwise."
+    "regression for labels, linear regression otherwise.",
+    standardize_default=True,
 )
 @scoring_option
-@click.option(
-    "--budget",
-    type=int,
-    default=None,
-    help="Bags (data-oob, default 100) or permutations (tmc-shapley, default 20).",
-)
-@k_option
-@seed_option
 @click.option(
     "--max-fraction",
     default=0.5,
@@ -509,13 +427,6 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
     "valuation sets (data-oob does not use it).",
 )
 @click.option(
-    "--standardize/--no-standardize",
-    default=True,
-    show_default=True,
-    help="Standardise features with the training rows' statistics before valuing and fitting.",
-)
-@n_jobs_option
-@click.option(
     "--out",
     "out",
     type=OUTPUT_FILE,
@@ -543,9 +454,6 @@ def _write_curves(path: str, curves: RemovalCurves) -> None:
     default=None,
     help="Write everything shown here (JSON).",
 )
-@runs_on_cluster
-@quiet_option
-@checkpoint_options
 def clean(
     train: str,
     target: str,
@@ -553,75 +461,42 @@ def clean(
     test_path: str | None,
     valid_fraction: float,
     test_fraction: float,
-    methods: str | None,
-    model_name: str | None,
-    model_params: str | None,
     scoring: str | None,
-    budget: int | None,
-    k: int | None,
-    seed: int,
     max_fraction: float,
     step: float,
     n_random: int,
     review: int,
     n_fix: int,
     valid_noise: float | None,
-    standardize: bool,
-    n_jobs: int,
     out: str | None,
     force: bool,
     curves_path: str | None,
     json_path: str | None,
-    checkpoint: str | None,
-    resume: str | None,
+    run: Run,
 ) -> None:
     """Find rows of TRAIN that hurt the model: removal curves on a held-out test split, a
     suggested cut, a review list for experts and the labels to fix first."""
-    check_positive(budget, "--budget")
-    check_positive(k, "--k")
     check_positive(n_random, "--n-random")
     if review < 0 or n_fix < 0:
         raise DataworthError("--review and --fix must be whole numbers >= 0.")
-    check_n_jobs(n_jobs, "--n-jobs")
     if valid_noise is not None and not 0 < valid_noise <= 1:
         raise DataworthError(f"--valid-noise must lie in (0, 1]; got {valid_noise}.")
     fractions = _fractions(step, max_fraction)
-    notes = Notes()
-    tr, va, te, where = _load(
+    notes, seed, n_jobs = run.notes, run.seed, run.n_jobs
+    raw_tr, raw_va, raw_te, where = _load(
         notes, train, valid_path, test_path, target, valid_fraction, test_fraction, seed
     )
-    classes = is_categorical(tr.y)
+    classes = is_categorical(raw_tr.y)
     if valid_noise is not None and not classes:
         raise DataworthError("--valid-noise flips valuation labels: it needs class labels.")
-    if methods is None:
-        method_list = ["knn-shapley", "data-oob"] if classes else ["data-oob"]
-    else:
-        method_list = [m.strip() for m in methods.split(",") if m.strip()]
-        if not method_list:
-            raise DataworthError("--methods is empty; name at least one method.")
-    for name in method_list:
-        get_method(name)  # unknown names fail here, with the list of methods
-    params = _method_params(notes, method_list, budget, k, checkpoint, resume)
-    raw_tr = tr
-    if standardize:
-        tr, va, te = _standardize(notes, tr, va, te)
-    model = build_model(model_name, model_params, tr.y, seed)
-
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        values = compute_values(
-            method_list,
-            tr,
-            va,
-            model,
-            params=params,
-            scoring=scoring,
-            random_state=seed,
-            n_jobs=n_jobs,
-        )
-    notes.add_warnings(caught)
-    for m in method_list:  # each method's own notes (bias, reliability of its ranking)
-        notes.extend(f"{m}: {note}" for note in values[m].metadata.get("notes", []))
+    if not run.methods:
+        run.use_methods(["knn-shapley", "data-oob"] if classes else ["data-oob"])
+    method_list = run.methods
+    run.defaults = DEFAULT_METHOD_PARAMS
+    params = run.params()
+    tr, va, te = run.scale(raw_tr, raw_va, raw_te)
+    model = run.model(tr.y)
+    values = run.value(tr, va, model, scoring=scoring, ignore=(ConvergenceWarning,))
     curves = removal_curves(
         values,
         tr,
@@ -682,7 +557,11 @@ def clean(
             click.echo(_fix_text(fix_obj, type(fix_model).__name__))
 
     noisy: NoisyValuationComparison | None = None
-    if valid_noise is not None:
+    if valid_noise is not None:  # two more valuations of each method: not checkpointed
+        without_saving = {
+            m: {k: v for k, v in p.items() if k not in ("checkpoint", "resume")}
+            for m, p in params.items()
+        }
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             noisy = noisy_valuation_comparison(
@@ -691,7 +570,7 @@ def clean(
                 te,
                 model,
                 methods=method_list,
-                params=params,
+                params=without_saving,
                 valid_noise=valid_noise,
                 fraction=0.1,
                 n_random=n_random,

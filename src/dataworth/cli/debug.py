@@ -24,42 +24,26 @@ import click
 from dataworth.apps.debug import (
     RowTable,
     class_debug,
+    class_valuation_set,
     explain_misclassified,
     misclassified_rows,
 )
 from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
-    Notes,
-    budget_option,
-    build_model,
-    check_n_jobs,
     check_positive,
     check_row,
-    check_same_target_kind,
-    checkpoint_options,
     data_options,
     format_cell,
     format_table,
-    k_option,
-    load_pair,
-    load_train_test,
-    model_options,
-    n_jobs_option,
-    quiet_option,
-    runs_on_cluster,
-    seed_option,
-    standardize_features,
-    standardize_option,
     target_option,
     valid_options,
-    valuation_params,
     write_json,
 )
+from dataworth.cli._pipeline import Run, model_steps, valuation_steps
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready
-from dataworth.methods import RUN_CONTROL, get_method
 
 __all__ = ["debug"]
 
@@ -94,19 +78,14 @@ def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]],
 @data_options()
 @click.option("--class", "cls", default=None, help="Class to debug (a value of --target).")
 @valid_options
-@click.option(
-    "--method",
-    default="banzhaf",
-    show_default=True,
-    help="Valuation method for --class (see `dataworth methods`).",
-)
 @click.option("--top", type=int, default=10, show_default=True, help="Rows listed per list.")
-@model_options(
+@model_steps(
     "Classifier (default logistic-regression); with --row: logistic-regression, ridge "
     "or linear-regression (closed-form influence)."
 )
-@k_option
-@budget_option
+@valuation_steps(
+    method="banzhaf", method_help="Valuation method for --class (see `dataworth methods`)."
+)
 @click.option(
     "--test",
     "test_path",
@@ -121,9 +100,6 @@ def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]],
 @click.option(
     "--group", default=None, help="Column of data sources, shown per row (not a feature)."
 )
-@standardize_option
-@seed_option
-@n_jobs_option
 @click.option(
     "--json",
     "json_path",
@@ -131,31 +107,19 @@ def _listing(table: RowTable, raw: Dataset, columns: list[tuple[str, str, str]],
     default=None,
     help="Also write the full lists as JSON here.",
 )
-@runs_on_cluster
-@quiet_option
-@checkpoint_options
 def debug(
     train: str,
     target: str,
     cls: str | None,
     valid_path: str | None,
     valid_fraction: float,
-    method: str,
     top: int,
-    model_name: str | None,
-    model_params: str | None,
-    k: int | None,
-    budget: int | None,
     test_path: str | None,
     row: int | None,
     damping: float,
     group: str | None,
-    standardize: bool,
-    seed: int,
-    n_jobs: int,
     json_path: str | None,
-    checkpoint: str | None,
-    resume: str | None,
+    run: Run,
 ) -> None:
     """Debug a model through its training rows: --class C, or --test FILE [--row I]."""
     if (cls is None) == (test_path is None):
@@ -164,85 +128,37 @@ def debug(
         raise DataworthError("--row needs --test FILE (the file the row belongs to).")
     check_positive(top, "--top")
     if test_path is not None:
-        _row_mode(
-            train,
-            target,
-            test_path,
-            row,
-            top,
-            model_name,
-            model_params,
-            damping,
-            group,
-            standardize,
-            seed,
-            json_path,
-        )
-        return
-    assert cls is not None
-    _class_mode(
-        train,
-        target,
-        cls,
-        valid_path,
-        valid_fraction,
-        method,
-        top,
-        model_name,
-        model_params,
-        k,
-        budget,
-        group,
-        standardize,
-        seed,
-        n_jobs,
-        json_path,
-        checkpoint,
-        resume,
-    )
+        _row_mode(run, train, target, test_path, row, top, damping, group, json_path)
+    else:
+        assert cls is not None
+        _class_mode(run, train, target, cls, valid_path, valid_fraction, top, group, json_path)
 
 
 def _class_mode(
+    run: Run,
     train: str,
     target: str,
     cls: str,
     valid_path: str | None,
     valid_fraction: float,
-    method: str,
     top: int,
-    model_name: str | None,
-    model_params: str | None,
-    k: int | None,
-    budget: int | None,
     group: str | None,
-    standardize: bool,
-    seed: int,
-    n_jobs: int,
     json_path: str | None,
-    checkpoint: str | None = None,
-    resume: str | None = None,
 ) -> None:
-    method_cls = get_method(method)
-    check_positive(budget, "--budget")
-    check_positive(k, "--k")
-    check_n_jobs(n_jobs, "--n-jobs")
-    notes = Notes()
-    raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
-    tr, va = raw_tr, raw_va
-    if standardize:
-        tr, va = standardize_features(notes, tr, va)
-    model = build_model(model_name, model_params, tr.y, seed)
-    params = valuation_params(
-        notes, method_cls, budget, k, n_jobs, checkpoint=checkpoint, resume=resume
-    )
+    data = run.load_pair(train, valid_path, target, group, valid_fraction)
+    tr, va = data.train, data.valid
+    assert va is not None
+    model = run.model(tr.y)
     started = time.monotonic()
+    values = run.value_one(tr, class_valuation_set(va, cls), model)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        res = class_debug(method, tr, va, cls, model, top=top, random_state=seed, **params)
-    notes.add_warnings(caught)
-    notes.extend(res.notes)
+        res = class_debug(values, tr, va, cls, model, top=top, random_state=run.seed)
+    run.notes.add_warnings(caught)
+    run.notes.extend(res.notes)
     label = format_cell(res.cls)
-    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL)
+    described = run.described()
+    method = run.method
     click.echo(
         f"class {label}: {res.n_valid} valuation rows; {type(model).__name__} fitted on all "
         f"{tr.n_samples} training rows gets {100 * res.recall:.0f}% of them right"
@@ -259,9 +175,9 @@ def _class_mode(
     cols += check_cols if has_check else []
     cols += [("group", group, "")] if group is not None else []
     click.echo(f"\nrows that most HELP class {label} (highest value first):")
-    click.echo(_listing(res.helpers, raw_tr, cols, "none: no row has a positive value."))
+    click.echo(_listing(res.helpers, data.raw_train, cols, "none: no row has a positive value."))
     click.echo(f"\nrows that most HURT class {label} (lowest value first):")
-    click.echo(_listing(res.hurters, raw_tr, cols, "none: no row has a negative value."))
+    click.echo(_listing(res.hurters, data.raw_train, cols, "none: no row has a negative value."))
     n_conf = len(res.confounders)
     click.echo(f"\npossible confounders among the {len(res.helpers)} most helpful rows: {n_conf}")
     if n_conf:
@@ -294,37 +210,32 @@ def _class_mode(
         )
     if json_path:
         payload = res.to_dict()
-        payload["rows"] = raw_tr.row_labels.tolist()
+        payload["rows"] = data.raw_train.row_labels.tolist()
         write_json(json_path, payload)
     click.echo(
         f"debugged class {label} in {time.monotonic() - started:.1f} s"
         + (f" -> {json_path}" if json_path else ""),
         err=True,
     )
-    notes.flush()
+    run.notes.flush()
 
 
 def _row_mode(
+    run: Run,
     train: str,
     target: str,
     test_path: str,
     row: int | None,
     top: int,
-    model_name: str | None,
-    model_params: str | None,
     damping: float,
     group: str | None,
-    standardize: bool,
-    seed: int,
     json_path: str | None,
 ) -> None:
-    notes = Notes()
-    raw_tr, raw_te = load_train_test(train, test_path, target, group)
-    check_same_target_kind(raw_tr, raw_te, train, test_path)
-    tr, te = raw_tr, raw_te
-    if standardize:
-        tr, te = standardize_features(notes, tr, te)
-    model = build_model(model_name, model_params, tr.y, seed)
+    data = run.load_train_test(train, test_path, target, group)
+    tr, te = data.train, data.test
+    raw_tr, raw_te = data.raw_train, data.raw_test
+    assert te is not None and raw_te is not None
+    model = run.model(tr.y)
     if row is None:
         wrong = misclassified_rows(tr, te, model)
         shown = " ".join(str(int(r)) for r in raw_te.row_labels[wrong][:_SHOW_WRONG])
@@ -337,7 +248,7 @@ def _row_mode(
             click.echo(f"explain one: add --row {int(raw_te.row_labels[wrong[0]])} to this command")
         if json_path:
             write_json(json_path, {"misclassified": raw_te.row_labels[wrong].tolist()})
-        notes.flush()
+        run.notes.flush()
         return
     check_row(row, test_path, te.n_samples)
     ex = explain_misclassified(tr, te, row, model, top, damping=damping)
@@ -354,7 +265,9 @@ def _row_mode(
         f"{format_cell(ex.predicted)} ({verdict}); {features}"
     )
     if ex.misclassified is False:
-        notes.append(f"row {ex.row} is classified correctly; its influencers are listed anyway.")
+        run.notes.append(
+            f"row {ex.row} is classified correctly; its influencers are listed anyway."
+        )
     cols = [
         ("row", "row", ""),
         ("influence", "influence", "+.4g"),
@@ -377,4 +290,4 @@ def _row_mode(
         payload["harmful"] = json_ready(ex.harmful.to_records())
         payload["helpful"] = json_ready(ex.helpful.to_records())
         write_json(json_path, payload)
-    notes.flush()
+    run.notes.flush()

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from typing import Any
 
 import click
 import numpy as np
 
-from dataworth.api import value as value_rows
 from dataworth.apps.explain import (
     R2_AT,
     GroupSummary,
+    bootstrap_draws,
     bootstrap_stability,
     collection_verdict,
     explain_values,
@@ -29,32 +28,20 @@ from dataworth.apps.explain import (
 from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
-    Notes,
-    budget_option,
-    build_model,
-    check_n_jobs,
     check_positive,
-    checkpoint_options,
     data_options,
     format_table,
-    k_option,
-    load_pair,
-    model_options,
-    n_jobs_option,
-    progress_setting,
-    quiet_option,
-    runs_on_cluster,
-    seed_option,
-    standardize_features,
+    progress_bar,
     target_option,
     valid_options,
-    valuation_params,
     write_json,
 )
+from dataworth.cli._pipeline import Run, model_steps, valuation_steps
 from dataworth.data import is_categorical
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready
-from dataworth.methods import RUN_CONTROL, get_method
+from dataworth.methods import RUN_CONTROL
+from dataworth.result import ValuationResult
 
 __all__ = ["explain"]
 
@@ -97,15 +84,8 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 @target_option
 @data_options()
 @valid_options
-@click.option(
-    "--method",
-    default="knn-shapley",
-    show_default=True,
-    help="Valuation method (see `dataworth methods`).",
-)
-@model_options("Model for model-based methods (see `dataworth models`); default by target type.")
-@k_option
-@budget_option
+@model_steps("Model for model-based methods (see `dataworth models`); default by target type.")
+@valuation_steps(method="knn-shapley")
 @click.option(
     "--group",
     default=None,
@@ -123,72 +103,41 @@ def _group_table(summaries: list[GroupSummary], what: str) -> str:
 )
 @click.option("--top", type=int, default=5, show_default=True, help="Features listed.")
 @click.option(
-    "--standardize",
-    is_flag=True,
-    help="Standardise features for the valuation (rules stay in the original units).",
-)
-@seed_option
-@n_jobs_option
-@click.option(
     "--json",
     "json_path",
     type=OUTPUT_FILE,
     default=None,
     help="Also write everything as JSON here.",
 )
-@runs_on_cluster
-@quiet_option
-@checkpoint_options
 def explain(
     train: str,
     target: str,
     valid_path: str | None,
     valid_fraction: float,
-    method: str,
-    model_name: str | None,
-    model_params: str | None,
-    k: int | None,
-    budget: int | None,
     group: str | None,
     bootstrap: int,
     max_depth: int,
     top: int,
-    standardize: bool,
-    seed: int,
-    n_jobs: int,
     json_path: str | None,
-    checkpoint: str | None,
-    resume: str | None,
+    run: Run,
 ) -> None:
     """Explain what carries value in TRAIN: features, regions, classes, sources, stability."""
-    cls = get_method(method)
     if bootstrap < 0 or bootstrap == 1:
         raise DataworthError(f"--bootstrap must be 0 (skip) or at least 2; got {bootstrap}.")
     check_positive(max_depth, "--max-depth")
     check_positive(top, "--top")
-    check_positive(budget, "--budget")
-    check_positive(k, "--k")
-    check_n_jobs(n_jobs, "--n-jobs")
-    notes = Notes()
-    raw_tr, raw_va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
-    tr, va = raw_tr, raw_va
-    if standardize:
-        tr, va = standardize_features(notes, tr, va)
-    model = build_model(model_name, model_params, tr.y, seed)
-    params = valuation_params(notes, cls, budget, k, n_jobs, checkpoint=checkpoint, resume=resume)
-    saving = {k: params.pop(k) for k in ("checkpoint", "resume") if k in params}
-
+    notes, seed, method = run.notes, run.seed, run.method
+    data = run.load_pair(train, valid_path, target, group, valid_fraction)
+    tr, va, raw_tr = data.train, data.valid, data.raw_train
+    assert va is not None
+    model = run.model(tr.y)
     started = time.monotonic()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = value_rows(method, tr, va, model=model, random_state=seed, **params, **saving)
-    notes.add_warnings(caught)
-    notes.extend(result.metadata.get("notes", []))
+    result = run.value_one(tr, va, model)
     values = np.asarray(result.values)
     ex = explain_values(values, raw_tr, max_depth=max_depth, random_state=seed)
     notes.extend(ex.notes)
 
-    described = ", ".join(f"{k}={v}" for k, v in sorted(params.items()) if k not in RUN_CONTROL)
+    described = run.described()
     finite = values[np.isfinite(values)]
     click.echo(
         f"{raw_tr.n_samples} rows of {train} valued with {method}"
@@ -265,19 +214,7 @@ def explain(
     stability = None
     collect: dict[str, Any] | None = None
     if bootstrap:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            stability = bootstrap_stability(
-                method,
-                tr,
-                va,
-                model,
-                n_bootstrap=bootstrap,
-                random_state=seed,
-                progress_bar=progress_setting(),
-                **{**params, "progress": False} if "progress" in params else params,
-            )
-        notes.add_warnings(caught, prefix="bootstrap: ")
+        stability = _stability(run, tr, va, model, bootstrap)
         click.echo(f"\nstability: {stability.summary()}")
         supported, why = collection_verdict(ex, stability)
         collect = {"supported": supported, "why": why}
@@ -292,7 +229,7 @@ def explain(
         payload: dict[str, Any] = {
             "train": train,
             "method": method,
-            "params": {k: v for k, v in params.items() if k not in RUN_CONTROL},
+            "params": {k: v for k, v in run.params()[method].items() if k not in RUN_CONTROL},
             "seed": seed,
             "n_valid": va.n_samples,
             "rows": [
@@ -313,3 +250,35 @@ def explain(
         err=True,
     )
     notes.flush()
+
+
+def _stability(run: Run, train: Any, valid: Any, model: Any, n_bootstrap: int) -> Any:
+    """The method rerun on ``n_bootstrap`` resamples of the training rows (no checkpoint, no
+    progress bar of its own: one bar over the resamples), then :func:`bootstrap_stability`."""
+    draws = bootstrap_draws(train.n_samples, n_bootstrap, random_state=run.seed)
+    params = {
+        m: {k: v for k, v in p.items() if k not in ("checkpoint", "resume")}
+        | ({"progress": False} if "progress" in p else {})
+        for m, p in run.params().items()
+    }
+    results: list[ValuationResult] = []
+    bar = progress_bar(
+        zip(draws.rows, draws.seeds, strict=True), desc="bootstrap", total=len(draws)
+    )
+    for b, (rows, seed) in enumerate(bar):
+        resample = train.take(rows)
+        try:
+            results.append(
+                run.value_one(
+                    resample,
+                    valid,
+                    model,
+                    params=params,
+                    seed=seed,
+                    warning_prefix="bootstrap: ",
+                    own_notes=False,
+                )
+            )
+        except DataworthError as exc:
+            raise DataworthError(f"bootstrap resample {b} ({rows.size} rows): {exc}") from None
+    return bootstrap_stability(results, draws, method=run.method)

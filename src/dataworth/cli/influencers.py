@@ -20,8 +20,8 @@ from dataworth.cli._common import (
     load_train_test,
     model_options,
     seed_option,
-    standardize_features,
     standardize_option,
+    standardized,
     target_option,
     write_text,
 )
@@ -89,7 +89,7 @@ def influencers(
     row %= te.n_samples
     raw_train, raw_test = tr.X, te.X  # shown as given, even when standardised for the fit
     if standardize:
-        tr, te = standardize_features(notes, tr, te)
+        tr, te = standardized(notes, tr, te)
     model = build_model(model_name, model_params, tr.y, seed)
     influence = LinearInfluence(model, tr.X, tr.y, damping=damping)
     x_test, y_test = te.X[row : row + 1], te.y[row : row + 1]

@@ -5,47 +5,33 @@ from __future__ import annotations
 import textwrap
 import time
 import warnings
-from pathlib import Path
-from typing import Any
 
 import click
 import numpy as np
 
+from dataworth.api import federated_values
 from dataworth.apps.market import (
     IF_NO_VALUE,
     MarketResult,
     budget_cents,
     market_payouts,
+    prepare_market,
 )
 from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
     Notes,
-    build_model,
-    check_n_jobs,
-    check_positive,
-    checkpoint_options,
     column_difference,
     current_reading,
     data_options,
     format_table,
-    method_params,
-    model_options,
-    n_jobs_option,
-    progress_setting,
-    quiet_option,
-    runs_on_cluster,
     scoring_option,
-    seed_option,
-    standardize_features,
-    standardize_option,
     target_option,
     valid_fraction_option,
 )
-from dataworth.cli._resume import checkpointing
+from dataworth.cli._pipeline import Run, model_steps, valuation_steps
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
-from dataworth.methods import get_method, parameters_of
 from dataworth.methods.exact import MAX_PLAYERS
 
 __all__ = ["market"]
@@ -190,23 +176,19 @@ def _report(m: MarketResult) -> str:
     help="The buyer's valuation set (same feature columns).",
 )
 @valid_fraction_option("DATA")
-@click.option(
-    "--method",
-    default=None,
-    help="Valuation method over providers (default exact-shapley: every coalition of "
+@valuation_steps(
+    method=None,
+    method_help="Valuation method over providers (default exact-shapley: every coalition of "
     f"providers, at most {MAX_PLAYERS}; for more use e.g. tmc-shapley).",
+    budget=("--method-budget", "method_budget"),
+    budget_help="Samples for a Monte Carlo --method (permutations, subsets or bags).",
+    k=False,
 )
-@model_options(
+@model_steps(
     "Model (see `dataworth models`); default logistic regression for labels, linear "
     "regression otherwise."
 )
 @scoring_option
-@click.option(
-    "--method-budget",
-    type=int,
-    default=None,
-    help="Samples for a Monte Carlo --method (permutations, subsets or bags).",
-)
 @click.option(
     "--robust/--no-robust",
     default=True,
@@ -242,13 +224,7 @@ def _report(m: MarketResult) -> str:
     show_default=True,
     help="When no provider has a positive value: stop with an error, or split equally.",
 )
-@standardize_option
-@seed_option
-@n_jobs_option
-@runs_on_cluster
-@quiet_option
 @data_options()
-@checkpoint_options
 def market(
     data: str,
     target: str,
@@ -257,89 +233,73 @@ def market(
     out: str | None,
     valid_path: str | None,
     valid_fraction: float,
-    method: str | None,
-    model_name: str | None,
-    model_params: str | None,
     scoring: str | None,
-    method_budget: int | None,
     robust: bool,
     lam: float,
     bandwidth: float | None,
     rounds_col: str | None,
     if_no_value: str,
-    standardize: bool,
-    seed: int,
-    n_jobs: int,
-    checkpoint: str | None,
-    resume: str | None,
+    run: Run,
 ) -> None:
     """Value every provider (--group) of DATA and split --budget among them in proportion to
     positive value; print the payout table and the rule, and write provider,value,payout."""
     cents = budget_cents(budget)
-    check_positive(method_budget, "--method-budget")
-    check_n_jobs(n_jobs, "--n-jobs")
     if not np.isfinite(lam) or lam < 0:
         raise DataworthError(f"--lam must be a finite number >= 0; got {lam}.")
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
         raise DataworthError(f"--bandwidth must be a finite number > 0; got {bandwidth}.")
-    if rounds_col is not None and method is not None:
+    if rounds_col is not None and run.methods:
         raise DataworthError(
             "--rounds computes exact per-round Shapley values (Wang et al. 2020) and takes no "
-            f"--method; drop --method {method} or --rounds."
+            f"--method; drop --method {run.method} or --rounds."
         )
-    notes = Notes()
+    notes, seed = run.notes, run.seed
     if not robust and (bandwidth is not None or lam != 1.0):
         notes.append("--lam and --bandwidth apply only with --robust and are ignored.")
-    method = method or "exact-shapley"
-    cls = get_method(method)
-    tr, va, rounds = _load(notes, data, valid_path, target, group, rounds_col, valid_fraction, seed)
-    n_providers = int(np.unique(np.asarray(tr.groups)).size)
+    if not run.methods:
+        run.use_methods(["exact-shapley"])
+    method = run.method
+    raw_tr, raw_va, rounds = _load(
+        notes, data, valid_path, target, group, rounds_col, valid_fraction, seed
+    )
+    n_providers = int(np.unique(np.asarray(raw_tr.groups)).size)
     if rounds is None and method == "exact-shapley" and n_providers > MAX_PLAYERS:
         raise DataworthError(
             f"{n_providers} providers: exact-shapley enumerates all 2^n coalitions and is limited "
             f"to {MAX_PLAYERS}; use a Monte Carlo method, e.g. --method tmc-shapley "
             "--method-budget 200."
         )
-    if standardize:
-        tr, va = standardize_features(notes, tr, va)
-    model = build_model(model_name, model_params, tr.y, seed)
-    params: dict[str, Any] = {}
-    if checkpoint and resume and Path(checkpoint) != Path(resume):
-        raise DataworthError("give either --checkpoint or --resume (which keeps writing there).")
-    if rounds is None:
-        given = {
-            "budget": (method_budget, "--method-budget"),
-            "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
-            "resume": (True if resume else None, "--resume"),
-        }
-        params = method_params(notes, cls, given, None)
-        if "progress" in parameters_of(cls):
-            params["progress"] = progress_setting()
-        if "checkpoint" in params:
-            checkpointing(resume or checkpoint, resumed=resume is not None)
-    else:
-        if method_budget is not None:
-            notes.append("--method-budget does not apply to --rounds (exact per round); ignored.")
-        if checkpoint or resume:
-            notes.append("--checkpoint/--resume do not apply to --rounds; ignored.")
+    tr, va = run.scale(raw_tr, raw_va)
+    model = run.model(tr.y)
     started = time.monotonic()
+    rows = prepare_market(tr, rounds=rounds, robust=robust)
+    if rounds is None:
+        valuation = run.value_one(rows.data, va, model, scoring=scoring, by_group=True)
+    else:
+        for value, flag in run.flags.values():
+            if value is not None:
+                notes.append(f"{flag} does not apply to --rounds (exact per round); ignored.")
+        if run.method_json:
+            notes.append("--method-params does not apply to --rounds (exact per round); ignored.")
+        if run.checkpoint or run.resume:
+            notes.append("--checkpoint/--resume do not apply to --rounds; ignored.")
+        assert rows.rounds is not None
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            valuation = federated_values(
+                rows.data, va, rows.rounds, model=model, scoring=scoring, n_jobs=run.n_jobs
+            )
+        notes.add_warnings(caught)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = market_payouts(
-            tr,
-            va,
+            valuation,
+            rows,
             budget,
-            method=method,
-            model=model,
-            scoring=scoring,
             robust=robust,
             lam=lam,
             bandwidth=bandwidth,
-            rounds=rounds,
             if_no_value=if_no_value,
-            random_state=seed,
-            n_jobs=n_jobs,
-            method_params=params,
         )
     notes.add_warnings(caught)
     assert int(result.table.cents.sum()) == cents
@@ -373,5 +333,4 @@ def market(
         + (f" -> {out}" if out else ""),
         err=True,
     )
-    notes.extend(result.valuation.metadata.get("notes", []))
     notes.flush()

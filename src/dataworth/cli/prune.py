@@ -18,42 +18,27 @@ import click
 import numpy as np
 from numpy.typing import NDArray
 
-from dataworth.api import value as value_rows
 from dataworth.apps.craig import SIMILARITIES, craig
 from dataworth.apps.prune import (
     RowClasses,
     TransferPruneResult,
     classify_rows,
-    transfer_prune,
+    prune_by_curve,
 )
 from dataworth.apps.prune import prune as prune_rows
 from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
     Notes,
-    budget_option,
-    build_model,
-    check_n_jobs,
-    check_positive,
-    checkpoint_options,
     data_options,
-    k_option,
     load_file,
-    load_pair,
-    model_options,
-    n_jobs_option,
     open_output,
-    quiet_option,
     read_rows_as_text,
-    runs_on_cluster,
-    seed_option,
-    standardize_features,
-    standardize_option,
     target_option,
     valid_options,
-    valuation_params,
     write_text,
 )
+from dataworth.cli._pipeline import Run, model_steps, valuation_steps
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.jsonable import json_ready
@@ -183,12 +168,8 @@ def _baseline(
 @target_option
 @data_options()
 @valid_options
-@click.option(
-    "--method",
-    default="knn-shapley",
-    show_default=True,
-    help="Valuation method (see `dataworth methods`).",
-)
+@model_steps("Proxy model for valuation and the removal curve (default logistic-regression).")
+@valuation_steps(method="knn-shapley")
 @click.option(
     "--values",
     "values_path",
@@ -248,9 +229,6 @@ def _baseline(
 @click.option(
     "--json", "json_path", type=OUTPUT_FILE, default=None, help="Write the full report as JSON."
 )
-@model_options("Proxy model for valuation and the removal curve (default logistic-regression).")
-@k_option
-@budget_option
 @click.option(
     "--max-remove",
     type=float,
@@ -261,18 +239,11 @@ def _baseline(
 @click.option(
     "--step", type=float, default=0.05, show_default=True, help="--keep auto: fraction step."
 )
-@standardize_option
-@seed_option
-@n_jobs_option
-@runs_on_cluster
-@quiet_option
-@checkpoint_options
 def prune(
     train: str,
     target: str,
     valid_path: str | None,
     valid_fraction: float,
-    method: str,
     values_path: str | None,
     keep: str,
     strategy: str,
@@ -283,27 +254,16 @@ def prune(
     out: str | None,
     weights_out: str | None,
     json_path: str | None,
-    model_name: str | None,
-    model_params: str | None,
-    k: int | None,
-    budget: int | None,
     max_remove: float,
     step: float,
-    standardize: bool,
-    seed: int,
-    n_jobs: int,
-    checkpoint: str | None,
-    resume: str | None,
+    run: Run,
 ) -> None:
     """Report redundant (near-zero, near-duplicate) versus harmful (negative) rows of TRAIN and
     keep a fraction of them."""
     keep_fraction = _parse_keep(keep)
-    check_positive(budget, "--budget")
-    check_positive(k, "--k")
-    check_n_jobs(n_jobs, "--n-jobs")
     if values_path is not None and keep_fraction is None:
         raise DataworthError("--keep auto values the rows itself; drop --values or give a number.")
-    notes = Notes()
+    notes, seed, method = run.notes, run.seed, run.method
     baseline = _baseline(notes, _parse_baseline(baseline_text), method, values_path)
     who = method if values_path is None else f"the values in {values_path}"
     if baseline is None and strategy == "value":
@@ -319,60 +279,46 @@ def prune(
     started = time.monotonic()
     curve: TransferPruneResult | None = None
     if values_path is not None:
-        tr = load_file(train, target)
+        raw = load_file(train, target)
         if valid_path is not None:
             notes.append("--valid is not used with --values.")
-        if standardize:
-            tr, _ = standardize_features(notes, tr, tr)
-        model = build_model(model_name, model_params, tr.y, seed)
+        (tr,) = run.scale(raw)
+        model = run.model(tr.y)
         result = _read_values(values_path, tr)
         missing = int(np.isnan(result.values).sum())
         if missing:
             notes.append(f"{missing} row(s) of {train} have no value in {values_path}: unvalued.")
         what = f"read values of {tr.n_samples} rows from {values_path}"
     else:
-        cls = get_method(method)
-        tr, va = load_pair(notes, train, valid_path, target, None, valid_fraction, seed)
-        if standardize:
-            tr, va = standardize_features(notes, tr, va)
-        model = build_model(model_name, model_params, tr.y, seed)
-        params = valuation_params(
-            notes, cls, budget, k, n_jobs, checkpoint=checkpoint, resume=resume
-        )
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if keep_fraction is None:
-                curve = transfer_prune(
-                    tr.X,
-                    tr.y,
-                    va.X,
-                    va.y,
-                    method=method,
-                    proxy=model,
+        data = run.load_pair(train, valid_path, target, None, valid_fraction)
+        tr, va = data.train, data.valid
+        assert va is not None
+        model = run.model(tr.y)
+        if keep_fraction is None:  # the transfer workflow: half the valuation set scores a curve
+            valuing, held_out = va.split(0.5, random_state=seed)
+            result = run.value_one(tr, valuing, model)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                curve = prune_by_curve(
+                    result,
+                    tr,
+                    held_out,
+                    model,
                     max_remove=max_remove,
                     step=step,
                     zero_tol=zero_tol,
                     duplicate_tol=duplicate_tol,
-                    random_state=seed,
-                    method_params=params,
                     baseline=baseline,
                 )
-                result = ValuationResult(
-                    values=curve.values.values,
-                    stderr=curve.values.stderr,
-                    labels=tr.row_labels,
-                    method=method,
-                )
-                keep_fraction = 1.0 - curve.removal_fraction
-                notes.append(
-                    f"--keep auto: the valuation set was halved (seed {seed}): "
-                    f"{curve.metadata['n_valuation_rows']} rows value the training rows, "
-                    f"{curve.metadata['n_curve_rows']} score the removal curve."
-                )
-            else:
-                result = value_rows(method, tr, va, model=model, random_state=seed, **params)
-        notes.add_warnings(caught)
-        notes.extend(result.metadata.get("notes", []))
+            notes.add_warnings(caught)
+            keep_fraction = 1.0 - curve.removal_fraction
+            notes.append(
+                f"--keep auto: the valuation set was halved (seed {seed}): "
+                f"{valuing.n_samples} rows value the training rows, "
+                f"{held_out.n_samples} score the removal curve."
+            )
+        else:
+            result = run.value_one(tr, va, model)
         what = f"valued {tr.n_samples} rows with {method}"
     assert keep_fraction is not None
     classes = classify_rows(
@@ -392,7 +338,7 @@ def prune(
             similarity=similarity,
             model=model,
             random_state=seed,
-            n_jobs=n_jobs,
+            n_jobs=run.n_jobs,
         )
         kept, weights = coreset.indices, coreset.weights
     else:

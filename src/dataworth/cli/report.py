@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +28,10 @@ from dataworth.cli._common import (
     one_line,
     progress_setting,
     quiet_option,
+    scaled_by_train,
     seed_option,
+    standardize_option,
+    standardized,
     target_option,
 )
 from dataworth.data import Dataset
@@ -131,7 +136,7 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
     "Model for the out-of-fold predictions and the curves (see `dataworth models`); "
     "default logistic regression for labels, linear regression otherwise."
 )
-@click.option("--standardize", is_flag=True, help="Standardise features inside every fit.")
+@standardize_option
 @click.option(
     "--predictions/--no-predictions",
     default=True,
@@ -223,12 +228,12 @@ def report(
 
     model = build_model(model_name, model_params, full.y, seed)
     model_label = type(model).__name__
+    fit_on = full  # what the model sees; the page shows the data as read
+    scale_test: Callable[[Dataset], Dataset] | None = None
     if standardize:
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
-        model = make_pipeline(StandardScaler(), model)
-        model_label = f"StandardScaler + {model_label}"
+        (fit_on,) = standardized(notes, full)
+        model_label += " on standardised features"
+        scale_test = functools.partial(_scaled_like, full)
 
     if group_mode:
         rows = np.arange(full.n_samples)
@@ -240,7 +245,7 @@ def report(
 
     pred = None
     if predictions:
-        pred_all = _predict(notes, model, full, cv, seed, n_jobs)
+        pred_all = _predict(notes, model, fit_on, cv, seed, n_jobs)
         if pred_all is not None:
             pred = pred_all[rows]
             settings["predictions"] = (
@@ -259,7 +264,8 @@ def report(
             raise DataworthError("--curves needs per-row values (an index column).")
         curve_data, how = _curves(
             notes,
-            full,
+            fit_on,
+            scale_test,
             group,
             rows,
             values,
@@ -365,9 +371,15 @@ def _predict(
     return pred
 
 
+def _scaled_like(reference: Dataset, data: Dataset) -> Dataset:
+    """``data`` standardised with ``reference``'s statistics (``--standardize``)."""
+    return scaled_by_train(reference, data)[1]
+
+
 def _curves(
     notes: Notes,
     full: Dataset,
+    scale_test: Callable[[Dataset], Dataset] | None,
     group: str | None,
     rows: NDArray[np.intp],
     values: dict[str, Any],
@@ -386,6 +398,8 @@ def _curves(
         test = load_file(test_path, target, group)
         if test.feature_names != full.feature_names:
             raise DataworthError(f"{test_path} must have the same columns as {data_path}.")
+        if scale_test is not None:
+            test = scale_test(test)
         train, keep = valued, np.arange(rows.size)
         how = f"retrained on the {rows.size} valued rows, scored on {test_path}"
     else:

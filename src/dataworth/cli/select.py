@@ -32,18 +32,16 @@ from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
     Notes,
-    build_model,
     check_positive,
     current_reading,
     data_options,
     load_file,
-    model_options,
     open_output,
     progress_setting,
     quiet_option,
-    seed_option,
     target_option,
 )
+from dataworth.cli._pipeline import Run, model_steps
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 
@@ -109,12 +107,20 @@ def _load_pool(path: str, labeled: Dataset, target: str) -> Dataset:
 def _strategy_params(
     notes: Notes, names: list[str], k: int | None, keep_fraction: float | None
 ) -> dict[str, dict[str, Any]]:
+    """Each strategy's parameters; shapley-regression values the labelled rows with the paper's
+    KNN-Shapley (``--k`` neighbours, default 3), through :func:`dataworth.api.valuer`."""
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from dataworth.api import valuer
+
     params: dict[str, dict[str, Any]] = {}
     for name in names:
         params[name] = {}
         if name == "shapley-regression":
-            if k is not None:
-                params[name]["k"] = k
+            knn = 3 if k is None else k
+            params[name]["valuer"] = valuer(
+                "knn-shapley", model=KNeighborsClassifier(n_neighbors=knn), k=knn
+            )
             if keep_fraction is not None:
                 params[name]["keep_fraction"] = keep_fraction
     if "shapley-regression" not in names:
@@ -122,17 +128,6 @@ def _strategy_params(
             if value is not None:
                 notes.append(f"{flag} applies to shapley-regression only and is ignored.")
     return params
-
-
-def _scale(notes: Notes, *parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    stacked = np.vstack(parts)
-    mean = stacked.mean(axis=0)
-    std = stacked.std(axis=0)
-    notes.append(
-        "features standardised with the mean and standard deviation of the labelled and pool "
-        "rows together (features only)."
-    )
-    return mean, np.where(std > 0, std, 1.0)
 
 
 def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarray) -> None:
@@ -161,7 +156,7 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
     show_default=True,
     help=f"One of: {', '.join(STRATEGIES)} (with --simulate: a comma-separated list, or 'all').",
 )
-@model_options(
+@model_steps(
     "The classifier being trained: logistic-regression (default; the only one influence "
     "supports), knn, random-forest, gaussian-nb, ... or a dotted class path."
 )
@@ -172,8 +167,6 @@ def _write_rows(path: str, pool: Dataset, indices: np.ndarray, scores: np.ndarra
     default=None,
     help="shapley-regression: share of the pool kept by the value filter (0.5).",
 )
-@click.option("--standardize", is_flag=True, help="Standardise features (labelled + pool rows).")
-@seed_option
 @click.option(
     "--out",
     "out",
@@ -217,12 +210,8 @@ def select(
     labeled_path: str | None,
     batch: int,
     strategy: str,
-    model_name: str | None,
-    model_params: str | None,
     k: int | None,
     keep_fraction: float | None,
-    standardize: bool,
-    seed: int,
     out: str | None,
     show: int,
     simulate: bool,
@@ -232,6 +221,7 @@ def select(
     seeds: int,
     accuracy: float | None,
     n_jobs: int,
+    run: Run,
 ) -> None:
     """Choose the rows of POOL to label next (batch active learning).
 
@@ -244,21 +234,17 @@ def select(
     check_positive(batch, "--batch")
     if show < 0:
         raise DataworthError(f"--show must be >= 0; got {show}.")
-    notes = Notes()
+    notes, seed = run.notes, run.seed
     if simulate:
         _simulate(
-            notes,
+            run,
             pool,
             target,
             labeled_path,
             batch,
             strategy,
-            model_name,
-            model_params,
             k,
             keep_fraction,
-            standardize,
-            seed,
             out,
             test_path,
             initial,
@@ -280,15 +266,15 @@ def select(
         )
     labeled = load_file(labeled_path, target)
     pool_ds = _load_pool(pool, labeled, target)
-    lab_X, pool_X = labeled.X, pool_ds.X
-    if standardize:
-        mean, std = _scale(notes, lab_X, pool_X)
-        lab_X, pool_X = (lab_X - mean) / std, (pool_X - mean) / std
+    # the training rows of active learning: the labelled rows and the pool they come from
+    stacked = np.vstack([labeled.X, pool_ds.X])
+    every = Dataset.from_arrays(stacked, np.zeros(stacked.shape[0]))
+    _, scaled_lab, scaled_pool = run.scale(every, labeled, pool_ds)
     params = _strategy_params(notes, [strategy], k, keep_fraction)[strategy]
     strat = make_strategy(strategy, **params)
-    model = build_model(model_name, model_params, labeled.y, seed) if strat.uses_model else None
+    model = run.model(labeled.y) if strat.uses_model else None
     started = time.monotonic()
-    chosen = strat.select(labeled.replace(X=lab_X), pool_X, batch, model=model, random_state=seed)
+    chosen = strat.select(scaled_lab, scaled_pool.X, batch, model=model, random_state=seed)
     elapsed = time.monotonic() - started
     classes = np.unique(labeled.y)
     click.echo(
@@ -348,18 +334,14 @@ def select(
 
 
 def _simulate(
-    notes: Notes,
+    run: Run,
     pool: str,
     target: str,
     labeled_path: str | None,
     batch: int,
     strategy: str,
-    model_name: str | None,
-    model_params: str | None,
     k: int | None,
     keep_fraction: float | None,
-    standardize: bool,
-    seed: int,
     out: str | None,
     test_path: str | None,
     initial: int,
@@ -375,6 +357,7 @@ def _simulate(
         summarize_curves,
     )
 
+    notes, seed = run.notes, run.seed
     if test_path is None:
         raise DataworthError("--simulate needs --test: a labelled test split to measure accuracy.")
     if labeled_path is not None:
@@ -397,13 +380,10 @@ def _simulate(
     test = load_file(test_path, target)
     if test.feature_names != pool_ds.feature_names:
         raise DataworthError(f"{test_path} must have the same columns as {pool}.")
-    pool_X, test_X = pool_ds.X, test.X
-    if standardize:
-        mean, std = _scale(notes, pool_X)
-        pool_X, test_X = (pool_X - mean) / std, (test_X - mean) / std
-        notes[-1] = "features standardised with the pool's mean and standard deviation."
+    scaled_pool, scaled_test = run.scale(pool_ds, test)  # the pool: every row bought comes from it
+    pool_X, test_X = scaled_pool.X, scaled_test.X
     params = _strategy_params(notes, names, k, keep_fraction)
-    model = build_model(model_name, model_params, pool_ds.y, seed)
+    model = run.model(pool_ds.y)
     strategies = {name: make_strategy(name, **params[name]) for name in names}
     started = time.monotonic()
     curves = compare_strategies(

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import click
 
-from dataworth.api import check_values, make_utility
+from dataworth.api import check_values, prepare
 from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
     RESUME_FILE,
-    Notes,
     budget_option,
-    build_model,
     catch_write_errors,
     check_address,
     check_n_jobs,
@@ -24,19 +22,14 @@ from dataworth.cli._common import (
     cluster_options,
     data_options,
     k_option,
-    load_pair,
-    method_params,
     method_params_option,
-    model_options,
     on_backend,
     scoring_option,
-    seed_option,
-    standardize_features,
-    standardize_option,
     target_option,
     valid_options,
     write_values,
 )
+from dataworth.cli._pipeline import Run, model_steps
 from dataworth.cli._resume import checkpointing
 from dataworth.cli._timing import IMPORTED_AT, Stopwatch
 from dataworth.engine.stopping import MaxTime, RankStable, StderrBelow, Stopping
@@ -62,7 +55,7 @@ __all__ = ["value"]
 )
 @method_params_option
 @valid_options
-@model_options(
+@model_steps(
     "logistic-regression (default for labels), knn, decision-tree, random-forest, "
     "gaussian-nb, ridge, linear-regression (default for real targets), or a dotted "
     "estimator class path such as sklearn.svm.SVC (this imports its module, which runs that "
@@ -88,7 +81,6 @@ __all__ = ["value"]
     "about 5% of the limit, but never less than one sample), plus the start of the workers and "
     "an estimator's pilot.",
 )
-@seed_option
 @click.option(
     "--n-jobs",
     type=int,
@@ -133,7 +125,6 @@ __all__ = ["value"]
     help="Batched logistic regression on: auto (a GPU via PyTorch when present, else numpy), "
     "numpy, torch (CPU) or cuda[:N].",
 )
-@standardize_option
 @click.option(
     "--estimator",
     default=None,
@@ -195,14 +186,11 @@ def value(
     method_params_json: str | None,
     valid_path: str | None,
     valid_fraction: float,
-    model_name: str | None,
-    model_params: str | None,
     scoring: str | None,
     k: int | None,
     budget: int | None,
     stderr_below: float | None,
     time_limit: float | None,
-    seed: int,
     n_jobs: int | None,
     round_size: int | None,
     backend: str,
@@ -212,7 +200,6 @@ def value(
     catch_errors: bool,
     batch: bool | None,
     device: str,
-    standardize: bool,
     estimator: str | None,
     rank_stable: float | None,
     alpha: float | None,
@@ -223,6 +210,7 @@ def value(
     progress: bool | None,
     save_result: str | None,
     verbose: bool,
+    run: Run,
 ) -> None:
     """Value every row (or group) of TRAIN and write index,value,stderr,count."""
     watch = Stopwatch(IMPORTED_AT)
@@ -243,26 +231,17 @@ def value(
         stop = RankStable(rank_stable) if stop is None else stop | RankStable(rank_stable)
     if estimator is not None and "estimator" in parameters_of(cls):
         get_estimator(estimator)  # an unknown name: refused before any work
-    notes = Notes()
-    tr, va = load_pair(notes, train, valid_path, target, group, valid_fraction, seed)
-    if standardize:
-        tr, va = standardize_features(notes, tr, va)
+    notes = run.notes
+    data = run.load_pair(train, valid_path, target, group, valid_fraction)
     watch.lap("load")
-    model = build_model(model_name, model_params, tr.y, seed)
-    utility = make_utility(
-        tr,
-        va,
-        model=model,
-        scoring=scoring,
-        by_group=group is not None,
-        default_score=default_score,
-        catch_errors=catch_errors,
-        batched=(False if cls.exact_fits else None) if batch is None else batch,
-        device=device,
-    )
-    if progress is None:
-        progress = sys.stderr.isatty()
-    given = {
+    model = run.model(data.train.y)
+    accepted = parameters_of(cls)
+    on_cluster = backend != "loky" and "n_jobs" in accepted
+    if backend != "loky" and not on_cluster:
+        notes.append(f"--backend {backend} does not apply to {method} (it runs in this process).")
+    run.use_methods([method])
+    run.method_json = method_params_json
+    run.flags = {
         "budget": (budget, "--budget"),
         "k": (k, "--k"),
         "estimator": (estimator, "--estimator"),
@@ -270,31 +249,37 @@ def value(
         "beta": (beta, "--beta"),
         "tolerance": (tolerance, "--tolerance"),
         "round_size": (round_size, "--round-size"),
-        "checkpoint": (resume or checkpoint, "--checkpoint/--resume"),
-        "resume": (True if resume else None, "--resume"),
     }
-    params = method_params(notes, cls, given, stop, method_params_json)
-    accepted = parameters_of(cls)
+    run.stop, run.checkpoint, run.resume = stop, checkpoint, resume
+    run.n_jobs = (-1 if on_cluster else 1) if n_jobs is None else n_jobs
+    run.progress = sys.stderr.isatty() if progress is None else progress
+    params = dict(run.params()[method])
+    if "checkpoint" in accepted:  # what an interruption says about resuming, also without one
+        checkpointing(resume or checkpoint, resumed=resume is not None)
     if stop is not None and budget is None and "stop" in accepted and "budget" in accepted:
         params["budget"] = None  # a stop target, not the method's default budget, ends the run
-    if "checkpoint" in accepted:  # what an interruption says about resuming
-        checkpointing(resume or checkpoint, resumed=resume is not None)
-    on_cluster = backend != "loky" and "n_jobs" in accepted
-    if backend != "loky" and not on_cluster:
-        notes.append(f"--backend {backend} does not apply to {method} (it runs in this process).")
-    if n_jobs is None:
-        n_jobs = -1 if on_cluster else 1
-    for name, val in (("random_state", seed), ("n_jobs", n_jobs), ("progress", progress)):
-        if name in accepted:
-            params[name] = val
+    valuation, utility = prepare(
+        method,
+        data.train,
+        data.valid,
+        model=model,
+        scoring=scoring,
+        by_group=group is not None,
+        default_score=default_score,
+        catch_errors=catch_errors,
+        batched=batch,
+        device=device,
+        random_state=run.seed,
+        **params,
+    )
     watch.lap("set-up")
     started = time.monotonic()
     with (
-        on_backend(backend if on_cluster else "loky", address if on_cluster else None, n_jobs),
+        on_backend(backend if on_cluster else "loky", address if on_cluster else None, run.n_jobs),
         warnings.catch_warnings(record=True) as caught,
     ):
         warnings.simplefilter("always")
-        result = check_values(cls(**params).fit(utility).result_)
+        result = check_values(valuation.fit(utility).result_)
     notes.add_warnings(caught)
     watch.lap("valuation")
     write_values(out, result)

@@ -9,7 +9,8 @@ Providers (the distinct values of ``Dataset.groups``) are the players. Four tool
   s_mj)``, so that entering the market again under a second name with a copy (or a lightly
   perturbed copy) of one's data does not pay. ``s_mj`` is the cosine similarity of the two
   providers' data in the feature space of a Gaussian kernel (:func:`provider_similarity`).
-- :func:`market_payouts` runs the whole pipeline behind ``dataworth market``.
+- :func:`prepare_market` and :func:`market_payouts` are the pipeline behind ``dataworth market``:
+  drop the rows a provider repeats, then (after the caller's valuation) penalise and pay.
 
 Values come from the caller: :func:`dataworth.value` (or :func:`dataworth.api.value_many`) with
 ``by_group=True`` values the providers, and :func:`dataworth.api.federated_values` values data
@@ -28,8 +29,8 @@ What is where (every public name below is importable from this package):
   :func:`replication_robust_values`, :class:`RobustValues`.
 - :mod:`~dataworth.apps.market.dedupe`: dropping rows a provider repeats within its own data --
   :func:`dedupe_within_providers`.
-- :mod:`~dataworth.apps.market.pipeline`: the whole pipeline -- :func:`market_payouts`,
-  :class:`MarketResult`.
+- :mod:`~dataworth.apps.market.pipeline`: the pipeline -- :func:`prepare_market`,
+  :class:`MarketData`, :func:`market_payouts`, :class:`MarketResult`.
 - :mod:`~dataworth.apps.market._labels`: private helpers shared by the modules above (labels
   as integer codes, values in provider order).
 
@@ -53,13 +54,19 @@ from dataworth.apps.market.budget_split import (
     payouts,
 )
 from dataworth.apps.market.dedupe import dedupe_within_providers
-from dataworth.apps.market.pipeline import MarketResult, market_payouts
+from dataworth.apps.market.pipeline import (
+    MarketData,
+    MarketResult,
+    market_payouts,
+    prepare_market,
+)
 from dataworth.apps.market.replication import RobustValues, replication_robust_values
 from dataworth.apps.market.similarity import ProviderSimilarity, provider_similarity
 
 __all__ = [
     "IF_NO_VALUE",
     "MAX_BUDGET_CENTS",
+    "MarketData",
     "MarketResult",
     "Payouts",
     "ProviderSimilarity",
@@ -68,6 +75,7 @@ __all__ = [
     "dedupe_within_providers",
     "market_payouts",
     "payouts",
+    "prepare_market",
     "provider_similarity",
     "replication_robust_values",
 ]

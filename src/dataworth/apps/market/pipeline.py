@@ -1,4 +1,5 @@
-"""The whole market pipeline behind ``dataworth market``: dedupe, value, penalise, pay."""
+"""The market pipeline behind ``dataworth market``: dedupe (:func:`prepare_market`), value (the
+caller), penalise and pay (:func:`market_payouts`)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 
 __all__ = [
+    "MarketData",
     "MarketResult",
     "market_payouts",
+    "prepare_market",
 ]
 
 
@@ -53,66 +56,107 @@ class MarketResult:
     rule: str = ""
 
 
-def market_payouts(
-    train: Dataset,
-    valid: Dataset,
-    budget: Any,
-    *,
-    method: str = "exact-shapley",
-    model: Any = None,
-    scoring: Any = None,
-    robust: bool = True,
-    lam: float = 1.0,
-    bandwidth: float | None = None,
-    rounds: ArrayLike | None = None,
-    if_no_value: str = "refuse",
-    random_state: int | None = None,
-    n_jobs: int | None = 1,
-    batched: bool | None = None,
-    method_params: dict[str, Any] | None = None,
-) -> MarketResult:
-    """Value each provider of ``train`` and split ``budget`` among them.
+@dataclass(frozen=True, eq=False)
+class MarketData:
+    """The rows a market values (:func:`prepare_market`).
 
-    Steps: with ``robust`` (the default), rows a provider repeats within its own data are
-    dropped (:func:`dedupe_within_providers`); the providers are valued as players, with
-    ``method`` (default exact Shapley over groups) or, with ``rounds``, by arrival-order-aware
-    federated Shapley (:func:`federated_values`); with ``robust``, the values are penalised by
-    similarity (:func:`replication_robust_values`); :func:`payouts` splits the budget.
-
-    Parameters
+    Attributes
     ----------
-    train : Dataset
-        With ``groups`` = provider of each row.
-    valid : Dataset
-        The buyer's valuation data.
-    budget : number or str
-        Whole cents, ``>= 0``.
-    method : str, default="exact-shapley"
-        A registered method that can value groups (ignored with ``rounds``).
-    robust : bool, default=True
-    lam, bandwidth
-        See :func:`replication_robust_values`.
-    rounds : array-like of shape (n_rows,), optional
-        Arrival round of each training row.
-    if_no_value : {"refuse", "equal"}
-        See :func:`payouts`.
-    method_params : dict, optional
-        The method's own parameters (e.g. ``{"budget": 200}`` permutations for a Monte Carlo
-        method; not to be confused with the money ``budget``).
+    data : Dataset
+        The training rows, with ``groups`` = provider; with ``robust``, rows a provider repeats
+        within its own data are dropped.
+    rounds : ndarray or None
+        Arrival round of each row of ``data`` (None without rounds).
+    removed_duplicates : dict
+        Provider -> rows dropped as copies of its own rows.
+    """
+
+    data: Dataset
+    rounds: NDArray[Any] | None = None
+    removed_duplicates: dict[str, int] = field(default_factory=dict)
+
+
+def prepare_market(
+    train: Dataset, *, rounds: ArrayLike | None = None, robust: bool = True
+) -> MarketData:
+    """The rows to value before :func:`market_payouts`: with ``robust`` (the default), rows a
+    provider repeats within its own data are dropped (:func:`dedupe_within_providers`, the
+    earliest round's copy kept); ``rounds`` follow the rows kept.
 
     Examples
     --------
     >>> from dataworth.datasets import load_dataset
+    >>> tr, _ = load_dataset("iris").split(0.5, random_state=0)
+    >>> tr = tr.replace(groups=np.array(list("abc"))[np.arange(tr.n_samples) % 3])
+    >>> prepare_market(tr).data.n_samples <= tr.n_samples
+    True
+    """
+    if train.groups is None:
+        raise DataworthError("a market needs the provider of every row (a group column).")
+    r = None if rounds is None else np.asarray(rounds)
+    if r is not None and r.shape != (train.n_samples,):
+        raise DataworthError(f"rounds must have one entry per training row ({train.n_samples}).")
+    if not robust:
+        return MarketData(train, r)
+    data, kept = dedupe_within_providers(train, order=r)
+    removed: dict[str, int] = {}
+    if kept.size < train.n_samples:
+        dropped = np.ones(train.n_samples, dtype=bool)
+        dropped[kept] = False
+        names, counts = np.unique(np.asarray(train.groups)[dropped], return_counts=True)
+        removed = {str(k): int(c) for k, c in zip(names.tolist(), counts, strict=True)}
+    return MarketData(data, None if r is None else r[kept], removed)
+
+
+def market_payouts(
+    valuation: ValuationResult | ArrayLike,
+    data: Dataset | MarketData,
+    budget: Any,
+    *,
+    robust: bool = True,
+    lam: float = 1.0,
+    bandwidth: float | None = None,
+    if_no_value: str = "refuse",
+) -> MarketResult:
+    """Split ``budget`` among the providers of ``data`` by their values.
+
+    Steps: the providers' values (``valuation``, computed by the caller on the rows of ``data``
+    with providers as players: ``dataworth.value(method, data, valid, by_group=True)``, or
+    :func:`dataworth.api.federated_values` for data arriving in rounds); with ``robust``, the
+    values are penalised by similarity (:func:`replication_robust_values`); :func:`payouts`
+    splits the budget. ``dataworth market`` runs :func:`prepare_market`, the valuation and this.
+
+    Parameters
+    ----------
+    valuation : ValuationResult or array-like
+        One value per provider: a group result (matched by provider name), or values in sorted
+        provider order.
+    data : Dataset or MarketData
+        The rows that were valued, with ``groups`` = provider of each row; a
+        :class:`MarketData` (from :func:`prepare_market`) also says which duplicates were
+        dropped.
+    budget : number or str
+        Whole cents, ``>= 0``.
+    robust : bool, default=True
+    lam, bandwidth
+        See :func:`replication_robust_values`.
+    if_no_value : {"refuse", "equal"}
+        See :func:`payouts`.
+
+    Examples
+    --------
+    >>> from dataworth import value
+    >>> from dataworth.datasets import load_dataset
     >>> tr, va = load_dataset("iris").split(0.5, random_state=0)
     >>> tr = tr.replace(groups=np.array(list("abc"))[np.arange(tr.n_samples) % 3])
-    >>> m = market_payouts(tr, va, 900)
+    >>> rows = prepare_market(tr)
+    >>> m = market_payouts(value("exact-shapley", rows.data, va, by_group=True), rows, 900)
     >>> sum(m.table.amounts) == 900, m.table.providers.tolist()
     (True, ['a', 'b', 'c'])
     """
-    from dataworth.api import federated_values, value
-    from dataworth.methods import get_method, parameters_of
-
-    if train.groups is None:
+    market = data if isinstance(data, MarketData) else MarketData(data)
+    rows = market.data
+    if rows.groups is None:
         raise DataworthError("a market needs the provider of every row (a group column).")
     budget_cents(budget)  # fail before any work
     if robust:
@@ -120,52 +164,26 @@ def market_payouts(
         check_bandwidth(bandwidth)
     if if_no_value not in IF_NO_VALUE:
         raise DataworthError(f"if_no_value must be one of {IF_NO_VALUE}; got {if_no_value!r}.")
-    r = None if rounds is None else np.asarray(rounds)
-    if r is not None and r.shape != (train.n_samples,):
-        raise DataworthError(f"rounds must have one entry per training row ({train.n_samples}).")
-    removed: dict[str, int] = {}
-    data = train
-    if robust:
-        data, kept = dedupe_within_providers(train, order=r)
-        if kept.size < train.n_samples:
-            dropped = np.ones(train.n_samples, dtype=bool)
-            dropped[kept] = False
-            names, counts = np.unique(np.asarray(train.groups)[dropped], return_counts=True)
-            removed = {str(k): int(c) for k, c in zip(names.tolist(), counts, strict=True)}
-        if r is not None:
-            r = r[kept]
-    if r is not None:
-        valuation = federated_values(
-            data, valid, r, model=model, scoring=scoring, batched=batched, n_jobs=n_jobs
-        )
+    providers = np.unique(np.asarray(rows.groups))
+    base = align_to_providers(valuation, providers)
+    result = (
+        valuation
+        if isinstance(valuation, ValuationResult)
+        else ValuationResult(values=base, labels=providers, kind="group")
+    )
+    if result.method == "federated-shapley":
         how = (
             "federated Shapley value (Wang et al. 2020): in each round, exact "
             "Shapley value among that round's providers given all earlier rounds, summed over "
-            f"{len(valuation.metadata['rounds'])} rounds"
+            f"{len(result.metadata.get('rounds', []))} rounds"
         )
     else:
-        params = dict(method_params or {})
-        accepted = parameters_of(get_method(method))
-        if "n_jobs" in accepted:
-            params.setdefault("n_jobs", n_jobs)
-        valuation = value(
-            method,
-            data,
-            valid,
-            model=model,
-            scoring=scoring,
-            by_group=True,
-            batched=batched,
-            random_state=random_state,
-            **params,
-        )
-        how = f"{method} value of each provider (providers are the players)"
-    providers = np.unique(np.asarray(data.groups))
-    base = align_to_providers(valuation, providers)
+        how = f"{result.method or 'the'} value of each provider (providers are the players)"
+    removed = dict(market.removed_duplicates)
     rv: RobustValues | None = None
     final = base
     if robust:
-        rv = replication_robust_values(base, data, lam=lam, bandwidth=bandwidth)
+        rv = replication_robust_values(base, rows, lam=lam, bandwidth=bandwidth)
         final = rv.values
         how = f"base value = {how}; {rv.describe()}"
         if removed:
@@ -180,7 +198,7 @@ def market_payouts(
         table=table,
         base=base,
         penalty=None if rv is None else rv.penalty,
-        valuation=valuation,
+        valuation=result,
         robust=rv,
         removed_duplicates=removed,
         rule=f"{how}.\n{table.rule[0].upper()}{table.rule[1:]}",
