@@ -18,8 +18,9 @@ import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
 
+from cli_runner import run_cli
 from dataworth.result import ValuationResult
-from test_cli import assert_ok, assert_user_error, invoke, read_out
+from test_cli import assert_ok, assert_user_error, read_out
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +36,7 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def run_value(capsys, data, *args: object):
     train, valid = data
-    return invoke(capsys, "value", train, "--target", "y", "--valid", valid, *args)
+    return run_cli(capsys, "value", train, "--target", "y", "--valid", valid, *args)
 
 
 def notes(res) -> list[str]:
@@ -77,7 +78,7 @@ def test_a_reliable_run_reports_its_split_half_correlation(data, tmp_path, capsy
 
 def test_workflow_commands_say_it_too(data, capsys) -> None:
     train, _ = data
-    res = invoke(capsys, "prune", train, "--target", "y", "--method", "banzhaf",
+    res = run_cli(capsys, "prune", train, "--target", "y", "--method", "banzhaf",
                  "--budget", 40)  # fmt: skip
     assert_ok(res)
     assert any("indistinguishable from zero" in n for n in notes(res)), res.err
@@ -178,7 +179,7 @@ def test_merge_equals_the_sum_of_the_parts(data, tmp_path, capsys) -> None:
                             "--out", tmp_path / f"p{seed}.csv"))  # fmt: skip
         parts.append(saved)
     out, saved = tmp_path / "merged.csv", tmp_path / "merged.npz"
-    res = invoke(capsys, "merge", *parts, "--out", out, "--save-result", saved)
+    res = run_cli(capsys, "merge", *parts, "--out", out, "--save-result", saved)
     assert_ok(res)
     assert "merged 2 banzhaf results over 60 rows: 64 samples" in res.err
     expected = ValuationResult.load(parts[0]) + ValuationResult.load(parts[1])
@@ -196,17 +197,17 @@ def test_merge_refuses_csv_same_seed_and_other_data(data, tmp_path, capsys) -> N
     a, b = tmp_path / "a.npz", tmp_path / "b.npz"
     assert_ok(run_value(capsys, data, "--method", "banzhaf", "--budget", 16, "--seed", 1,
                         "--save-result", a, "--out", tmp_path / "a.csv"))  # fmt: skip
-    res = invoke(capsys, "merge", a, tmp_path / "a.csv")
+    res = run_cli(capsys, "merge", a, tmp_path / "a.csv")
     assert_user_error(res, "a.csv is not a result file", "--save-result")
-    res = invoke(capsys, "merge", a, a)
+    res = run_cli(capsys, "merge", a, a)
     assert_user_error(res, "random_state 1", "another --seed")
-    res = invoke(capsys, "merge", a)
+    res = run_cli(capsys, "merge", a)
     assert_user_error(res, "at least two")
-    assert_ok(invoke(capsys, "value", valid, "--target", "y", "--valid", train, "--method",
+    assert_ok(run_cli(capsys, "value", valid, "--target", "y", "--valid", train, "--method",
                      "banzhaf", "--budget", 16, "--seed", 2, "--save-result", b,
                      "--out", tmp_path / "b.csv"))  # fmt: skip
-    assert_user_error(invoke(capsys, "merge", a, b), "other data")
-    res = invoke(capsys, "merge", a, b, "--out", a)
+    assert_user_error(run_cli(capsys, "merge", a, b), "other data")
+    res = run_cli(capsys, "merge", a, b, "--out", a)
     assert_user_error(res, "input")
 
 

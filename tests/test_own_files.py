@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
 
-from test_cli import assert_ok, assert_user_error, invoke, read_out
+from cli_runner import run_cli
+from test_cli import assert_ok, assert_user_error, read_out
 
 TARGET = "species"
 
@@ -44,7 +45,7 @@ def test_semicolon_and_tab_files_are_read(sep, frame, tmp_path, capsys) -> None:
     outs = []
     for src in (plain, other):
         out = tmp_path / f"{src.stem}_values.csv"
-        res = invoke(capsys, "value", src, "--target", TARGET, "--method", "loo", "--out", out)
+        res = run_cli(capsys, "value", src, "--target", TARGET, "--method", "loo", "--out", out)
         assert_ok(res)
         outs.append(out.read_text())
     assert outs[0] == outs[1]
@@ -54,7 +55,7 @@ def test_semicolon_with_decimal_commas(frame, tmp_path, capsys) -> None:
     df = frame.drop(columns=["site"])
     text = df.to_csv(index=False, sep=";").replace(".", ",")
     (tmp_path / "eu.csv").write_text(text)
-    res = invoke(capsys, "value", tmp_path / "eu.csv", "--target", TARGET, "--method", "loo",
+    res = run_cli(capsys, "value", tmp_path / "eu.csv", "--target", TARGET, "--method", "loo",
                  "--drop", "patient_id")  # fmt: skip
     assert_ok(res)
     assert "not numeric" not in res.err
@@ -62,9 +63,9 @@ def test_semicolon_with_decimal_commas(frame, tmp_path, capsys) -> None:
 
 def test_sep_option_and_wrong_sep(frame, tmp_path, capsys) -> None:
     path = _write(frame.drop(columns=["site"]), tmp_path / "pipe.csv", sep="|")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo", "--sep", "|")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo", "--sep", "|")
     assert_ok(res)
-    res = invoke(capsys, "value", path, "--target", TARGET, "--sep", "ab")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--sep", "ab")
     assert_user_error(res, "--sep")
 
 
@@ -72,7 +73,7 @@ def test_sep_option_and_wrong_sep(frame, tmp_path, capsys) -> None:
 def test_id_column_names_rows_and_is_not_a_feature(frame, tmp_path, capsys) -> None:
     path = _write(frame.drop(columns=["site"]), tmp_path / "ids.csv")
     out = tmp_path / "v.csv"
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo", "--id",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo", "--id",
                  "patient_id", "--out", out)  # fmt: skip
     assert_ok(res)
     header, rows = _values(out)
@@ -82,13 +83,13 @@ def test_id_column_names_rows_and_is_not_a_feature(frame, tmp_path, capsys) -> N
     # the same values as without the column at all
     bare = _write(frame.drop(columns=["site", "patient_id"]), tmp_path / "bare.csv")
     out2 = tmp_path / "v2.csv"
-    assert_ok(invoke(capsys, "value", bare, "--target", TARGET, "--method", "loo", "--out", out2))
+    assert_ok(run_cli(capsys, "value", bare, "--target", TARGET, "--method", "loo", "--out", out2))
     assert [r[1] for r in rows] == [r[1] for r in _values(out2)[1]]
 
 
 def test_identifier_feature_is_warned_about(frame, tmp_path, capsys) -> None:
     path = _write(frame.drop(columns=["site"]), tmp_path / "ids.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo")
     assert_ok(res)
     notes = [line for line in res.err_lines if "looks like an identifier" in line]
     assert len(notes) == 1 and notes[0].startswith("note:") and "patient_id" in notes[0]
@@ -99,9 +100,9 @@ def test_features_and_drop_choose_the_same_columns(frame, tmp_path, capsys) -> N
     path = _write(frame, tmp_path / "all.csv")
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     keep = "sepal_length,petal_length"
-    assert_ok(invoke(capsys, "value", path, "--target", TARGET, "--method", "loo",
+    assert_ok(run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo",
                      "--features", keep, "--out", a))  # fmt: skip
-    assert_ok(invoke(capsys, "value", path, "--target", TARGET, "--method", "loo",
+    assert_ok(run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo",
                      "--drop", "patient_id,sepal_width,petal_width,site", "--out", b))  # fmt: skip
     assert a.read_text() == b.read_text()
 
@@ -116,7 +117,7 @@ def test_features_and_drop_choose_the_same_columns(frame, tmp_path, capsys) -> N
 )
 def test_unknown_columns_are_one_error_line(args, frame, tmp_path, capsys) -> None:
     path = _write(frame, tmp_path / "all.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, *args)
+    res = run_cli(capsys, "value", path, "--target", TARGET, *args)
     message = assert_user_error(res, "'nope'", "available columns")
     if "also_not" in args[1]:
         assert "'also_not'" in message
@@ -124,7 +125,7 @@ def test_unknown_columns_are_one_error_line(args, frame, tmp_path, capsys) -> No
 
 def test_features_naming_the_target_is_refused(frame, tmp_path, capsys) -> None:
     path = _write(frame, tmp_path / "all.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--features", f"sepal_length,{TARGET}")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--features", f"sepal_length,{TARGET}")
     assert_user_error(res, TARGET, "cannot be a feature")
 
 
@@ -139,7 +140,9 @@ def _holes(frame: pd.DataFrame) -> pd.DataFrame:
 def test_text_column_and_blanks_just_work(frame, tmp_path, capsys) -> None:
     path = _write(_holes(frame), tmp_path / "holes.csv")
     out = tmp_path / "v.csv"
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "knn-shapley", "--out", out)
+    res = run_cli(
+        capsys, "value", path, "--target", TARGET, "--method", "knn-shapley", "--out", out
+    )
     assert_ok(res)
     assert len(_values(out)[1]) == 32
     assert any("'site'" in line and "one-hot" in line for line in res.err_lines)
@@ -149,16 +152,16 @@ def test_text_column_and_blanks_just_work(frame, tmp_path, capsys) -> None:
 @pytest.mark.parametrize("encode", ["onehot", "ordinal"])
 def test_encodings_run_the_batched_path(encode, frame, tmp_path, capsys) -> None:
     path = _write(_holes(frame), tmp_path / "holes.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "tmc-shapley",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "tmc-shapley",
                  "--budget", "3", "--encode", encode, "--batch")  # fmt: skip
     assert_ok(res)
 
 
 def test_refuse_keeps_the_old_errors(frame, tmp_path, capsys) -> None:
     path = _write(_holes(frame), tmp_path / "holes.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--encode", "refuse")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--encode", "refuse")
     assert_user_error(res, "site", "not numeric", "--encode")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--impute", "refuse")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--impute", "refuse")
     assert_user_error(res, "missing", "--impute")
 
 
@@ -167,7 +170,7 @@ def test_preprocessing_is_fitted_on_training_rows_only(frame, tmp_path, capsys) 
     train, valid = df.iloc[:30].copy(), df.iloc[30:].copy().astype(object)
     valid.loc[valid.index[0], "site"] = "east"  # a category training never saw
     valid.loc[valid.index[1], "petal_width"] = ""
-    res = invoke(capsys, "value", _write(train, tmp_path / "tr.csv"), "--target", TARGET,
+    res = run_cli(capsys, "value", _write(train, tmp_path / "tr.csv"), "--target", TARGET,
                  "--valid", _write(valid, tmp_path / "va.csv"), "--method", "loo")  # fmt: skip
     assert_ok(res)
     assert any("not seen in the training rows" in line for line in res.err_lines)
@@ -177,9 +180,9 @@ def test_other_commands_take_the_options(frame, tmp_path, capsys) -> None:
     df = _holes(frame)
     train = _write(df.iloc[:30], tmp_path / "tr.csv", sep=";")
     test = _write(df.iloc[30:], tmp_path / "te.csv", sep=";")
-    res = invoke(capsys, "debug", train, "--target", TARGET, "--test", test, "--row", "0")
+    res = run_cli(capsys, "debug", train, "--target", TARGET, "--test", test, "--row", "0")
     assert_ok(res)
-    res = invoke(capsys, "influencers", train, "--target", TARGET, "--test", test, "--row", "0")
+    res = run_cli(capsys, "influencers", train, "--target", TARGET, "--test", test, "--row", "0")
     assert_ok(res)
 
 
@@ -189,16 +192,16 @@ def test_task_regression_on_a_zero_one_float_target(frame, tmp_path, capsys) -> 
     df[TARGET] = df[TARGET].astype(float)  # written 0.0 / 1.0
     path = _write(df, tmp_path / "float01.csv")
     assert "0.0" in path.read_text()
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo",
                  "--task", "regression", "--model", "logistic-regression")  # fmt: skip
     assert_user_error(res)
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo",
                  "--task", "regression", "--scoring", "r2")  # fmt: skip
     assert_ok(res)
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "knn-shapley",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "knn-shapley",
                  "--task", "regression")  # fmt: skip
     assert_user_error(res, "class labels")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "knn-shapley",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "knn-shapley",
                  "--task", "classification")  # fmt: skip
     assert_ok(res)
 
@@ -207,7 +210,7 @@ def test_task_classification_refuses_fractions(frame, tmp_path, capsys) -> None:
     df = frame.drop(columns=["site", "patient_id"]).copy()
     df[TARGET] = df[TARGET] + 0.5
     path = _write(df, tmp_path / "half.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--task", "classification")
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--task", "classification")
     assert_user_error(res, "--task classification", "0.5")
 
 
@@ -215,11 +218,11 @@ def test_many_whole_numbers_note_names_the_model(frame, tmp_path, capsys) -> Non
     df = frame.drop(columns=["site", "patient_id"]).copy()
     df[TARGET] = np.arange(40) % 25
     path = _write(df, tmp_path / "counts.csv")
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo",
                  "--model", "linear-regression", "--scoring", "r2")  # fmt: skip
     note = next(line for line in res.err_lines if "distinct values" in line)
     assert "default model" not in note and "--model linear-regression" in note
-    res = invoke(capsys, "value", path, "--target", TARGET, "--method", "loo",
+    res = run_cli(capsys, "value", path, "--target", TARGET, "--method", "loo",
                  "--task", "regression")  # fmt: skip
     assert_ok(res)
     assert not any("distinct values" in line for line in res.err_lines)
@@ -244,7 +247,7 @@ def test_clean_fits_the_encoding_on_its_training_rows_only(tmp_path, capsys) -> 
     region = np.array(["a", "b"] * 60, dtype=object)
     region[np.setdiff1d(np.arange(y.size), rows)[:3]] = "rare"
     path = _write(d.assign(region=region), tmp_path / "r.csv")
-    res = invoke(capsys, "clean", path, "--target", "target", "--methods", "knn-shapley",
+    res = run_cli(capsys, "clean", path, "--target", "target", "--methods", "knn-shapley",
                  "--quiet")  # fmt: skip
     assert_ok(res)
     assert "(2 categories)" in res.err and "not seen in the training rows" in res.err
