@@ -361,3 +361,35 @@ def test_pruning_scores_refuse_unknown_metric_and_parameters() -> None:
         prune_by_score("prototype", X_OK, None, 0.5, stratify=True, n_clusters=2)
     with pytest.raises(DataworthError, match="one label per row"):
         keep_order([0.1, 0.2], 0.5, y=[0])
+
+
+@pytest.mark.parametrize("strategy", ["el2n", "grand", "forgetting", "prototype"])
+def test_cli_prune_by_difficulty_keeps_per_class(strategy, tmp_path, capsys) -> None:
+    import json
+
+    from sklearn.datasets import load_digits
+
+    from cli_runner import run_cli
+
+    frame = load_digits(as_frame=True).frame.iloc[:150]
+    path = tmp_path / "digits.csv"
+    frame.to_csv(path, index=False)
+    out, report = tmp_path / "kept.csv", tmp_path / "r.json"
+    res = run_cli(capsys, "prune", path, "--target", "target", "--strategy", strategy,
+                  "--keep", "0.4", "--keep-easy", "--out", out, "--json", report)  # fmt: skip
+    assert res.code == 0, res.err
+    assert f"with strategy {strategy}, the easiest per class" in res.out
+    data = json.loads(report.read_text())
+    kept, scores = np.array(data["kept"]), np.array(data["scores"])
+    assert data["n_kept"] == kept.size == 60 and scores.size == 150
+    y = frame["target"].to_numpy()
+    for c in np.unique(y):  # the easiest of each class: no kept row scores above a dropped one
+        rows = np.flatnonzero(y == c)
+        inside = np.isin(rows, kept)
+        if inside.any() and (~inside).any():
+            assert scores[rows[inside]].max() <= scores[rows[~inside]].min()
+    assert len(out.read_text().splitlines()) == 61
+    for extra, needle in ((["--keep", "auto"], "--keep auto needs a valuation"),
+                          (["--values", path], "scores the rows itself")):  # fmt: skip
+        res = run_cli(capsys, "prune", path, "--target", "target", "--strategy", strategy, *extra)
+        assert res.code == 2 and needle in res.err

@@ -26,6 +26,7 @@ from dataworth.apps.prune import (
     prune_by_curve,
 )
 from dataworth.apps.prune import prune as prune_rows
+from dataworth.apps.pruning_scores import METRICS, keep_order, pruning_scores
 from dataworth.cli._common import (
     INPUT_FILE,
     OUTPUT_FILE,
@@ -147,6 +148,56 @@ def _summary(
     return "\n".join(lines)
 
 
+def _prune_by_difficulty(
+    run: Run,
+    train: str,
+    target: str,
+    values_path: str | None,
+    keep_fraction: float | None,
+    strategy: str,
+    keep_hard: bool,
+    out: str | None,
+    weights_out: str | None,
+    json_path: str | None,
+) -> None:
+    """``--strategy el2n|grand|forgetting|prototype``: score every row, keep per class."""
+    if keep_fraction is None:
+        raise DataworthError(f"--keep auto needs a valuation; give a fraction with {strategy}.")
+    if values_path is not None:
+        raise DataworthError(f"--strategy {strategy} scores the rows itself; drop --values.")
+    (tr,) = run.scale(load_file(train, target))
+    mode = "hard" if keep_hard else "easy"
+    started = time.monotonic()
+    scores = pruning_scores(strategy, tr.X, tr.y, random_state=run.seed, n_jobs=run.n_jobs)
+    kept = np.sort(keep_order(scores, keep_fraction, mode, y=tr.y, random_state=run.seed))
+    labels, n = tr.row_labels, tr.n_samples
+    click.echo(f"scored {n} rows with {strategy} in {time.monotonic() - started:.1f} s")
+    click.echo(
+        f"kept {kept.size} of {n} rows ({100 * kept.size / n:.1f}%) with strategy {strategy}, "
+        f"the {'hardest' if keep_hard else 'easiest'} per class" + (f" -> {out}" if out else "")
+    )
+    if out:
+        _write_rows(train, np.asarray(labels[kept], dtype=np.intp), out)
+    if weights_out:
+        run.notes.append(f"strategy {strategy} keeps rows unweighted: every weight is 1.")
+        _write_csv(weights_out, ["index", "weight"], [[str(i), "1"] for i in labels[kept].tolist()])
+    if json_path:
+        report = {
+            "train": train,
+            "target": target,
+            "strategy": strategy,
+            "keep": mode,
+            "keep_fraction": keep_fraction,
+            "n_rows": n,
+            "n_kept": int(kept.size),
+            "kept": labels[kept].tolist(),
+            "scores": scores.tolist(),
+        }
+        write_text(json_path, json.dumps(json_ready(report), indent=2) + "\n")
+    sys.stdout.flush()
+    run.notes.flush()
+
+
 def _baseline(
     notes: Notes, given: float | str | None, method: str, values_path: str | None
 ) -> float | None:
@@ -187,12 +238,23 @@ def _baseline(
 )
 @click.option(
     "--strategy",
-    type=click.Choice(["value", "craig", "random", "highest"]),
+    type=click.Choice(["value", "craig", "random", "highest", *METRICS]),
     default="value",
     show_default=True,
     help="value: drop harmful, then redundant rows, then keep rows spread over the value ranks "
     "per class; craig: weighted coreset (facility location); random: per class; highest: the "
-    "highest-valued rows.",
+    "highest-valued rows. Difficulty scores, no valuation (Sorscher et al. 2022; see "
+    "docs/pruning_metrics.md): el2n (error norm early in training), grand (gradient norm), "
+    "forgetting (times a learned row is forgotten), prototype (distance to the nearest k-means "
+    "centre); they keep the hardest rows per class, or the easiest with --keep-easy.",
+)
+@click.option(
+    "--keep-hard/--keep-easy",
+    "keep_hard",
+    default=True,
+    show_default=True,
+    help="Difficulty strategies: keep the hardest rows (best with plenty of data) or the "
+    "easiest (best when little is kept, or with noisy labels).",
 )
 @click.option(
     "--similarity",
@@ -256,11 +318,20 @@ def prune(
     json_path: str | None,
     max_remove: float,
     step: float,
+    keep_hard: bool,
     run: Run,
 ) -> None:
     """Report redundant (near-zero, near-duplicate) versus harmful (negative) rows of TRAIN and
     keep a fraction of them."""
     keep_fraction = _parse_keep(keep)
+    if strategy in METRICS:
+        _prune_by_difficulty(
+            run, train, target, values_path, keep_fraction, strategy, keep_hard, out,
+            weights_out, json_path,
+        )  # fmt: skip
+        return
+    if not keep_hard:
+        run.notes.append("--keep-easy applies to the difficulty strategies only; ignored.")
     if values_path is not None and keep_fraction is None:
         raise DataworthError("--keep auto values the rows itself; drop --values or give a number.")
     notes, seed, method = run.notes, run.seed, run.method
