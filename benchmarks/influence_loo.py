@@ -3,7 +3,7 @@
     python benchmarks/influence_loo.py      # about 1-2 minutes on 2 cores
 
 Synthetic: 500 rows, 3 features, logistic labels, 300 training / 200 valuation rows, C=1
-(the setting of tests/test_influence.py, seeds 0-7). Real: 80 standardised breast-cancer
+(the setting of tests/influence/test_influence.py, seeds 0-7). Real: 80 standardised breast-cancer
 training rows (30 features) and 60 valuation rows, seeds 0-4. Prints the Pearson correlation of
 the influence values with the change in mean valuation log-loss when each row is refitted away,
 and writes every correlation to ``benchmarks/influence_loo.json`` (``--out``), which

@@ -9,7 +9,7 @@ import sys
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
-from tests.test_cli import FEATURES, TARGET, assert_ok, write_frame
+from test_cli import FEATURES, TARGET, assert_ok, write_frame
 
 from cli_runner import run_cli
 
