@@ -29,6 +29,11 @@ budget. Errors of the logistic regression trained on the poisoned rows are measu
 rows, which the attacker never sees. Detection: knn-shapley, data-oob (100 bags), loo,
 influence, tmc-shapley (20 permutations) and the negated self-influence on the defender's clean
 valuation set; the defence drops the lowest-valued 5% of the rows and retrains.
+
+The two parts run the experiment harnesses :func:`dataworth.experiments.watermark_study` and
+:func:`dataworth.experiments.poisoning_study` (which value through ``dataworth.api.value_many``
+and measure with :func:`dataworth.apps.attacks.watermark_removal` and
+:mod:`dataworth.apps.poison`).
 """
 
 from __future__ import annotations
@@ -49,9 +54,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 
-from dataworth.apps.attacks import add_trigger_set, poisoning_study, watermark_study
+from dataworth.apps.attacks import add_trigger_set
 from dataworth.data import Dataset
 from dataworth.datasets import load_dataset
+from dataworth.experiments import poisoning_study, watermark_study
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))

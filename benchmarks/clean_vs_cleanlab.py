@@ -53,15 +53,16 @@ sys.path.insert(0, str(HERE))
 import tables  # noqa: E402
 from common import environment, limit_threads, package_version  # noqa: E402
 
+from dataworth.api import value_many  # noqa: E402
 from dataworth.apps.clean import (  # noqa: E402
-    compute_values,
+    DEFAULT_METHOD_PARAMS,
     detection_auroc,
     detection_recall,
-    noisy_valuation_comparison,
 )
 from dataworth.apps.removal import removal_curves  # noqa: E402
 from dataworth.data import Dataset  # noqa: E402
 from dataworth.datasets import flip_labels, load_dataset  # noqa: E402
+from dataworth.experiments import noisy_valuation_comparison  # noqa: E402
 
 DATASETS = ("breast_cancer", "wine", "digits")
 NOISE = 0.1
@@ -110,6 +111,27 @@ def cleanlab_scores(train: Dataset, seed: int) -> tuple[np.ndarray, np.ndarray, 
         np.asarray(flagged, dtype=bool),
         time.perf_counter() - started,
     )
+
+
+def compute_values(
+    methods: list[str],
+    train: Dataset,
+    valid: Dataset,
+    model: Any,
+    *,
+    params: dict[str, dict[str, Any]] | None = None,
+    random_state: int | None = None,
+) -> dict[str, Any]:
+    """Each method's values of ``train`` on ``valid`` with ``dataworth clean``'s fast settings
+    (:data:`DEFAULT_METHOD_PARAMS`, ``params`` over them), one worker, convergence warnings of
+    the many small fits silenced; ``metadata["seconds"]`` is each one's wall time
+    (:func:`dataworth.api.value_many`)."""
+    own = {m: {**DEFAULT_METHOD_PARAMS.get(m, {}), **(params or {}).get(m, {})} for m in methods}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return value_many(
+            methods, train, valid, params=own, model=model, random_state=random_state, n_jobs=1
+        )
 
 
 def seconds_per_bag(result: Any) -> float:

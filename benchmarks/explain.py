@@ -12,14 +12,16 @@ Part 1, which method brings confounders to the top
 per class and 60 valuation rows per class; then 5 copies of the most typical class-1 training
 rows (nearest to the class-1 mean) are added, labelled 0 (the planted rows). Class 0 is debugged
 with ``top=10`` and ``random_state=0`` (default model: logistic regression) by banzhaf (budget
-1000), tmc-shapley (budget 100), loo and knn-shapley (k 5). Counted over seeds: planted rows
-among the 10 most helpful rows, planted rows flagged as possible confounders, and planted rows
-whose features the cross-validated "looks like" check assigns to class 1 (the check does not
-depend on the valuation method).
+1000), tmc-shapley (budget 100), loo and knn-shapley (k 5): each method values the training rows
+against the class-0 valuation rows (:func:`dataworth.apps.debug.class_valuation_set`,
+``random_state=0``, the same model) and ``class_debug`` reads those values. Counted over seeds:
+planted rows among the 10 most helpful rows, planted rows flagged as possible confounders, and
+planted rows whose features the cross-validated "looks like" check assigns to class 1 (the
+check does not depend on the valuation method).
 
 Part 2, stability of values across bootstrap resamples
 (:func:`dataworth.apps.explain.bootstrap_stability`), on the data of
-``tests/test_explain.py``:
+``tests/apps/test_explain.py``:
 
 * structured data: 3 standard normal features, label ``x0 > 0`` with 20% of the labels flipped,
   120 training rows (``np.random.default_rng(2)``) against 60 unflipped valuation rows
@@ -30,7 +32,8 @@ Part 2, stability of values across bootstrap resamples
   with the cross-validated R^2 of the value tree (:func:`explain_values`) and the verdict of
   :func:`collection_verdict`.
 
-All resamples use ``random_state=0``. ``--quick``: part 1 with 2 seeds, a smoke run.
+All resamples use ``random_state=0``: :func:`dataworth.apps.explain.bootstrap_draws` draws them
+and each resample is valued with its draw's seed. ``--quick``: part 1 with 2 seeds, a smoke run.
 """
 
 from __future__ import annotations
@@ -52,13 +55,16 @@ import tables  # noqa: E402
 from common import environment, record_lines, run_record  # noqa: E402
 
 from dataworth import value  # noqa: E402
-from dataworth.apps.debug import class_debug  # noqa: E402
+from dataworth.apps.debug import class_debug, class_valuation_set  # noqa: E402
 from dataworth.apps.explain import (  # noqa: E402
+    StabilityResult,
+    bootstrap_draws,
     bootstrap_stability,
     collection_verdict,
     explain_values,
 )
 from dataworth.data import Dataset  # noqa: E402
+from dataworth.models import default_model  # noqa: E402
 
 N_PLANT = 5
 SEP = 2.0
@@ -95,7 +101,11 @@ def confounders(seeds: list[int]) -> dict[str, Any]:
         t0 = time.perf_counter()
         for seed in seeds:
             train, valid, plant = planted(seed)
-            res = class_debug(method, train, valid, 0, top=TOP, random_state=0, **params)
+            model = default_model(train.y, random_state=0)
+            values = value(
+                method, train, class_valuation_set(valid, 0), model=model, random_state=0, **params
+            )
+            res = class_debug(values, train, valid, 0, model, top=TOP, random_state=0)
             looks = np.asarray(res.looks_like)
             runs.append(
                 {
@@ -144,17 +154,28 @@ def _stab(data: str, method: str, st: Any, **extra: Any) -> dict[str, Any]:
     }
 
 
+def resampled(
+    method: str, train: Dataset, valid: Dataset, n_bootstrap: int, **params: Any
+) -> StabilityResult:
+    """``bootstrap_stability`` of ``method``: the draws of ``bootstrap_draws(..., random_state=0)``,
+    each resample valued against ``valid`` with its draw's seed."""
+    draws = bootstrap_draws(train.n_samples, n_bootstrap, random_state=0)
+    values = [
+        value(method, train.take(rows), valid, random_state=seed, **params)
+        for rows, seed in zip(draws.rows, draws.seeds, strict=True)
+    ]
+    return bootstrap_stability(values, draws)
+
+
 def stability() -> dict[str, Any]:
     t0 = time.perf_counter()
     train, valid = noisy(120, seed=2), noisy(60, seed=3, flip=0.0)
-    easy = bootstrap_stability("knn-shapley", train, valid, n_bootstrap=5, random_state=0, k=5)
-    rough = bootstrap_stability(
-        "tmc-shapley", train, valid, n_bootstrap=4, random_state=0, budget=1
-    )
+    easy = resampled("knn-shapley", train, valid, 5, k=5)
+    rough = resampled("tmc-shapley", train, valid, 4, budget=1)
     rng = np.random.default_rng(5)
     rand = Dataset.from_arrays(rng.normal(size=(200, 3)), rng.integers(0, 2, 200))
     rand_valid = Dataset.from_arrays(rng.normal(size=(100, 3)), rng.integers(0, 2, 100))
-    st_r = bootstrap_stability("knn-shapley", rand, rand_valid, n_bootstrap=4, random_state=0)
+    st_r = resampled("knn-shapley", rand, rand_valid, 4)
     ex_r = explain_values(value("knn-shapley", rand, rand_valid), rand, random_state=0)
     ok, why = collection_verdict(ex_r, st_r)
     structured = "structured (x0 > 0, 20% flipped), 120 rows"
@@ -188,7 +209,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "",
         f"{N_PLANT} copies of typical class-1 rows labelled 0, planted into 80 rows of two "
         f"Gaussian classes ({len(conf['seeds'])} seeds: {conf['seeds']}); "
-        f"`class_debug(method, train, valid, 0, top={TOP}, random_state=0)`.",
+        "`class_debug(value(method, train, class_valuation_set(valid, 0), random_state=0), "
+        f"train, valid, 0, top={TOP}, random_state=0)`.",
         "",
         tables.block("explain.confounders", results),
     ]
@@ -201,7 +223,8 @@ def write_report(results: dict[str, Any], out: Path) -> None:
         "## 2. Stability across bootstrap resamples",
         "",
         "Spearman rank correlation of the values between resamples (on shared rows), "
-        "`bootstrap_stability(..., random_state=0)`; data of `tests/test_explain.py`.",
+        "`bootstrap_stability(values, bootstrap_draws(..., random_state=0))`; data of "
+        "`tests/apps/test_explain.py`.",
         "",
         tables.block("explain.stability", results),
     ]

@@ -12,8 +12,11 @@ and ``knn`` from :func:`dataworth.models.make_model`, ``random_state=0``) x 5 se
 the rows are permuted (``np.random.default_rng(seed)``); the first third of the data (at most 100
 rows) is the buyer's valuation set and the next 60 rows are sold by providers A-D (row ``i``
 belongs to provider ``"ABCD"[i % 4]``, so 15 rows each). Providers are valued by exact Shapley
-over providers (:func:`dataworth.apps.market.market_payouts`, the pipeline of ``dataworth
-market``) and paid out of a budget of 10,000.
+over providers and paid out of a budget of 10,000, by the pipeline of ``dataworth market``:
+:func:`dataworth.apps.market.prepare_market` (the robust modes drop the rows a provider repeats
+within its own data), ``dataworth.value("exact-shapley", ..., by_group=True)`` on the rows kept,
+then :func:`dataworth.apps.market.market_payouts`. The valuation depends only on the rows valued,
+so the two robust modes share theirs.
 
 Provider A then attacks in one of these ways:
 
@@ -51,7 +54,13 @@ sys.path.insert(0, str(HERE))
 import tables  # noqa: E402
 from common import environment, record_lines, run_record  # noqa: E402
 
-from dataworth.apps.market import MarketResult, market_payouts  # noqa: E402
+from dataworth import value  # noqa: E402
+from dataworth.apps.market import (  # noqa: E402
+    MarketData,
+    MarketResult,
+    market_payouts,
+    prepare_market,
+)
 from dataworth.data import Dataset  # noqa: E402
 from dataworth.datasets import load_dataset  # noqa: E402
 from dataworth.models import make_model  # noqa: E402
@@ -59,7 +68,9 @@ from dataworth.models import make_model  # noqa: E402
 DATASETS = ("iris", "wine", "breast_cancer")
 MODELS = ("logistic-regression", "knn")
 ATTACKS = ("copy", "copy+1%", "copy+5%", "copy+10%", "copy+20%", "two copies", "inside", "split")
-#: mode -> arguments of market_payouts
+#: the providers' valuation: exact Shapley over providers (``dataworth market``'s default)
+METHOD = "exact-shapley"
+#: mode -> arguments of market_payouts (``robust`` also of prepare_market)
 MODES: dict[str, dict[str, Any]] = {
     "plain": {"robust": False},
     "robust lam=1": {"robust": True, "lam": 1.0},
@@ -110,8 +121,15 @@ def attacked(
 def run_market(train: Dataset, valid: Dataset, model: Any, who: list[str]) -> dict[str, Any]:
     """Every mode's payouts of one market, and the share of the identities ``who``."""
     out: dict[str, Any] = {}
+    valued: dict[bool, tuple[MarketData, Any]] = {}  # robust -> (rows valued, their valuation)
     for mode, kwargs in MODES.items():
-        m: MarketResult = market_payouts(train, valid, BUDGET, model=model, **kwargs)
+        robust = bool(kwargs["robust"])
+        if robust not in valued:
+            rows = prepare_market(train, robust=robust)
+            valuation = value(METHOD, rows.data, valid, model=model, by_group=True, n_jobs=1)
+            valued[robust] = (rows, valuation)
+        rows, valuation = valued[robust]
+        m: MarketResult = market_payouts(valuation, rows, BUDGET, **kwargs)
         providers = m.table.providers.tolist()
         cents = [int(c) for c in m.table.cents]
         mine = sum(c for p, c in zip(providers, cents, strict=True) if p in who)

@@ -21,7 +21,8 @@ and a logistic regression (``C=1``, ``max_iter=2000``) trained on what is kept i
 test rows (accuracy). Datasets: digits, digits with 10% of the training labels flipped
 (``flip_labels``), breast_cancer.
 
-Part 2, the transfer workflow (:func:`dataworth.apps.prune.transfer_prune`):
+Part 2, the transfer workflow (:func:`dataworth.experiments.transfer_prune`, which values through
+``dataworth.api`` and prunes with :func:`dataworth.apps.prune.prune_by_curve`):
 
 * text: a generated set of 4-topic sentences (sports, cooking, technology, weather; a quarter
   mix a subject of one topic with a predicate of another, labelled by the predicate), 15% of the
@@ -59,9 +60,10 @@ from sklearn.neural_network import MLPClassifier
 
 from dataworth import value
 from dataworth.apps.craig import craig
-from dataworth.apps.prune import classify_rows, prune, transfer_prune
+from dataworth.apps.prune import classify_rows, prune
 from dataworth.data import Dataset
 from dataworth.datasets import flip_labels, load_dataset
+from dataworth.experiments import transfer_prune
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
