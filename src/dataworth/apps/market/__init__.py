@@ -31,6 +31,12 @@ What is where (every public name below is importable from this package):
   :func:`dedupe_within_providers`.
 - :mod:`~dataworth.apps.market.pipeline`: the pipeline -- :func:`prepare_market`,
   :class:`MarketData`, :func:`market_payouts`, :class:`MarketResult`.
+- :mod:`~dataworth.apps.market.robust`: values robust to noisy replicas and split identities --
+  :func:`split_robust_values`, :class:`SplitRobustValues`, :func:`replica_similarity`.
+- :mod:`~dataworth.apps.market.mechanism`: the marketplace of Agarwal, Dahleh & Sarkar (2019)
+  as a simulation (online price, degraded data, Myerson payments, revenue split) --
+  :class:`Marketplace`, :func:`simulate_market`, :class:`MarketSimulation`,
+  :func:`split_revenue`.
 - :mod:`~dataworth.apps.market._labels`: private helpers shared by the modules above (labels
   as integer codes, values in provider order).
 
@@ -54,6 +60,12 @@ from dataworth.apps.market.budget_split import (
     payouts,
 )
 from dataworth.apps.market.dedupe import dedupe_within_providers
+from dataworth.apps.market.mechanism import (
+    Marketplace,
+    MarketSimulation,
+    simulate_market,
+    split_revenue,
+)
 from dataworth.apps.market.pipeline import (
     MarketData,
     MarketResult,
@@ -61,6 +73,11 @@ from dataworth.apps.market.pipeline import (
     prepare_market,
 )
 from dataworth.apps.market.replication import RobustValues, replication_robust_values
+from dataworth.apps.market.robust import (
+    SplitRobustValues,
+    replica_similarity,
+    split_robust_values,
+)
 from dataworth.apps.market.similarity import ProviderSimilarity, provider_similarity
 
 __all__ = [
@@ -68,14 +85,21 @@ __all__ = [
     "MAX_BUDGET_CENTS",
     "MarketData",
     "MarketResult",
+    "MarketSimulation",
+    "Marketplace",
     "Payouts",
     "ProviderSimilarity",
     "RobustValues",
+    "SplitRobustValues",
     "budget_cents",
     "dedupe_within_providers",
     "market_payouts",
     "payouts",
     "prepare_market",
     "provider_similarity",
+    "replica_similarity",
     "replication_robust_values",
+    "simulate_market",
+    "split_revenue",
+    "split_robust_values",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "BANDWIDTH_RELATIVE",
     "ProviderSimilarity",
     "check_bandwidth",
+    "features_and_labels",
     "provider_similarity",
 ]
 
@@ -26,7 +27,7 @@ def _standardise(X: NDArray[np.float64]) -> NDArray[np.float64]:
     return (X - X.mean(axis=0)) / np.where(std > 0, std, 1.0)
 
 
-def _features_and_labels(
+def features_and_labels(
     X: NDArray[np.float64], y: NDArray[Any] | None
 ) -> tuple[NDArray[np.float64], NDArray[np.intp] | None]:
     """Standardised features (plus a real target as a column) and class codes (or None)."""
@@ -151,7 +152,7 @@ def provider_similarity(
         raise DataworthError(f"y must have one entry per row ({n}).")
     if n == 0:
         raise DataworthError("provider_similarity needs at least one row.")
-    Z, classes = _features_and_labels(Xa, None if y is None else np.asarray(y))
+    Z, classes = features_and_labels(Xa, None if y is None else np.asarray(y))
     names, codes = encode_labels(g)
     check_bandwidth(bandwidth)
     h = _default_bandwidth(Z, codes) if bandwidth is None else float(bandwidth)
