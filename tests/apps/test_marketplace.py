@@ -8,12 +8,17 @@ Myerson's payment, the utility over a grid of bids, and exact cent arithmetic.
 
 from __future__ import annotations
 
+import csv
+from decimal import Decimal
 from fractions import Fraction
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from sklearn.datasets import load_wine
 
+from cli_runner import run_cli
 from dataworth import value
 from dataworth.apps.market import (
     Marketplace,
@@ -244,3 +249,95 @@ def test_mechanism_refuses_bad_input() -> None:
         simulate_market(X, [-1.0], _smooth_gain(X), price_grid=[1.0])
     with pytest.raises(DataworthError, match="revenue"):
         split_revenue([1.0], -5)
+
+
+# ------------------------------------------------------------------ the CLI
+@pytest.fixture(scope="module")
+def buyer_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("marketplace")
+    d = load_wine(as_frame=True).frame.rename(columns={"target": "cultivar"})
+    d = d.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    valid, sellers = d.iloc[:50], d.iloc[50:110].reset_index(drop=True)
+    # provider IDs are exact text: "007" and "7" are two providers
+    sellers = sellers.assign(provider=np.array(["007", "7", "e", "w"])[np.arange(60) % 4])
+    paths = {k: root / f"{k}.csv" for k in ("sellers", "valid", "buyers", "bad", "other")}
+    sellers.to_csv(paths["sellers"], index=False)
+    valid.to_csv(paths["valid"], index=False)
+    bids = [900, 200, 500, 700, 100, 600, 800, 300]
+    names = ["001", "1", "c", "d", "e", "f", "g", "h"]
+    pd.DataFrame({"buyer": names, "bid": bids}).to_csv(paths["buyers"], index=False)
+    pd.DataFrame({"bid": [100, -5]}).to_csv(paths["bad"], index=False)
+    pd.DataFrame({"bid": [100], "target": ["alcohol"]}).to_csv(paths["other"], index=False)
+    return paths
+
+
+POOLED = "pooled among providers with similar data distributions"
+HEAD = ["buyer", "bid", "price", "gain", "payment"]
+
+
+def _market(files: dict[str, Path], *extra: object) -> list[object]:
+    return [
+        "market",
+        files["sellers"],
+        "--target",
+        "cultivar",
+        "--group",
+        "provider",
+        "--valid",
+        files["valid"],
+        "--standardize",
+        *extra,
+    ]
+
+
+def test_cli_buyers_prints_each_buyer_and_splits_the_revenue(
+    capsys: pytest.CaptureFixture[str], buyer_files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "pay.csv"
+    code, stdout, err = run_cli(
+        capsys, *_market(buyer_files, "--buyers", buyer_files["buyers"], "--out", out)
+    )
+    assert code == 0, err
+    lines = stdout.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.split()[:5] == HEAD)
+    rows = [line.split() for line in lines[head + 1 : head + 10]]
+    assert [r[0] for r in rows[:8]] == ["001", "1", "c", "d", "e", "f", "g", "h"]
+    paid = [Decimal(r[4]) for r in rows[:8]]
+    assert rows[8][0] == "total" and Decimal(rows[8][-1]) == sum(paid)
+    revenue = sum(paid)
+    assert revenue > 0
+    for r in rows[:8]:  # the payment never exceeds bid x gain
+        assert Decimal(r[4]) <= Decimal(r[1]) * Decimal(r[3]) + Decimal("0.01")
+    with out.open() as fh:
+        table = list(csv.reader(fh))
+    assert table[0] == ["provider", "value", "payout"]
+    assert sorted(r[0] for r in table[1:]) == ["007", "7", "e", "w"]
+    assert sum(Decimal(r[2]) for r in table[1:]) == revenue
+    assert f"revenue {revenue}" in stdout and POOLED in " ".join(stdout.split())
+
+
+def test_cli_buyers_errors(
+    capsys: pytest.CaptureFixture[str], buyer_files: dict[str, Path]
+) -> None:
+    cases = [
+        ((), "either --budget"),
+        (("--budget", "10", "--buyers", buyer_files["buyers"]), "either --budget"),
+        (("--buyers", buyer_files["bad"]), "finite number >= 0"),
+        (("--buyers", buyer_files["other"]), "Run one market per target"),
+        (("--buyers", buyer_files["valid"]), "'bid' column"),
+        (("--buyers", buyer_files["buyers"], "--prices", "0"), "--prices"),
+    ]
+    for extra, needle in cases:
+        code, _out, err = run_cli(capsys, *_market(buyer_files, *extra))
+        assert code != 0 and needle in err, (extra, err)
+        assert "Traceback" not in err
+
+
+def test_cli_budget_with_split_penalty(
+    capsys: pytest.CaptureFixture[str], buyer_files: dict[str, Path]
+) -> None:
+    code, stdout, err = run_cli(
+        capsys, *_market(buyer_files, "--budget", "1000", "--penalty", "split")
+    )
+    assert code == 0, err
+    assert POOLED in " ".join(stdout.split()) and "1000.00" in stdout

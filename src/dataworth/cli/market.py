@@ -5,6 +5,7 @@ from __future__ import annotations
 import textwrap
 import time
 import warnings
+from typing import Any
 
 import click
 import numpy as np
@@ -12,7 +13,10 @@ import numpy as np
 from dataworth.api import federated_values
 from dataworth.apps.market import (
     IF_NO_VALUE,
+    PENALTIES,
+    Marketplace,
     MarketResult,
+    MarketSimulation,
     budget_cents,
     market_payouts,
     prepare_market,
@@ -30,7 +34,7 @@ from dataworth.cli._common import (
     valid_fraction_option,
 )
 from dataworth.cli._pipeline import Run, model_steps, valuation_steps
-from dataworth.data import Dataset
+from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
 from dataworth.methods.exact import MAX_PLAYERS
 
@@ -149,6 +153,73 @@ def _report(m: MarketResult) -> str:
     return table + "\n" + "\n".join(rule_lines)
 
 
+# ---------------------------------------------------------------------------------- buyers
+def _read_buyers(path: str, target: str) -> tuple[list[str], np.ndarray]:
+    """(buyer names, bids) from a CSV with a ``bid`` column (optional ``buyer``, ``target``)."""
+    cols = read_table(path, text_columns=("buyer", "target", "task"))
+    if "bid" not in cols:
+        raise DataworthError(
+            f"{path} needs a 'bid' column (one buyer per row); available columns: "
+            f"{', '.join(map(repr, cols))}."
+        )
+    raw = cols["bid"]
+    n = len(raw)
+    if n == 0:
+        raise DataworthError(f"{path} has no buyers.")
+    try:
+        bids = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataworthError(f"{path}: every bid must be a number >= 0.") from None
+    bad = ~np.isfinite(bids) | (bids < 0)
+    if bad.any():
+        raise DataworthError(
+            f"{path}: every bid must be a finite number >= 0; row {int(np.flatnonzero(bad)[0]) + 2}"
+            " is not."
+        )
+    for col in ("target", "task"):
+        if col in cols:
+            other = sorted({str(t) for t in cols[col] if str(t) not in ("", target)})
+            if other:
+                raise DataworthError(
+                    f"{path}: every buyer's {col} must be {target!r} (--target) or empty; got "
+                    f"{', '.join(map(repr, other[:5]))}. Run one market per target."
+                )
+    names = [str(b) for b in cols["buyer"]] if "buyer" in cols else [str(i + 1) for i in range(n)]
+    return names, bids
+
+
+def _gain_function(model: Any, train: Dataset, valid: Dataset, metric: str) -> Any:
+    """gain(X_degraded, task): the buyer's score of ``model`` trained on the degraded rows
+    (at least 0)."""
+    from sklearn.base import clone
+    from sklearn.metrics import get_scorer
+
+    scorer = get_scorer(metric)
+
+    def gain(Xd: np.ndarray, task: object) -> float:
+        try:
+            fitted = clone(model).fit(Xd, train.y)
+            return max(0.0, float(scorer(fitted, valid.X, valid.y)))
+        except ValueError as exc:
+            raise DataworthError(f"cannot fit the buyer's model on the sold data: {exc}") from None
+
+    return gain
+
+
+def _money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def _buyer_report(names: list[str], sim: MarketSimulation) -> str:
+    rows = []
+    paid = sim.payment_cents().tolist()
+    for name, b, p, g, c in zip(names, sim.bids, sim.prices, sim.gains, paid, strict=True):
+        rows.append([name, _num(float(b)), _num(float(p)), _num(float(g)), _money(c)])
+    total = sim.revenue_cents()
+    rows.append(["total", "", "", "", _money(total)])
+    return format_table(["buyer", "bid", "price", "gain", "payment"], rows, "lrrrr")
+
+
 # ---------------------------------------------------------------------------------- command
 @click.command()
 @click.argument("data", type=INPUT_FILE)
@@ -157,9 +228,47 @@ def _report(m: MarketResult) -> str:
 @click.option(
     "--budget",
     "budget",
-    required=True,
+    default=None,
     type=str,
-    help="Amount to split among providers, in whole cents (e.g. 10000 or 2500.50).",
+    help="Amount to split among providers, in whole cents (e.g. 10000 or 2500.50); required "
+    "unless --buyers (then the buyers' payments are split).",
+)
+@click.option(
+    "--buyers",
+    "buyers_path",
+    type=INPUT_FILE,
+    default=None,
+    help="CSV of buyers, one per row, in arrival order: column 'bid' (money per unit of gain), "
+    "optional 'buyer' (name) and 'target'. Simulates the marketplace of Agarwal, Dahleh & "
+    "Sarkar (2019) and splits the revenue among providers.",
+)
+@click.option(
+    "--prices",
+    "n_prices",
+    type=int,
+    default=20,
+    show_default=True,
+    help="With --buyers: number of prices in the grid (price-max/N, ..., price-max).",
+)
+@click.option(
+    "--price-max",
+    type=float,
+    default=None,
+    help="With --buyers: the largest price (default 2 x the largest bid).",
+)
+@click.option(
+    "--noise",
+    type=float,
+    default=4.0,
+    show_default=True,
+    help="With --buyers: noise added to the features, in standard deviations, when the gap "
+    "price - bid is the largest price (proportional below).",
+)
+@click.option(
+    "--eta",
+    type=float,
+    default=None,
+    help="With --buyers: learning rate of the price update (default sqrt(8 ln K / buyers)).",
 )
 @click.option(
     "--out",
@@ -211,6 +320,13 @@ def _report(m: MarketResult) -> str:
     "the median distance between neighbouring rows of a provider).",
 )
 @click.option(
+    "--penalty",
+    type=click.Choice(PENALTIES),
+    default=None,
+    help="Robust values: 'replication' (copies; the default with --budget) or 'split' (also "
+    "noisy copies and data split across identities; the default with --buyers).",
+)
+@click.option(
     "--rounds",
     "rounds_col",
     default=None,
@@ -229,7 +345,12 @@ def market(
     data: str,
     target: str,
     group: str,
-    budget: str,
+    budget: str | None,
+    buyers_path: str | None,
+    n_prices: int,
+    price_max: float | None,
+    noise: float,
+    eta: float | None,
     out: str | None,
     valid_path: str | None,
     valid_fraction: float,
@@ -237,13 +358,35 @@ def market(
     robust: bool,
     lam: float,
     bandwidth: float | None,
+    penalty: str | None,
     rounds_col: str | None,
     if_no_value: str,
     run: Run,
 ) -> None:
     """Value every provider (--group) of DATA and split --budget among them in proportion to
-    positive value; print the payout table and the rule, and write provider,value,payout."""
-    cents = budget_cents(budget)
+    positive value; print the payout table and the rule, and write provider,value,payout.
+
+    With --buyers, simulate the buyers in order (price, gain and payment of each) and split the
+    revenue instead of a budget."""
+    if (budget is None) == (buyers_path is None):
+        raise DataworthError(
+            "give either --budget (an amount to split) or --buyers (split the buyers' payments)."
+        )
+    if buyers_path is not None:
+        if n_prices < 1:
+            raise DataworthError(f"--prices must be at least 1; got {n_prices}.")
+        if price_max is not None and not (np.isfinite(price_max) and price_max > 0):
+            raise DataworthError(f"--price-max must be a finite number > 0; got {price_max}.")
+        if not (np.isfinite(noise) and noise >= 0):
+            raise DataworthError(f"--noise must be a finite number >= 0; got {noise}.")
+        if eta is not None and not (np.isfinite(eta) and eta > 0):
+            raise DataworthError(f"--eta must be a finite number > 0; got {eta}.")
+        buyer_names, bids = _read_buyers(buyers_path, target)
+        cents = 0
+    else:
+        cents = budget_cents(budget)
+    if penalty is None:
+        penalty = "split" if buyers_path is not None else "replication"
     if not np.isfinite(lam) or lam < 0:
         raise DataworthError(f"--lam must be a finite number >= 0; got {lam}.")
     if bandwidth is not None and not (np.isfinite(bandwidth) and bandwidth > 0):
@@ -290,6 +433,27 @@ def market(
                 rows.data, va, rows.rounds, model=model, scoring=scoring, n_jobs=run.n_jobs
             )
         notes.add_warnings(caught)
+    metric = "r2" if scoring is None and tr.y.dtype.kind == "f" else (scoring or "accuracy")
+    sim: MarketSimulation | None = None
+    if buyers_path is not None:
+        top = float(price_max) if price_max is not None else 2.0 * float(bids.max())
+        if top <= 0:
+            raise DataworthError("every bid is 0; give --price-max.")
+        grid = np.linspace(top / n_prices, top, n_prices)
+        place = Marketplace(
+            rows.data.X,
+            _gain_function(model, rows.data, va, metric),
+            price_grid=grid,
+            noise_scale=float(noise) / top,
+            seed=seed,
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            sim = place.simulate(bids, eta=eta)
+        notes.add_warnings(caught)
+        cents = sim.revenue_cents()
+        budget = _money(cents)
+    assert budget is not None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = market_payouts(
@@ -300,6 +464,7 @@ def market(
             lam=lam,
             bandwidth=bandwidth,
             if_no_value=if_no_value,
+            penalty=penalty,
         )
     notes.add_warnings(caught)
     assert int(result.table.cents.sum()) == cents
@@ -317,12 +482,25 @@ def market(
             f"{', '.join(map(str, ids[:10]))}{' ...' if len(ids) > 10 else ''}."
         )
     how = "federated-shapley" if rounds is not None else method
-    metric = "r2" if scoring is None and tr.y.dtype.kind == "f" else (scoring or "accuracy")
     click.echo(
         f"market: {n_providers} providers, {tr.n_samples} rows valued with {how} "
-        f"({type(model).__name__}, {metric} on {va.n_samples} valuation rows), budget "
-        f"{result.table.budget}"
+        f"({type(model).__name__}, {metric} on {va.n_samples} valuation rows), "
+        f"{'revenue' if sim is not None else 'budget'} {result.table.budget}"
     )
+    if sim is not None:
+        click.echo(
+            f"buyers: {sim.bids.size} from {buyers_path}; price grid {sim.price_grid.size} prices "
+            f"up to {_num(float(sim.price_grid[-1]))}; data degraded by noise of {_num(noise)} "
+            "standard deviations x (price - bid) / largest price; payment = bid x gain - "
+            "integral of the gain over bids below (Myerson); price drawn from multiplicative "
+            "weights over the grid, updated by each price's revenue (Agarwal, Dahleh & Sarkar "
+            "2019)."
+        )
+        click.echo(_buyer_report(buyer_names, sim))
+        click.echo(
+            f"revenue {result.table.budget}; final price distribution peaks at "
+            f"{_num(sim.best_price())}. Revenue split:"
+        )
     click.echo(_report(result))
     if out:
         result.table.to_csv(out)

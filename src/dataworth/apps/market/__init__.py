@@ -67,6 +67,7 @@ from dataworth.apps.market.mechanism import (
     split_revenue,
 )
 from dataworth.apps.market.pipeline import (
+    PENALTIES,
     MarketData,
     MarketResult,
     market_payouts,
@@ -83,6 +84,7 @@ from dataworth.apps.market.similarity import ProviderSimilarity, provider_simila
 __all__ = [
     "IF_NO_VALUE",
     "MAX_BUDGET_CENTS",
+    "PENALTIES",
     "MarketData",
     "MarketResult",
     "MarketSimulation",

@@ -67,12 +67,19 @@ class MarketSimulation:
     def total_revenue(self) -> float:
         return float(self.payments.sum())
 
-    def revenue_cents(self) -> int:
-        """Total revenue in whole cents (each payment rounded half-even to cents, then summed)."""
-        return sum(
-            int(Decimal(repr(float(p))).scaleb(2).quantize(Decimal(1), ROUND_HALF_EVEN))
-            for p in self.payments
+    def payment_cents(self) -> NDArray[np.int64]:
+        """Each payment in whole cents (rounded half-even)."""
+        return np.array(
+            [
+                int(Decimal(repr(float(p))).scaleb(2).quantize(Decimal(1), ROUND_HALF_EVEN))
+                for p in self.payments
+            ],
+            dtype=np.int64,
         )
+
+    def revenue_cents(self) -> int:
+        """Total revenue in whole cents: the payments in cents, summed."""
+        return int(self.payment_cents().sum())
 
     def best_price(self) -> float:
         """The grid price with the largest final weight."""

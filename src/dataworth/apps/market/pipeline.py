@@ -13,17 +13,24 @@ from dataworth.apps.market._labels import align_to_providers
 from dataworth.apps.market.budget_split import IF_NO_VALUE, Payouts, budget_cents, payouts
 from dataworth.apps.market.dedupe import dedupe_within_providers
 from dataworth.apps.market.replication import RobustValues, check_lam, replication_robust_values
+from dataworth.apps.market.robust import SplitRobustValues, split_robust_values
 from dataworth.apps.market.similarity import check_bandwidth
 from dataworth.data import Dataset
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 
 __all__ = [
+    "PENALTIES",
     "MarketData",
     "MarketResult",
     "market_payouts",
     "prepare_market",
 ]
+
+
+#: The robust values :func:`market_payouts` can use: ``"replication"``
+#: (:func:`replication_robust_values`) or ``"split"`` (:func:`split_robust_values`).
+PENALTIES: tuple[str, ...] = ("replication", "split")
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,7 +47,7 @@ class MarketResult:
         ``exp(-lam * summed similarity)`` when robust.
     valuation : ValuationResult
         The group valuation behind ``base``.
-    robust : RobustValues or None
+    robust : RobustValues, SplitRobustValues or None
     removed_duplicates : dict
         Provider -> rows dropped as copies of its own rows (robust only).
     rule : str
@@ -51,7 +58,7 @@ class MarketResult:
     base: NDArray[np.float64]
     penalty: NDArray[np.float64] | None
     valuation: ValuationResult
-    robust: RobustValues | None
+    robust: RobustValues | SplitRobustValues | None
     removed_duplicates: dict[str, int] = field(default_factory=dict)
     rule: str = ""
 
@@ -117,6 +124,7 @@ def market_payouts(
     lam: float = 1.0,
     bandwidth: float | None = None,
     if_no_value: str = "refuse",
+    penalty: str = "replication",
 ) -> MarketResult:
     """Split ``budget`` among the providers of ``data`` by their values.
 
@@ -142,6 +150,10 @@ def market_payouts(
         See :func:`replication_robust_values`.
     if_no_value : {"refuse", "equal"}
         See :func:`payouts`.
+    penalty : {"replication", "split"}, default="replication"
+        With ``robust``: :func:`replication_robust_values` (exact and lightly perturbed copies)
+        or :func:`split_robust_values` (also noisy copies and data split across identities;
+        ``bandwidth`` is then its wide distribution kernel).
 
     Examples
     --------
@@ -162,6 +174,8 @@ def market_payouts(
     if robust:
         check_lam(lam)
         check_bandwidth(bandwidth)
+    if penalty not in PENALTIES:
+        raise DataworthError(f"penalty must be one of {PENALTIES}; got {penalty!r}.")
     if if_no_value not in IF_NO_VALUE:
         raise DataworthError(f"if_no_value must be one of {IF_NO_VALUE}; got {if_no_value!r}.")
     providers = np.unique(np.asarray(rows.groups))
@@ -180,10 +194,13 @@ def market_payouts(
     else:
         how = f"{result.method or 'the'} value of each provider (providers are the players)"
     removed = dict(market.removed_duplicates)
-    rv: RobustValues | None = None
+    rv: RobustValues | SplitRobustValues | None = None
     final = base
     if robust:
-        rv = replication_robust_values(base, rows, lam=lam, bandwidth=bandwidth)
+        if penalty == "split":
+            rv = split_robust_values(base, rows, lam=lam, bandwidth=bandwidth)
+        else:
+            rv = replication_robust_values(base, rows, lam=lam, bandwidth=bandwidth)
         final = rv.values
         how = f"base value = {how}; {rv.describe()}"
         if removed:
