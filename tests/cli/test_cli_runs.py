@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import make_classification
+from test_cli import assert_ok, assert_user_error, read_out
 
 from cli_runner import run_cli
 from dataworth.result import ValuationResult
-from test_cli import assert_ok, assert_user_error, read_out
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.datasets import load_iris
+from test_cli import assert_ok, assert_user_error, read_out
 
 from cli_runner import run_cli
-from test_cli import assert_ok, assert_user_error, read_out
 
 TARGET = "species"
 

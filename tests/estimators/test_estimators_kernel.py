@@ -10,7 +10,7 @@ import pytest
 
 from dataworth.engine.stopping import MaxUpdates
 from dataworth.errors import DataworthError
-from dataworth.estimators import get_estimator
+from dataworth.estimators import ESTIMATORS
 from dataworth.estimators.kernel_shap import KernelSHAP, constrained_solve
 from dataworth.estimators.semivalues import Semivalue
 from dataworth.methods import get_method
@@ -198,7 +198,7 @@ def test_refuses_a_state_that_does_not_fit() -> None:
 
 @pytest.mark.parametrize("est", KERNEL)
 def test_only_shapley(est) -> None:
-    assert get_estimator(est).semivalues == frozenset({"shapley"})
+    assert ESTIMATORS[est].semivalues == frozenset({"shapley"})
 
 
 def test_larger_n_runs() -> None:
