@@ -182,6 +182,16 @@ def render(res: dict[str, Any]) -> str:
                 f"| {attack} | {mode} | {int((gains > 1e-9).sum())}/{len(recs)} | "
                 f"{100 * gains.mean():+.1f} points | {100 * gains.max():+.1f} points |"
             )
+    where: dict[str, int] = {}
+    for r in res["attacks"]:
+        if r["after"]["split-robust"] - r["before"]["split-robust"] > 1e-9:
+            where[r["dataset"]] = where.get(r["dataset"], 0) + 1
+    lines += [
+        "",
+        "Attacks that still gained under split-robust, by dataset: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(where.items())) or "none")
+        + f" (of {len(ATTACKS)} attacks x {res['n_markets'] // len(DATASETS)} markets each).",
+    ]
     honest = {(r["dataset"], r["model"], r["seed"]): r["before"] for r in res["attacks"]}
     lines += [
         "",
