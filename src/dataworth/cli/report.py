@@ -34,11 +34,11 @@ from dataworth.cli._common import (
     standardized,
     target_option,
 )
-from dataworth.data import Dataset
+from dataworth.data import Dataset, read_table
 from dataworth.errors import DataworthError
 from dataworth.result import ValuationResult
 
-__all__ = ["read_curves_csv", "report"]
+__all__ = ["read_curves_csv", "read_repairs_csv", "report"]
 
 
 # ---------------------------------------------------------------------------------- values
@@ -97,6 +97,47 @@ def read_curves_csv(path: str) -> dict[str, Any]:
         "highest_first": highest,
         "random": {"mean": mean, "std": std},
     }
+
+
+# ---------------------------------------------------------------------------------- repairs
+def read_repairs_csv(path: str, kind: str = "repairs") -> dict[str, NDArray[Any]]:
+    """A file written by ``dataworth repairs --out``: the listing (``row,column,before,after``;
+    ``kind="repairs"``) or one cell's explanation (``row,value``, ``column,value`` or
+    ``row,column,value``; ``kind="explanation"``), every cell as exact text (the report parses
+    and checks them). A listing with a header only (the tool changed nothing) is empty."""
+    names = ["row", "column", "before", "after", "value"]
+    try:
+        table = read_table(path, text_columns=names)
+    except DataworthError as exc:
+        header = _header_only(path)
+        if header is None:
+            raise
+        if kind != "repairs":
+            raise DataworthError(f"{path} has a header but no data rows.") from exc
+        table = {c: np.array([], dtype=object) for c in header}
+    if kind == "repairs":
+        need = ["row", "column", "before", "after"]
+        if not set(need) <= set(table):
+            raise DataworthError(
+                f"{path} is not a repairs listing from `dataworth repairs --out` (columns "
+                f"{','.join(need)})."
+            )
+    elif "value" not in table or not {"row", "column"} & set(table):
+        raise DataworthError(
+            f"{path} is not a repair explanation from `dataworth repairs --cell ... --out` "
+            "(columns row,value, column,value or row,column,value)."
+        )
+    return table
+
+
+def _header_only(path: str) -> list[str] | None:
+    """The header of a CSV file that has no data row, else None."""
+    try:
+        with Path(path).open(newline="", encoding="utf-8-sig") as fh:
+            lines = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return None
+    return lines[0] if len(lines) == 1 else None
 
 
 # ---------------------------------------------------------------------------------- command
@@ -161,6 +202,25 @@ def _image_shape(text: str) -> tuple[int, int] | str | None:
 @click.option(
     "--curves-csv", default=None, help="Show removal curves written by `dataworth clean --curves`."
 )
+@click.option(
+    "--repairs",
+    "repairs_path",
+    type=INPUT_FILE,
+    default=None,
+    help="Add a data repairs section: the changed cells listed by `dataworth repairs --out`.",
+)
+@click.option(
+    "--explanation",
+    "explanation_path",
+    type=INPUT_FILE,
+    default=None,
+    help="With --repairs: one repaired cell's explanation (`dataworth repairs --cell ... --out`).",
+)
+@click.option(
+    "--explanation-cell",
+    default=None,
+    help="With --explanation: the cell it explains (ROW,COLUMN), for its caption.",
+)
 @seed_option
 @n_jobs_option
 @click.option("--title", default=None, help="Page title.")
@@ -187,6 +247,9 @@ def report(
     test_path: str | None,
     test_fraction: float,
     curves_csv: str | None,
+    repairs_path: str | None,
+    explanation_path: str | None,
+    explanation_cell: str | None,
     seed: int,
     n_jobs: int,
     title: str | None,
@@ -204,7 +267,27 @@ def report(
         raise DataworthError(f"--cv must be at least 2; got {cv}.")
     if max_rows < 2:
         raise DataworthError(f"--max-rows must be at least 2; got {max_rows}.")
+    if explanation_path and not repairs_path:
+        raise DataworthError("--explanation explains a repair: give --repairs too.")
+    if explanation_cell and not explanation_path:
+        raise DataworthError("--explanation-cell names the cell of --explanation: give it too.")
     shape = _image_shape(image_shape)
+    repairs_data = None if repairs_path is None else read_repairs_csv(repairs_path)
+    explanation = (
+        None if explanation_path is None else read_repairs_csv(explanation_path, "explanation")
+    )
+    if repairs_data is not None:  # checked up front, each file named in its error
+        from dataworth.report.sections import repairs_section
+
+        checks: list[tuple[str | None, Any, Any]] = [(repairs_path, repairs_data, None)]
+        if explanation is not None:
+            empty = {c: np.array([], dtype=object) for c in ("row", "column", "before", "after")}
+            checks.append((explanation_path, empty, explanation))
+        for file, changes, why in checks:
+            try:
+                repairs_section(changes, why)
+            except DataworthError as exc:
+                raise DataworthError(f"{file}: {exc}") from None
     notes = Notes()
     results = [ValuationResult.read(p) for p in values_files]
     names = _unique_names(results)
@@ -254,6 +337,10 @@ def report(
             )
 
     curve_data: Any = None
+    if repairs_path:
+        settings["repairs"] = repairs_path
+        if explanation_path:
+            settings["repair explanation"] = explanation_path
     if curves_csv:
         if group_mode:
             raise DataworthError("--curves-csv needs per-row values (an index column).")
@@ -293,6 +380,9 @@ def report(
             title=page_title,
             image_shape=shape,
             max_rows=max_rows,
+            repairs=repairs_data,
+            repair_explanation=explanation,
+            repair_cell=explanation_cell,
         )
     for w in caught:
         notes.append(str(w.message))
@@ -300,7 +390,8 @@ def report(
     what = f"{data.n_samples} rows" if not group_mode else f"{len(results[0])} sources"
     click.echo(
         f"report: {what}, {len(names)} method{'s' if len(names) != 1 else ''}"
-        f"{', removal curves' if curve_data is not None else ''} -> {path} ({size / 1024:.0f} kB)"
+        f"{', removal curves' if curve_data is not None else ''}"
+        f"{', data repairs' if repairs_data is not None else ''} -> {path} ({size / 1024:.0f} kB)"
     )
     notes.flush()
 

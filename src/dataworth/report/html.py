@@ -14,7 +14,8 @@ The page shows, in order: the settings; value histograms per class (and per sour
 curves when given; the lowest- and highest-valued rows (by the first method), with thumbnails
 when rows are square images (e.g. digits' 64 pixels in [0, 16] are 8x8); per-class and
 per-source summaries; and every row with its value, standard error, label, out-of-fold
-prediction and features, sortable by clicking a column header and filtered by typing.
+prediction and features, sortable by clicking a column header and filtered by typing; and, when
+given, the cells a data repair changed and one repair's explanation (``dataworth repairs``).
 
 This module checks the arguments, assembles the page and writes it; its parts live beside it:
 :mod:`~dataworth.report.sections` (each section's HTML), :mod:`~dataworth.report.tables` (the
@@ -52,7 +53,12 @@ from dataworth.report.assets import CSP, PAGE_SCRIPT, PAGE_STYLE
 from dataworth.report.inputs import resolve_shape, value_dict
 from dataworth.report.plots import curve_dict
 from dataworth.report.predictions import out_of_fold_predictions
-from dataworth.report.sections import curves_section, group_sections, row_sections
+from dataworth.report.sections import (
+    curves_section,
+    group_sections,
+    repairs_section,
+    row_sections,
+)
 from dataworth.report.text import esc, safe_json
 from dataworth.report.thumbnails import image_shape_of, png_gray
 from dataworth.result import ValuationResult
@@ -82,6 +88,9 @@ def build_report(
     n_extreme: int = 10,
     max_rows: int = 10_000,
     max_features: int = 40,
+    repairs: Mapping[str, ArrayLike] | None = None,
+    repair_explanation: Mapping[str, ArrayLike] | None = None,
+    repair_cell: str | None = None,
 ) -> str:
     """The review page as one self-contained HTML string.
 
@@ -114,6 +123,15 @@ def build_report(
         method are listed (and a note says so).
     max_features : int, default=40
         Feature columns shown in the table (the first ones; a note says how many are hidden).
+    repairs : dict of str to array, optional
+        Cells a data repair changed (``row``, ``column``, ``before``, ``after``, as
+        ``dataworth repairs --out`` lists them): adds a "Data repairs" section
+        (:func:`~dataworth.report.sections.repairs_section`).
+    repair_explanation : dict of str to array, optional
+        With ``repairs``: the Shapley values behind one repaired cell (``value`` with ``row``,
+        ``column`` or both), shown as a bar chart and table of the largest by ``|value|``.
+    repair_cell : str, optional
+        The cell ``repair_explanation`` explains, for its caption.
 
     Returns
     -------
@@ -137,6 +155,11 @@ def build_report(
     if n_extreme < 1 or max_rows < 2 or max_features < 0:
         raise DataworthError("n_extreme and max_rows must be positive, max_features >= 0.")
     curve_data = None if curves is None else curve_dict(curves)
+    if repair_explanation is not None and repairs is None:
+        raise DataworthError("repair_explanation explains a repair: give repairs too.")
+    repairs_html = (
+        None if repairs is None else repairs_section(repairs, repair_explanation, cell=repair_cell)
+    )
     categorical = is_categorical(data.y)
 
     info: dict[str, Any] = {
@@ -172,6 +195,10 @@ def build_report(
     if curve_data is not None:
         info["curves"] = curve_data
         sections.insert(1, ("curves", "Removal curves", curves_section(curve_data)))
+    if repairs_html is not None:
+        assert repairs is not None
+        info["repairs"] = {"changed_cells": len(np.asarray(dict(repairs)["row"]))}
+        sections.append(("repairs", "Data repairs", repairs_html))
     info["notes"] = notes
     return _page(title, data, vals_in, info, settings or {}, notes, sections)
 

@@ -1,6 +1,7 @@
 """The review page's sections as HTML, each an ``(id, heading, html)`` triple: for per-row values
 the value histograms, the lowest- and highest-valued rows, the per-class and per-source summaries
-and all rows; for per-group values the same per source; and the removal curves."""
+and all rows; for per-group values the same per source; the removal curves; and the data
+repairs (changed cells and one repair's explanation)."""
 
 from __future__ import annotations
 
@@ -423,5 +424,178 @@ def curves_section(curves: dict[str, Any]) -> str:
         + _figure("removal curves", svg_curves(curves, "Removal curves"))
         + table_html(
             "curves-table", cols, np.arange(fr.size), caption="removal curves", searchable=False
+        )
+    )
+
+
+def _cell_numbers(name: str, values: Any, what: str) -> _F64:
+    """Numbers of a repairs column: floats, with an empty or missing cell as NaN."""
+    out = []
+    for v in np.asarray(values, dtype=object).tolist():
+        if v is None or (isinstance(v, str) and v.strip() == ""):
+            out.append(math.nan)
+            continue
+        try:
+            out.append(float(v))
+        except (TypeError, ValueError):
+            raise DataworthError(f"{what}: {name} {str(v)!r} is not a number.") from None
+    return np.asarray(out, dtype=np.float64)
+
+
+def _row_numbers(values: Any, what: str) -> NDArray[np.int64]:
+    out = []
+    for v in np.asarray(values, dtype=object).tolist():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            f = math.nan
+        if not (math.isfinite(f) and f.is_integer() and f >= 0):
+            raise DataworthError(f"{what}: row {str(v)!r} is not a 0-based row number.")
+        out.append(int(f))
+    return np.asarray(out, dtype=np.int64)
+
+
+def _columns_of(table: Any, what: str, need: tuple[str, ...]) -> dict[str, list[Any]]:
+    try:
+        cols = {str(k): list(np.asarray(v, dtype=object).tolist()) for k, v in dict(table).items()}
+    except (TypeError, ValueError):
+        raise DataworthError(f"{what} must map column names to columns.") from None
+    missing = [c for c in need if c not in cols]
+    if missing:
+        raise DataworthError(
+            f"{what} needs the columns {', '.join(need)}; it lacks {', '.join(missing)}."
+        )
+    sizes = {len(cols[c]) for c in need}
+    if len(sizes) > 1:
+        raise DataworthError(f"{what}: the columns {', '.join(need)} differ in length.")
+    return cols
+
+
+def _missing_or_num(name: str, values: _F64, title: str) -> Column:
+    col = num_column(name, values, title)
+    col.cells = ["missing" if math.isnan(v) else c for v, c in zip(values, col.cells, strict=True)]
+    return col
+
+
+def repairs_section(
+    changes: Any, explanations: Any = None, *, cell: str | None = None, top: int = 10
+) -> str:
+    """The changed cells of a data repair and, when given, the explanation of one repaired cell,
+    as the review page's section HTML.
+
+    Parameters
+    ----------
+    changes : mapping of column name to column
+        ``row``, ``column``, ``before`` and ``after`` (the listing ``dataworth repairs --out``
+        writes): 0-based rows, column names (exact text) and the values before and after; an empty
+        cell or NaN is a missing value.
+    explanations : mapping of column name to column, optional
+        The Shapley values behind one repair (``dataworth repairs --cell ... --out``): ``value``
+        with ``row`` (per input row), ``column`` (per input column) or both (per input cell).
+    cell : str, optional
+        Which repaired cell the explanation is about, for its caption.
+    top : int, default=10
+        Players listed and drawn: those with the largest ``|value|``.
+
+    Everything from the files (column names above all) is escaped.
+
+    Examples
+    --------
+    >>> html = repairs_section({"row": [0], "column": ["<b>"], "before": [""], "after": [1.5]})
+    >>> "&lt;b&gt;" in html and "<b>" not in html
+    True
+    """
+    if top < 1:
+        raise DataworthError(f"top must be at least 1; got {top}.")
+    what = "repairs"
+    cols = _columns_of(changes, what, ("row", "column", "before", "after"))
+    rows = _row_numbers(cols["row"], what)
+    names = ["" if c is None else str(c) for c in cols["column"]]
+    before = _cell_numbers("before", cols["before"], what)
+    after = _cell_numbers("after", cols["after"], what)
+    n = rows.size
+    if n == 0:
+        parts = ["<p>The repair changed no cell.</p>"]
+    else:
+        touched = len(set(rows.tolist()))
+        filled = int((np.isnan(before) & ~np.isnan(after)).sum())
+        table_cols = [
+            num_column("row", rows, "0-based row of the input"),
+            auto_column("column", np.array(names, dtype=object), "feature column"),
+            _missing_or_num("before", before, "value before the repair"),
+            _missing_or_num("after", after, "value after the repair"),
+        ]
+        parts = [
+            f"<p>{n} cell{'s' if n != 1 else ''} changed in {touched} "
+            f"row{'s' if touched != 1 else ''}; {filled} of them were missing and were filled "
+            "in. Rows are 0-based, in input order.</p>",
+            table_html("repairs", table_cols, np.arange(n), caption=f"{n} changed cells"),
+        ]
+    if explanations is not None:
+        parts.append(_explanation_html(explanations, cell, top))
+    return "".join(parts)
+
+
+def _explanation_html(explanations: Any, cell: str | None, top: int) -> str:
+    what = "repair explanation"
+    raw = dict(explanations)
+    by = (
+        "cell"
+        if {"row", "column"} <= set(raw)
+        else "row"
+        if "row" in raw
+        else "column"
+        if "column" in raw
+        else ""
+    )
+    if not by:
+        raise DataworthError(
+            f"{what} needs the columns row,value, column,value or row,column,value."
+        )
+    need = {"cell": ("row", "column", "value"), "row": ("row", "value")}.get(
+        by, ("column", "value")
+    )
+    cols = _columns_of(raw, what, need)
+    values = _cell_numbers("value", cols["value"], what)
+    rows = _row_numbers(cols["row"], what) if by != "column" else None
+    names = None if by == "row" else ["" if c is None else str(c) for c in cols["column"]]
+    if rows is not None and names is not None:
+        labels = [f"row {r}, {c}" for r, c in zip(rows.tolist(), names, strict=True)]
+    elif rows is not None:
+        labels = [f"row {r}" for r in rows.tolist()]
+    else:
+        assert names is not None
+        labels = names
+    fin = np.flatnonzero(np.isfinite(values))
+    total = float(values[fin].sum())
+    fin = fin[values[fin] != 0]  # players that did not contribute are left out
+    order = fin[np.argsort(-np.abs(values[fin]), kind="stable")][:top]
+    about = f" of {cell}" if cell else ""
+    head = f"<h3>Explanation of the repair{esc(about)}</h3>"
+    if order.size == 0:
+        return head + f"<p>No input {by} contributed to the repair (all values are 0).</p>"
+    table_cols: list[Column] = []
+    if rows is not None:
+        table_cols.append(num_column("row", rows, "0-based input row"))
+    if names is not None:
+        table_cols.append(auto_column("column", np.array(names, dtype=object), "input column"))
+    table_cols.append(num_column("value", values, "Shapley value"))
+    shown = [labels[i] for i in order.tolist()]
+    chart = _figure(
+        f"top {order.size} input {by}s by |Shapley value|",
+        svg_bars(shown, values[order], np.full(order.size, np.nan), f"Shapley value per {by}"),
+    )
+    return (
+        head + f"<p>Shapley values of the input {by}s behind the repair{esc(about)} "
+        f"(Deutch et al. 2021): they add up to {esc(f'{total:.4g}')}, the repaired value minus "
+        f"the tool's output with every input masked. The {order.size} largest by |value| of "
+        f"{fin.size} nonzero (of {values.size}):</p>"
+        + f'<div class="charts">{chart}</div>'
+        + table_html(
+            "repair-explanation",
+            table_cols,
+            order,
+            caption=f"top {order.size} input {by}s by |value|",
+            searchable=False,
         )
     )
