@@ -92,7 +92,8 @@ def test_cli_terminated_killed_and_resumed_writes_the_uninterrupted_values(tmp_p
     np.savetxt(data, np.column_stack([X, y]), delimiter=",", header=header, comments="")
     ckpt = tmp_path / "run.ckpt"
     common = [sys.executable, "-m", "dataworth.cli", "value", str(data), "--target", "label",
-              "--method", "permutation-shapley", "--budget", "400", "--seed", "3"]  # fmt: skip
+              "--method", "permutation-shapley", "--budget", "400", "--seed", "3",
+              "--round-size", "2"]  # fmt: skip  (rounds of 8 permutations: many checkpoints)
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     rng = np.random.default_rng(11)
     for sig, code in ((signal.SIGTERM, 143), (signal.SIGKILL, -signal.SIGKILL)):
