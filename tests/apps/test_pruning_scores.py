@@ -389,6 +389,9 @@ def test_cli_prune_by_difficulty_keeps_per_class(strategy, tmp_path, capsys) -> 
         if inside.any() and (~inside).any():
             assert scores[rows[inside]].max() <= scores[rows[~inside]].min()
     assert len(out.read_text().splitlines()) == 61
+    res = run_cli(capsys, "prune", path, "--target", "target", "--strategy", strategy,
+                  "--keep", "0.4", "--method-params", '{"budget": 5}', "--budget", "3")  # fmt: skip
+    assert res.code == 0 and "--method-params, --budget set(s) the valuation" in res.err
     for extra, needle in ((["--keep", "auto"], "--keep auto needs a valuation"),
                           (["--values", path], "scores the rows itself")):  # fmt: skip
         res = run_cli(capsys, "prune", path, "--target", "target", "--strategy", strategy, *extra)

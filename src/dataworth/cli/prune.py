@@ -165,6 +165,13 @@ def _prune_by_difficulty(
         raise DataworthError(f"--keep auto needs a valuation; give a fraction with {strategy}.")
     if values_path is not None:
         raise DataworthError(f"--strategy {strategy} scores the rows itself; drop --values.")
+    given = [(run.method_json, "--method-params"), (run.checkpoint or run.resume, "--checkpoint")]
+    ignored = [flag for value, flag in [*given, *run.flags.values()] if value is not None]
+    if ignored:
+        run.notes.append(
+            f"{', '.join(ignored)} set(s) the valuation, which --strategy {strategy} does not "
+            "run (it scores difficulty): ignored."
+        )
     (tr,) = run.scale(load_file(train, target))
     mode = "hard" if keep_hard else "easy"
     started = time.monotonic()
