@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
+from numbers import Integral
 from typing import Any, Protocol
 
 import numpy as np
@@ -60,6 +61,7 @@ from dataworth.engine.checkpoint import Checkpoint, Saved
 from dataworth.engine.moments import Estimate, Moments, State, merge_states
 from dataworth.engine.stopping import Status, Stopping
 from dataworth.errors import DataworthError
+from dataworth.params import Constraint, Interval, validate_params
 from dataworth.progress import show_progress
 
 try:  # a dependency of joblib >= 1.6; vendored by older versions
@@ -435,6 +437,8 @@ CHUNK_SHARE = 0.05
 #: grouping and the merge order), never on the number of workers.
 ROUND_SIZE = 64
 
+_ROUND_SIZE_CONSTRAINT: dict[str, list[Constraint]] = {"round_size": [Interval(Integral, 1, None)]}
+
 #: What starting a local worker pool (loky) is estimated to cost, in seconds: processes that
 #: import numpy, scikit-learn and dataworth and unpickle the utility. Paid once per process
 #: while the pool lives (loky keeps idle workers for 300 s).
@@ -609,10 +613,7 @@ def run_monte_carlo(
     those of a run with the budget of the samples it included.
     """
     check_n_jobs(n_jobs)
-    if isinstance(round_size, bool) or not isinstance(round_size, (int, np.integer)):
-        raise DataworthError(f"round_size must be a positive whole number; got {round_size!r}.")
-    if round_size < 1:
-        raise DataworthError(f"round_size must be a positive whole number; got {round_size!r}.")
+    validate_params("run_monte_carlo", {"round_size": round_size}, _ROUND_SIZE_CONSTRAINT)
     rng = np.random.default_rng(random_state)
 
     def zeros() -> State:
